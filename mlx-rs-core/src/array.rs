@@ -1,0 +1,300 @@
+//! [`Array`]: an owned handle to an MLX array (a node of a lazy graph).
+
+use std::ffi::c_int;
+
+use crate::dtype::Element;
+use crate::ffi::{array_op, eval_lock, mlx_call, mlx_value};
+use crate::handles::string_from;
+use crate::{Dtype, Error, Result, Stream};
+
+pub(crate) use crate::handles::{ResultSlot, VectorArray};
+
+/// An N-dimensional MLX array.
+///
+/// Arrays are lazy: ops record a graph, and work happens when the array is
+/// evaluated ([`Array::eval`], [`crate::eval`]) or read ([`Array::to_vec`],
+/// [`Array::item`], printing). Cloning is cheap and shares the node.
+pub struct Array {
+    raw: mlx_sys::mlx_array,
+}
+
+// SAFETY: the handle owns one reference to a reference-counted MLX array
+// (atomic counts), so it may be dropped or used on any thread. The graph node it
+// shares with clones is only mutated by evaluation, which this crate
+// serializes process-wide (`ffi::eval_lock`). `Sync` is not implemented:
+// `&Array` is never needed across threads, since clones are cheap.
+unsafe impl Send for Array {}
+
+impl Array {
+    /// Takes ownership of a raw handle; `None` if it is empty.
+    ///
+    /// # Safety
+    /// `raw` must be a valid `mlx_array` handle that nothing else frees.
+    pub unsafe fn from_raw(raw: mlx_sys::mlx_array) -> Option<Array> {
+        (!raw.ctx.is_null()).then_some(Array { raw })
+    }
+
+    /// The raw handle, still owned by `self` (valid while `self` lives).
+    pub fn as_raw(&self) -> mlx_sys::mlx_array {
+        self.raw
+    }
+
+    /// Gives up ownership of the raw handle; the caller must free it.
+    pub fn into_raw(self) -> mlx_sys::mlx_array {
+        let raw = self.raw;
+        std::mem::forget(self);
+        raw
+    }
+
+    /// A new array holding a copy of `data`, laid out row-major in `shape`.
+    #[track_caller]
+    pub fn from_slice<T: Element>(data: &[T], shape: &[i32]) -> Result<Array> {
+        let expected = checked_size(shape)?;
+        if expected != data.len() {
+            return Err(Error::invalid(format!(
+                "shape {shape:?} holds {expected} elements, data has {}",
+                data.len()
+            )));
+        }
+        let ndim =
+            c_int::try_from(shape.len()).map_err(|_| Error::invalid("too many dimensions"))?;
+        let raw = mlx_value!(mlx_array_new_data(
+            data.as_ptr().cast(),
+            shape.as_ptr(),
+            ndim,
+            T::DTYPE.to_raw()
+        ))?;
+        // SAFETY: a fresh handle that only this call owns.
+        unsafe { Array::from_raw(raw) }.ok_or_else(|| Error::invalid("MLX returned no array"))
+    }
+
+    /// A 1-D array holding a copy of `data`.
+    #[track_caller]
+    pub fn from_vec<T: Element>(data: Vec<T>) -> Result<Array> {
+        let len = i32::try_from(data.len()).map_err(|_| Error::invalid("too many elements"))?;
+        Array::from_slice(&data, &[len])
+    }
+
+    /// A 0-dimensional array holding `value`.
+    #[track_caller]
+    pub fn scalar<T: Element>(value: T) -> Result<Array> {
+        Array::from_slice(&[value], &[])
+    }
+
+    /// The dimensions.
+    pub fn shape(&self) -> Vec<i32> {
+        let n = self.ndim();
+        if n == 0 {
+            return Vec::new();
+        }
+        // SAFETY: mlx-c returns a pointer to `ndim` ints owned by the live array.
+        unsafe { std::slice::from_raw_parts(mlx_sys::mlx_array_shape(self.raw), n) }.to_vec()
+    }
+
+    /// Size of dimension `axis` (negative counts from the end).
+    #[track_caller]
+    pub fn dim(&self, axis: i32) -> Result<i32> {
+        let n = self.ndim() as i32;
+        let a = if axis < 0 { axis + n } else { axis };
+        if !(0..n).contains(&a) {
+            return Err(Error::invalid(format!(
+                "axis {axis} out of range for {n} dimensions"
+            )));
+        }
+        Ok(self.shape()[a as usize])
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        // SAFETY: `raw` is a live handle.
+        unsafe { mlx_sys::mlx_array_ndim(self.raw) }
+    }
+
+    /// Number of elements.
+    pub fn size(&self) -> usize {
+        // SAFETY: `raw` is a live handle.
+        unsafe { mlx_sys::mlx_array_size(self.raw) }
+    }
+
+    /// Bytes the elements take once evaluated.
+    pub fn nbytes(&self) -> usize {
+        // SAFETY: `raw` is a live handle.
+        unsafe { mlx_sys::mlx_array_nbytes(self.raw) }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        // SAFETY: `raw` is a live handle.
+        let raw = unsafe { mlx_sys::mlx_array_dtype(self.raw) };
+        Dtype::from_raw(raw).expect("MLX returned an unknown dtype")
+    }
+
+    /// A lazily converted copy with another element type.
+    #[track_caller]
+    pub fn astype(&self, dtype: Dtype) -> Result<Array> {
+        let s = Stream::current()?;
+        array_op!(mlx_astype(self.raw, dtype.to_raw(), s.as_raw()))
+    }
+
+    /// Evaluates this array (runs the graph that produces it).
+    #[track_caller]
+    pub fn eval(&self) -> Result<()> {
+        let _guard = eval_lock();
+        mlx_call!(mlx_array_eval(self.raw))
+    }
+
+    /// Evaluates and copies the elements out, row-major.
+    ///
+    /// `T` must match [`Array::dtype`] exactly (no silent conversion: use
+    /// [`Array::astype`] first).
+    #[track_caller]
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.expect_dtype(T::DTYPE)?;
+        self.eval()?;
+        let source = if self.is_row_contiguous() {
+            self.clone()
+        } else {
+            let s = Stream::current()?;
+            let c = array_op!(mlx_contiguous(self.raw, false, s.as_raw()))?;
+            c.eval()?;
+            c
+        };
+        let n = source.size();
+        let mut out = Vec::<T>::with_capacity(n);
+        if n > 0 {
+            let _guard = eval_lock();
+            let ptr = mlx_value!(mlx_array_data_uint8(source.raw))?;
+            if ptr.is_null() {
+                return Err(Error::invalid("evaluated array has no data"));
+            }
+            // SAFETY: `source` is evaluated and row-contiguous with `n` elements
+            // of `T`'s layout (dtype checked above), so `ptr` covers
+            // `n * size_of::<T>()` initialized bytes; `out` has room for them.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    ptr,
+                    out.as_mut_ptr().cast::<u8>(),
+                    n * size_of::<T>(),
+                );
+                out.set_len(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a one-element array and returns the element.
+    #[track_caller]
+    pub fn item<T: Element>(&self) -> Result<T> {
+        self.expect_dtype(T::DTYPE)?;
+        if self.size() != 1 {
+            return Err(Error::invalid(format!(
+                "item() needs exactly one element, the array has {}",
+                self.size()
+            )));
+        }
+        Ok(self.to_vec::<T>()?[0])
+    }
+
+    #[track_caller]
+    fn expect_dtype(&self, expected: Dtype) -> Result<()> {
+        let found = self.dtype();
+        if found != expected {
+            return Err(Error::DtypeMismatch {
+                expected,
+                found,
+                location: std::panic::Location::caller(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the evaluated data is dense row-major (so it can be copied as is).
+    fn is_row_contiguous(&self) -> bool {
+        let shape = self.shape();
+        if shape.is_empty() {
+            return true;
+        }
+        // SAFETY: the array is evaluated; mlx-c returns `ndim` strides it owns.
+        let strides = unsafe {
+            std::slice::from_raw_parts(mlx_sys::mlx_array_strides(self.raw), shape.len())
+        };
+        let mut expected = 1usize;
+        for (&dim, &stride) in shape.iter().zip(strides).rev() {
+            if dim != 1 && stride != expected {
+                return false;
+            }
+            expected *= dim as usize;
+        }
+        true
+    }
+}
+
+/// Number of elements of `shape`, rejecting negative dimensions and overflow.
+#[track_caller]
+pub(crate) fn checked_size(shape: &[i32]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| {
+        let d = usize::try_from(d)
+            .map_err(|_| Error::invalid(format!("negative dimension in shape {shape:?}")))?;
+        acc.checked_mul(d)
+            .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows")))
+    })
+}
+
+impl Clone for Array {
+    fn clone(&self) -> Self {
+        let mut slot = ResultSlot::new();
+        let out = slot.as_mut_ptr();
+        mlx_call!(mlx_array_set(out, self.raw)).expect("copying a live array handle");
+        slot.into_array()
+            .expect("copy of a live array is non-empty")
+    }
+}
+
+impl Drop for Array {
+    fn drop(&mut self) {
+        // SAFETY: this value owns the handle.
+        unsafe { mlx_sys::mlx_array_free(self.raw) };
+    }
+}
+
+impl std::fmt::Display for Array {
+    /// Evaluates the array and prints it with MLX's own formatter.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = {
+            let _guard = eval_lock();
+            string_from(|s| mlx_call!(mlx_array_tostring(s, self.raw)))
+        };
+        match text {
+            Ok(text) => f.write_str(&text),
+            Err(e) => write!(f, "<array that failed to evaluate: {e}>"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Array {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Array(shape={:?}, dtype={}) ",
+            self.shape(),
+            self.dtype()
+        )?;
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Evaluates several arrays together (one graph traversal).
+#[track_caller]
+pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
+    let vec = VectorArray::from_arrays(arrays)?;
+    let _guard = eval_lock();
+    mlx_call!(mlx_eval(vec.as_raw()))
+}
+
+/// Starts evaluating arrays without waiting; a later read or [`eval`] waits.
+#[track_caller]
+pub fn async_eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
+    let vec = VectorArray::from_arrays(arrays)?;
+    let _guard = eval_lock();
+    mlx_call!(mlx_async_eval(vec.as_raw()))
+}

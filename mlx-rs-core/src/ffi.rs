@@ -1,0 +1,186 @@
+//! The one path into mlx-c.
+//!
+//! Every C call goes through [`check`] (usually via the [`mlx_call!`],
+//! [`array_op!`] and [`vector_op!`] macros): it makes sure the error handler is
+//! installed, clears this thread's error slot, makes the call, and turns a
+//! non-zero status, a recorded message, or a panic caught in a Rust callback
+//! into an [`Error`].
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
+use std::panic::Location;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::{install_handler, take_last_error};
+use crate::{Error, Result};
+
+thread_local! {
+    /// A panic caught in a Rust callback invoked by MLX on this thread.
+    static CAUGHT_PANIC: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
+}
+
+/// Runs one mlx-c call and reports its failure as an [`Error`] located at the
+/// caller. `f` must make exactly one C call and return its status.
+#[track_caller]
+pub(crate) fn check(f: impl FnOnce() -> c_int) -> Result<()> {
+    install_handler();
+    let _ = take_last_error();
+    let status = f();
+    let message = take_last_error();
+    if let Some(payload) = take_caught_panic() {
+        return Err(Error::CallbackPanic {
+            message: panic_message(payload.as_ref()),
+        });
+    }
+    match (status, message) {
+        (0, None) => Ok(()),
+        (_, Some(message)) => Err(Error::Mlx {
+            message,
+            location: Location::caller(),
+        }),
+        (code, None) => Err(Error::Mlx {
+            message: format!("mlx-c call failed with status {code} and no message"),
+            location: Location::caller(),
+        }),
+    }
+}
+
+/// Like [`check`] for the few C functions that signal failure only through the
+/// error handler (they return a value, not a status).
+#[track_caller]
+pub(crate) fn check_value<T>(f: impl FnOnce() -> T) -> Result<T> {
+    let mut out = None;
+    check(|| {
+        out = Some(f());
+        0
+    })?;
+    Ok(out.expect("closure ran"))
+}
+
+/// Called by Rust callbacks that MLX invokes: runs `f`, catching a panic so it
+/// never unwinds into C. The panic is parked and reported by the enclosing
+/// [`check`] as [`Error::CallbackPanic`]; the callback returns `on_panic`.
+pub(crate) fn catch_callback_panic<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let _ = CAUGHT_PANIC.try_with(|slot| {
+                if let Ok(mut slot) = slot.try_borrow_mut() {
+                    slot.get_or_insert(payload);
+                }
+            });
+            on_panic
+        }
+    }
+}
+
+fn take_caught_panic() -> Option<Box<dyn Any + Send>> {
+    CAUGHT_PANIC
+        .try_with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take()))
+        .ok()
+        .flatten()
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("callback panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("callback panicked: {s}")
+    } else {
+        "callback panicked".to_string()
+    }
+}
+
+/// Evaluation (eval, async_eval, reading data) is serialized process-wide.
+///
+/// Cloned [`crate::Array`] handles share one graph node, and handles are `Send`;
+/// MLX does not synchronize two threads evaluating overlapping graphs. Holding
+/// this lock while scheduling evaluation makes that safe. It is re-entrant on
+/// one thread, because Rust callbacks run by MLX may evaluate too.
+pub(crate) struct EvalGuard {
+    _inner: Option<MutexGuard<'static, ()>>,
+}
+
+thread_local! {
+    static EVAL_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+pub(crate) fn eval_lock() -> EvalGuard {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let depth = EVAL_DEPTH.with(|d| d.get());
+    let inner = if depth == 0 {
+        // A poisoned lock only means another thread panicked while holding it;
+        // MLX's state is not guarded by it, so carry on.
+        Some(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+    } else {
+        None
+    };
+    EVAL_DEPTH.with(|d| d.set(depth + 1));
+    EvalGuard { _inner: inner }
+}
+
+impl Drop for EvalGuard {
+    fn drop(&mut self) {
+        EVAL_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Calls an mlx-c function that returns a status; evaluates to `Result<()>`.
+///
+/// Arguments must be handles borrowed from live wrappers (`as_raw()`), plain
+/// values, pointers into live Rust buffers with their lengths, or pointers to
+/// local out-slots: that is what makes the `unsafe` call sound.
+macro_rules! mlx_call {
+    ($f:ident($($arg:expr),* $(,)?)) => {
+        $crate::ffi::check(|| {
+            // SAFETY: see the macro's contract: every argument is a live
+            // handle, a plain value, or a pointer valid for the call.
+            unsafe { mlx_sys::$f($($arg),*) }
+        })
+    };
+}
+
+/// Calls an mlx-c op whose first parameter is an `mlx_array*` result slot;
+/// evaluates to `Result<Array>`. Same argument contract as [`mlx_call!`].
+macro_rules! array_op {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        let mut slot = $crate::array::ResultSlot::new();
+        let out = slot.as_mut_ptr();
+        $crate::ffi::check(|| {
+            // SAFETY: `out` points to a live, empty result slot; the other
+            // arguments follow `mlx_call!`'s contract.
+            unsafe { mlx_sys::$f(out, $($arg),*) }
+        })
+        .and_then(|()| slot.into_array())
+    }};
+}
+
+/// Calls an mlx-c op whose first parameter is an `mlx_vector_array*` result;
+/// evaluates to `Result<Vec<Array>>`. Same argument contract as [`mlx_call!`].
+macro_rules! vector_op {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        let mut slot = $crate::array::VectorArray::new();
+        let out = slot.as_mut_ptr();
+        $crate::ffi::check(|| {
+            // SAFETY: `out` points to a live vector owned by `slot`; the other
+            // arguments follow `mlx_call!`'s contract.
+            unsafe { mlx_sys::$f(out, $($arg),*) }
+        })
+        .and_then(|()| slot.into_vec())
+    }};
+}
+
+/// Calls an mlx-c function that returns a value rather than a status (a
+/// constructor, a predicate); evaluates to `Result<T>`. Same argument contract
+/// as [`mlx_call!`].
+macro_rules! mlx_value {
+    ($f:ident($($arg:expr),* $(,)?)) => {
+        $crate::ffi::check_value(|| {
+            // SAFETY: see `mlx_call!`'s contract.
+            unsafe { mlx_sys::$f($($arg),*) }
+        })
+    };
+}
+
+pub(crate) use {array_op, mlx_call, mlx_value, vector_op};

@@ -1,0 +1,145 @@
+//! Element-wise arithmetic, math functions, comparisons and selection.
+
+use crate::Array;
+
+ops! {
+    /// Element-wise negation.
+    fn negative(a: &Array) => mlx_negative(a.as_raw());
+    /// Element-wise absolute value.
+    fn abs(a: &Array) => mlx_abs(a.as_raw());
+    /// Element-wise sign (-1, 0 or 1).
+    fn sign(a: &Array) => mlx_sign(a.as_raw());
+    /// Element-wise square root.
+    fn sqrt(a: &Array) => mlx_sqrt(a.as_raw());
+    /// Element-wise reciprocal square root.
+    fn rsqrt(a: &Array) => mlx_rsqrt(a.as_raw());
+    /// Element-wise square.
+    fn square(a: &Array) => mlx_square(a.as_raw());
+    /// Element-wise reciprocal.
+    fn reciprocal(a: &Array) => mlx_reciprocal(a.as_raw());
+    /// Element-wise exponential.
+    fn exp(a: &Array) => mlx_exp(a.as_raw());
+    /// Element-wise `exp(x) - 1`, accurate near zero.
+    fn expm1(a: &Array) => mlx_expm1(a.as_raw());
+    /// Element-wise natural logarithm.
+    fn log(a: &Array) => mlx_log(a.as_raw());
+    /// Element-wise `ln(1 + x)`, accurate near zero.
+    fn log1p(a: &Array) => mlx_log1p(a.as_raw());
+    /// Element-wise base-2 logarithm.
+    fn log2(a: &Array) => mlx_log2(a.as_raw());
+    /// Element-wise base-10 logarithm.
+    fn log10(a: &Array) => mlx_log10(a.as_raw());
+    /// Element-wise sine.
+    fn sin(a: &Array) => mlx_sin(a.as_raw());
+    /// Element-wise cosine.
+    fn cos(a: &Array) => mlx_cos(a.as_raw());
+    /// Element-wise tangent.
+    fn tan(a: &Array) => mlx_tan(a.as_raw());
+    /// Element-wise inverse sine.
+    fn arcsin(a: &Array) => mlx_arcsin(a.as_raw());
+    /// Element-wise inverse cosine.
+    fn arccos(a: &Array) => mlx_arccos(a.as_raw());
+    /// Element-wise inverse tangent.
+    fn arctan(a: &Array) => mlx_arctan(a.as_raw());
+    /// Element-wise hyperbolic sine.
+    fn sinh(a: &Array) => mlx_sinh(a.as_raw());
+    /// Element-wise hyperbolic cosine.
+    fn cosh(a: &Array) => mlx_cosh(a.as_raw());
+    /// Element-wise hyperbolic tangent.
+    fn tanh(a: &Array) => mlx_tanh(a.as_raw());
+    /// Element-wise inverse hyperbolic sine.
+    fn arcsinh(a: &Array) => mlx_arcsinh(a.as_raw());
+    /// Element-wise inverse hyperbolic cosine.
+    fn arccosh(a: &Array) => mlx_arccosh(a.as_raw());
+    /// Element-wise inverse hyperbolic tangent.
+    fn arctanh(a: &Array) => mlx_arctanh(a.as_raw());
+    /// Element-wise error function.
+    fn erf(a: &Array) => mlx_erf(a.as_raw());
+    /// Element-wise inverse error function.
+    fn erfinv(a: &Array) => mlx_erfinv(a.as_raw());
+    /// Element-wise logistic sigmoid `1 / (1 + exp(-x))`.
+    fn sigmoid(a: &Array) => mlx_sigmoid(a.as_raw());
+    /// Element-wise floor.
+    fn floor(a: &Array) => mlx_floor(a.as_raw());
+    /// Element-wise ceiling.
+    fn ceil(a: &Array) => mlx_ceil(a.as_raw());
+    /// Element-wise test for NaN.
+    fn isnan(a: &Array) => mlx_isnan(a.as_raw());
+    /// Element-wise test for ±infinity.
+    fn isinf(a: &Array) => mlx_isinf(a.as_raw());
+    /// Element-wise test for finite values.
+    fn isfinite(a: &Array) => mlx_isfinite(a.as_raw());
+    /// Element-wise logical NOT.
+    fn logical_not(a: &Array) => mlx_logical_not(a.as_raw());
+    /// Radians to degrees.
+    fn degrees(a: &Array) => mlx_degrees(a.as_raw());
+    /// Degrees to radians.
+    fn radians(a: &Array) => mlx_radians(a.as_raw());
+    /// The same values, with no gradient flowing back through it.
+    fn stop_gradient(a: &Array) => mlx_stop_gradient(a.as_raw());
+    /// Element-wise `a + b` with broadcasting.
+    fn add(a: &Array, b: &Array) => mlx_add(a.as_raw(), b.as_raw());
+    /// Element-wise `a - b` with broadcasting.
+    fn subtract(a: &Array, b: &Array) => mlx_subtract(a.as_raw(), b.as_raw());
+    /// Element-wise `a * b` with broadcasting.
+    fn multiply(a: &Array, b: &Array) => mlx_multiply(a.as_raw(), b.as_raw());
+    /// Element-wise `a / b` with broadcasting (true division).
+    fn divide(a: &Array, b: &Array) => mlx_divide(a.as_raw(), b.as_raw());
+    /// Element-wise floor division with broadcasting.
+    fn floor_divide(a: &Array, b: &Array) => mlx_floor_divide(a.as_raw(), b.as_raw());
+    /// Element-wise remainder with the sign of the divisor, with broadcasting.
+    fn remainder(a: &Array, b: &Array) => mlx_remainder(a.as_raw(), b.as_raw());
+    /// Element-wise `a` raised to `b`, with broadcasting.
+    fn power(a: &Array, b: &Array) => mlx_power(a.as_raw(), b.as_raw());
+    /// Element-wise maximum with broadcasting (NaN propagates).
+    fn maximum(a: &Array, b: &Array) => mlx_maximum(a.as_raw(), b.as_raw());
+    /// Element-wise minimum with broadcasting (NaN propagates).
+    fn minimum(a: &Array, b: &Array) => mlx_minimum(a.as_raw(), b.as_raw());
+    /// Element-wise `ln(exp(a) + exp(b))`, computed stably.
+    fn logaddexp(a: &Array, b: &Array) => mlx_logaddexp(a.as_raw(), b.as_raw());
+    /// Element-wise `atan2(a, b)`.
+    fn arctan2(a: &Array, b: &Array) => mlx_arctan2(a.as_raw(), b.as_raw());
+    /// Element-wise `a == b` (bool result).
+    fn equal(a: &Array, b: &Array) => mlx_equal(a.as_raw(), b.as_raw());
+    /// Element-wise `a != b` (bool result).
+    fn not_equal(a: &Array, b: &Array) => mlx_not_equal(a.as_raw(), b.as_raw());
+    /// Element-wise `a < b` (bool result).
+    fn less(a: &Array, b: &Array) => mlx_less(a.as_raw(), b.as_raw());
+    /// Element-wise `a <= b` (bool result).
+    fn less_equal(a: &Array, b: &Array) => mlx_less_equal(a.as_raw(), b.as_raw());
+    /// Element-wise `a > b` (bool result).
+    fn greater(a: &Array, b: &Array) => mlx_greater(a.as_raw(), b.as_raw());
+    /// Element-wise `a >= b` (bool result).
+    fn greater_equal(a: &Array, b: &Array) => mlx_greater_equal(a.as_raw(), b.as_raw());
+    /// Element-wise logical AND.
+    fn logical_and(a: &Array, b: &Array) => mlx_logical_and(a.as_raw(), b.as_raw());
+    /// Element-wise logical OR.
+    fn logical_or(a: &Array, b: &Array) => mlx_logical_or(a.as_raw(), b.as_raw());
+    /// Element-wise bitwise AND (integer and bool arrays).
+    fn bitwise_and(a: &Array, b: &Array) => mlx_bitwise_and(a.as_raw(), b.as_raw());
+    /// Element-wise bitwise OR (integer and bool arrays).
+    fn bitwise_or(a: &Array, b: &Array) => mlx_bitwise_or(a.as_raw(), b.as_raw());
+    /// Element-wise bitwise XOR (integer and bool arrays).
+    fn bitwise_xor(a: &Array, b: &Array) => mlx_bitwise_xor(a.as_raw(), b.as_raw());
+    /// Element-wise `a << b` (integers).
+    fn left_shift(a: &Array, b: &Array) => mlx_left_shift(a.as_raw(), b.as_raw());
+    /// Element-wise `a >> b` (integers).
+    fn right_shift(a: &Array, b: &Array) => mlx_right_shift(a.as_raw(), b.as_raw());
+    /// Rounds to `decimals` decimal places (half to even).
+    fn round(a: &Array, decimals: i32) => mlx_round(a.as_raw(), decimals);
+    /// Picks from `x` where `condition` is true, else from `y` (broadcasting).
+    fn r#where(condition: &Array, x: &Array, y: &Array) => mlx_where(condition.as_raw(), x.as_raw(), y.as_raw());
+    /// Limits values to `[min, max]` (arrays broadcast against `a`).
+    fn clip(a: &Array, min: &Array, max: &Array) => mlx_clip(a.as_raw(), min.as_raw(), max.as_raw());
+    /// Element-wise closeness test `|a - b| <= atol + rtol * |b|`.
+    fn isclose(a: &Array, b: &Array, rtol: f64, atol: f64, equal_nan: bool) => mlx_isclose(a.as_raw(), b.as_raw(), rtol, atol, equal_nan);
+    /// Whether all elements are close (a 0-d bool array).
+    fn allclose(a: &Array, b: &Array, rtol: f64, atol: f64, equal_nan: bool) => mlx_allclose(a.as_raw(), b.as_raw(), rtol, atol, equal_nan);
+    /// Whether `a` and `b` have the same shape and values (a 0-d bool array).
+    fn array_equal(a: &Array, b: &Array, equal_nan: bool) => mlx_array_equal(a.as_raw(), b.as_raw(), equal_nan);
+}
+
+op! {
+    /// Element-wise negation (alias of [`negative`]).
+    fn neg(a: &Array) -> Array |s| { crate::ffi::array_op!(mlx_negative(a.as_raw(), s.as_raw())) }
+}

@@ -1,0 +1,2 @@
+// Everything the bindings expose: mlx-c's umbrella header.
+#include "mlx/c/mlx.h"
