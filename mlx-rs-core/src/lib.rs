@@ -32,12 +32,18 @@
 #![warn(missing_docs)]
 
 mod array;
+pub mod closure;
 mod device;
 mod dtype;
 mod error;
 mod ffi;
 mod handles;
+pub mod io;
+pub mod kernel;
+pub mod memory;
+mod operators;
 pub mod ops;
+pub mod transforms;
 
 pub use array::{async_eval, eval, Array};
 pub use device::{

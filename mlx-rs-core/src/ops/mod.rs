@@ -62,11 +62,22 @@ macro_rules! ops {
 pub(crate) use {op, ops};
 
 mod arith;
+mod conv;
 mod creation;
+mod index;
 mod reduce;
 mod shape;
+mod sort;
+
+pub mod fast;
+pub mod fft;
+pub mod linalg;
+pub mod random;
 
 pub use arith::*;
+pub use conv::*;
 pub use creation::*;
+pub use index::*;
 pub use reduce::*;
 pub use shape::*;
+pub use sort::*;
