@@ -1,8 +1,9 @@
 //! The build works end to end: the pinned MLX runs, ops evaluate to known
 //! values, and the (OpenBLAS-backed on Linux) matmul matches an f64 reference.
 
+mod common;
+
 use mlx_rs::{ops, Array, Dtype};
-use rand::{Rng, SeedableRng};
 
 #[test]
 fn runs_the_pinned_mlx() {
@@ -20,25 +21,12 @@ fn an_op_evaluates_to_known_values() {
     assert_eq!(sum.to_vec::<f32>().unwrap(), vec![2.0, -1.75, 2.25, 6.0]);
 }
 
-fn matmul_f64(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut c = vec![0.0f64; m * n];
-    for i in 0..m {
-        for p in 0..k {
-            let x = a[i * k + p] as f64;
-            for j in 0..n {
-                c[i * n + j] += x * b[p * n + j] as f64;
-            }
-        }
-    }
-    c
-}
-
 #[test]
 fn matmul_matches_an_f64_reference() {
     let (m, k, n) = (96, 200, 72);
-    let mut rng = rand::rngs::StdRng::from_entropy();
-    let a: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let b: Vec<f32> = (0..k * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let mut rng = common::rng();
+    let a = common::uniform(&mut rng, m * k, -1.0, 1.0);
+    let b = common::uniform(&mut rng, k * n, -1.0, 1.0);
     let got = ops::matmul(
         &Array::from_slice(&a, &[m as i32, k as i32]).unwrap(),
         &Array::from_slice(&b, &[k as i32, n as i32]).unwrap(),
@@ -46,12 +34,12 @@ fn matmul_matches_an_f64_reference() {
     .unwrap()
     .to_vec::<f32>()
     .unwrap();
-    let want = matmul_f64(&a, &b, m, k, n);
+    let want = common::matmul_f64(&common::to_f64(&a), &common::to_f64(&b), m, k, n);
     // Each entry sums 200 products of magnitude < 1: compare against the sum of
     // magnitudes, the scale that f32 rounding error grows with.
-    let abs_scale = matmul_f64(
-        &a.iter().map(|x| x.abs()).collect::<Vec<_>>(),
-        &b.iter().map(|x| x.abs()).collect::<Vec<_>>(),
+    let abs_scale = common::matmul_f64(
+        &a.iter().map(|x| x.abs() as f64).collect::<Vec<_>>(),
+        &b.iter().map(|x| x.abs() as f64).collect::<Vec<_>>(),
         m,
         k,
         n,
