@@ -35,12 +35,14 @@ macro_rules! op {
         paste::paste! {
             $(#[$m])*
             #[track_caller]
+            #[allow(clippy::too_many_arguments)] // mirrors MLX's signatures
             pub fn $name($($arg: $ty),*) -> $crate::Result<$ret> {
                 [<$name _on>]($($arg,)* $crate::StreamOrDevice::Default)
             }
 
             #[doc = concat!("[`", stringify!($name), "`] on a chosen stream or device.")]
             #[track_caller]
+            #[allow(clippy::too_many_arguments)]
             pub fn [<$name _on>]<'s>(
                 $($arg: $ty,)*
                 on: impl Into<$crate::StreamOrDevice<'s>>,
@@ -59,7 +61,7 @@ macro_rules! ops {
     };
 }
 
-pub(crate) use {op, ops};
+pub(crate) use op;
 
 mod arith;
 mod conv;
