@@ -1,1 +1,62 @@
-//! (in progress)
+//! Sorting, partitioning, top-k and cumulative (scan) ops.
+//!
+//! The flattened forms (`sort`, `argsort`, ...) work on `a` flattened to one
+//! axis; the `_axis` forms work along one axis (negative counts from the end).
+//! The cumulative ops keep the input's shape: `reverse` scans from the end,
+//! and `inclusive = false` shifts the result by one (the first element is the
+//! op's identity: 0 for sums, 1 for products).
+
+use crate::Array;
+
+/// mlx-c's "no dtype given": the accumulation type follows MLX's defaults.
+fn no_dtype() -> mlx_sys::mlx_optional_dtype {
+    mlx_sys::mlx_optional_dtype {
+        value: mlx_sys::MLX_FLOAT32,
+        has_value: false,
+    }
+}
+
+ops! {
+    /// The flattened `a`, sorted ascending (NaNs last).
+    fn sort(a: &Array) => mlx_sort(a.as_raw());
+    /// `a` sorted ascending along `axis`.
+    fn sort_axis(a: &Array, axis: i32) => mlx_sort_axis(a.as_raw(), axis);
+    /// Indices (uint32) that sort the flattened `a`; ties keep their order.
+    fn argsort(a: &Array) => mlx_argsort(a.as_raw());
+    /// Indices (uint32) that sort `a` along `axis`; ties keep their order.
+    fn argsort_axis(a: &Array, axis: i32) => mlx_argsort_axis(a.as_raw(), axis);
+    /// The flattened `a` rearranged so that position `kth` holds the value it
+    /// would hold if sorted, smaller-or-equal values before it and
+    /// greater-or-equal after (each side in no particular order). Negative
+    /// `kth` counts from the end.
+    fn partition(a: &Array, kth: i32) => mlx_partition(a.as_raw(), kth);
+    /// [`partition`] along `axis`.
+    fn partition_axis(a: &Array, kth: i32, axis: i32) => mlx_partition_axis(a.as_raw(), kth, axis);
+    /// Indices (uint32) that [`partition`] the flattened `a`.
+    fn argpartition(a: &Array, kth: i32) => mlx_argpartition(a.as_raw(), kth);
+    /// Indices (uint32) that partition `a` along `axis`.
+    fn argpartition_axis(a: &Array, kth: i32, axis: i32) => mlx_argpartition_axis(a.as_raw(), kth, axis);
+    /// The `k` largest elements of the flattened `a`, in no particular order.
+    fn topk(a: &Array, k: i32) => mlx_topk(a.as_raw(), k);
+    /// The `k` largest elements along `axis` (that axis becomes size `k`), in
+    /// no particular order.
+    fn topk_axis(a: &Array, k: i32, axis: i32) => mlx_topk_axis(a.as_raw(), k, axis);
+    /// Running sum of the flattened `a`.
+    fn cumsum(a: &Array, reverse: bool, inclusive: bool) => mlx_cumsum(a.as_raw(), reverse, inclusive, no_dtype());
+    /// Running sum along `axis`.
+    fn cumsum_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cumsum_axis(a.as_raw(), axis, reverse, inclusive, no_dtype());
+    /// Running product of the flattened `a`.
+    fn cumprod(a: &Array, reverse: bool, inclusive: bool) => mlx_cumprod(a.as_raw(), reverse, inclusive, no_dtype());
+    /// Running product along `axis`.
+    fn cumprod_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cumprod_axis(a.as_raw(), axis, reverse, inclusive, no_dtype());
+    /// Running maximum of the flattened `a` (exclusive scans start at the
+    /// dtype's lowest value).
+    fn cummax(a: &Array, reverse: bool, inclusive: bool) => mlx_cummax(a.as_raw(), reverse, inclusive);
+    /// Running maximum along `axis`.
+    fn cummax_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cummax_axis(a.as_raw(), axis, reverse, inclusive);
+    /// Running minimum of the flattened `a` (exclusive scans start at the
+    /// dtype's highest value).
+    fn cummin(a: &Array, reverse: bool, inclusive: bool) => mlx_cummin(a.as_raw(), reverse, inclusive);
+    /// Running minimum along `axis`.
+    fn cummin_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cummin_axis(a.as_raw(), axis, reverse, inclusive);
+}
