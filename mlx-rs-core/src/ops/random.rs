@@ -100,7 +100,7 @@ ops! {
     fn categorical_shape(logits: &Array, axis: i32, shape: &[i32], key: Option<&Array>) => mlx_random_categorical_shape(logits.as_raw(), axis, shape.as_ptr(), shape.len(), raw_or_null(key));
     /// A random permutation of `a` along `axis`.
     fn permutation(a: &Array, axis: i32, key: Option<&Array>) => mlx_random_permutation(a.as_raw(), axis, raw_or_null(key));
-    /// A random permutation of `0..n` (`int32`).
+    /// A random permutation of `0..n` (`uint32`).
     fn permutation_arange(n: i32, key: Option<&Array>) => mlx_random_permutation_arange(n, raw_or_null(key));
 }
 
