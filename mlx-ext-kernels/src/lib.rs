@@ -1,1 +1,29 @@
-//! placeholder
+//! Fused MLX ops: each is a reference composed of `mlx-rs-core` ops, plus a
+//! Metal kernel and a CUDA kernel registered through MLX's custom-kernel API.
+//!
+//! Every op `foo` comes as:
+//! - `foo(..)` / `foo_on(.., on)`: dispatches by the stream's device: the CUDA
+//!   kernel on a CUDA GPU, the Metal kernel on Apple silicon, the reference
+//!   everywhere else (CPU, unsupported dtypes);
+//! - `foo_reference(..)` / `foo_reference_on(..)`: always the reference.
+//!
+//! [`path_for`] tells which implementation a call would use. Kernels take
+//! `f32`, `f16` and `bf16` and compute internally in f32.
+//!
+//! The Metal kernels (`metal-src/`) are compiled into this crate as text and
+//! dispatched on Apple GPUs; they have not been run by this project's test
+//! suite, which runs on Linux (CPU, and CUDA on an NVIDIA GPU). The CUDA
+//! kernels (`cuda-src/`) are tested against f64 references on an NVIDIA H200.
+//!
+//! Fused kernels have no gradient of their own: differentiate the reference.
+#![warn(missing_docs)]
+
+mod dispatch;
+mod l2_normalize;
+mod swiglu;
+
+pub use dispatch::{path_for, set_poison_outputs, KernelPath};
+pub use l2_normalize::{
+    l2_normalize, l2_normalize_on, l2_normalize_reference, l2_normalize_reference_on,
+};
+pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};

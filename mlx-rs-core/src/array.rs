@@ -132,8 +132,7 @@ impl Array {
     /// A lazily converted copy with another element type.
     #[track_caller]
     pub fn astype(&self, dtype: Dtype) -> Result<Array> {
-        let s = Stream::current()?;
-        array_op!(mlx_astype(self.raw, dtype.to_raw(), s.as_raw()))
+        crate::ops::astype(self, dtype)
     }
 
     /// Evaluates this array (runs the graph that produces it).

@@ -3,6 +3,8 @@
 use crate::Array;
 
 ops! {
+    /// Converts to another element type.
+    fn astype(a: &Array, dtype: crate::Dtype) => mlx_astype(a.as_raw(), dtype.to_raw());
     /// Element-wise negation.
     fn negative(a: &Array) => mlx_negative(a.as_raw());
     /// Element-wise absolute value.

@@ -98,3 +98,11 @@ op! {
         ))
     }
 }
+
+op! {
+    /// Broadcasts arrays against each other to one common shape.
+    fn broadcast_arrays(arrays: &[Array]) -> Vec<Array> |s| {
+        let v = VectorArray::from_arrays(arrays)?;
+        vector_op!(mlx_broadcast_arrays(v.as_raw(), s.as_raw()))
+    }
+}
