@@ -6,11 +6,14 @@ use mlx_rs::{ops, Array, Device};
 fn main() -> mlx_rs::Result<()> {
     println!("MLX {}", mlx_rs::version()?);
     let device = Device::default_device()?;
-    println!(
-        "device: {device:?} (libmlx backend: {}, from {})",
-        mlx_rs::sys::BUILD_BACKEND,
-        mlx_rs::sys::BUILD_SOURCE
-    );
+    let backend = if mlx_rs::cuda_is_available() {
+        "CUDA"
+    } else if mlx_rs::metal_is_available() {
+        "Metal"
+    } else {
+        "CPU only"
+    };
+    println!("device: {device:?} (backend: {backend})");
 
     // A 2×3 @ 3×2 product, then a softmax over each row: all lazy until printed.
     let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;

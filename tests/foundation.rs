@@ -57,14 +57,20 @@ fn blas_and_lapack_resolve_to_openblas() {
     // Force libmlx to load and run a BLAS call first.
     let a = Array::from_slice(&[2.0f32, 1.0, 1.0, 3.0], &[2, 2]).unwrap();
     ops::matmul(&a, &a).unwrap().eval().unwrap();
-    if mlx_rs::sys::BUILD_SOURCE != "wheel" {
-        eprintln!(
-            "skipped: MLX was provided by {}, not the patched wheel",
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let libmlx = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libmlx.so"))
+        .expect("libmlx is mapped");
+    let built = std::fs::canonicalize(mlx_rs::sys::BUILD_LIB_DIR).unwrap();
+    if mlx_rs::sys::BUILD_SOURCE != "wheel" || !libmlx.starts_with(built.to_str().unwrap()) {
+        println!(
+            "skipped: running {libmlx}, not the OpenBLAS-patched wheel (built from {})",
             mlx_rs::sys::BUILD_SOURCE
         );
         return;
     }
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     assert!(maps.contains("libopenblas.so.0"), "OpenBLAS is not mapped");
     assert!(
         !maps

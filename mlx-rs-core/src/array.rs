@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 
 use crate::dtype::Element;
-use crate::ffi::{array_op, eval_lock, mlx_call, mlx_value};
+use crate::ffi::{array_op, mlx_call, mlx_value};
 use crate::handles::string_from;
 use crate::{Dtype, Error, Result, Stream};
 
@@ -21,7 +21,7 @@ pub struct Array {
 // SAFETY: the handle owns one reference to a reference-counted MLX array
 // (atomic counts), so it may be dropped or used on any thread. The graph node it
 // shares with clones is only mutated by evaluation, which this crate
-// serializes process-wide (`ffi::eval_lock`). `Sync` is not implemented:
+// serializes process-wide (`ffi::lock`). `Sync` is not implemented:
 // `&Array` is never needed across threads, since clones are cheap.
 unsafe impl Send for Array {}
 
@@ -138,7 +138,7 @@ impl Array {
     /// Evaluates this array (runs the graph that produces it).
     #[track_caller]
     pub fn eval(&self) -> Result<()> {
-        let _guard = eval_lock();
+        let _guard = crate::ffi::lock();
         mlx_call!(mlx_array_eval(self.raw))
     }
 
@@ -161,7 +161,7 @@ impl Array {
         let n = source.size();
         let mut out = Vec::<T>::with_capacity(n);
         if n > 0 {
-            let _guard = eval_lock();
+            let _guard = crate::ffi::lock();
             let ptr = mlx_value!(mlx_array_data_uint8(source.raw))?;
             if ptr.is_null() {
                 return Err(Error::invalid("evaluated array has no data"));
@@ -251,6 +251,7 @@ impl Clone for Array {
 
 impl Drop for Array {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: this value owns the handle.
         unsafe { mlx_sys::mlx_array_free(self.raw) };
     }
@@ -260,7 +261,7 @@ impl std::fmt::Display for Array {
     /// Evaluates the array and prints it with MLX's own formatter.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = {
-            let _guard = eval_lock();
+            let _guard = crate::ffi::lock();
             string_from(|s| mlx_call!(mlx_array_tostring(s, self.raw)))
         };
         match text {
@@ -286,7 +287,7 @@ impl std::fmt::Debug for Array {
 #[track_caller]
 pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
     let vec = VectorArray::from_arrays(arrays)?;
-    let _guard = eval_lock();
+    let _guard = crate::ffi::lock();
     mlx_call!(mlx_eval(vec.as_raw()))
 }
 
@@ -294,6 +295,6 @@ pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
 #[track_caller]
 pub fn async_eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
     let vec = VectorArray::from_arrays(arrays)?;
-    let _guard = eval_lock();
+    let _guard = crate::ffi::lock();
     mlx_call!(mlx_async_eval(vec.as_raw()))
 }

@@ -134,6 +134,7 @@ impl PartialEq for Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: this value owns the handle.
         unsafe { mlx_sys::mlx_device_free(self.raw) };
     }
@@ -207,7 +208,7 @@ impl Stream {
     /// Waits until all work queued on this stream has finished.
     #[track_caller]
     pub fn synchronize(&self) -> Result<()> {
-        let _guard = crate::ffi::eval_lock();
+        let _guard = crate::ffi::lock();
         mlx_call!(mlx_synchronize(self.raw))
     }
 
@@ -238,6 +239,7 @@ impl PartialEq for Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: this value owns the handle.
         unsafe { mlx_sys::mlx_stream_free(self.raw) };
     }

@@ -2,9 +2,9 @@
 //!
 //! Every C call goes through [`check`] (usually via the [`mlx_call!`],
 //! [`array_op!`] and [`vector_op!`] macros): it makes sure the error handler is
-//! installed, clears this thread's error slot, makes the call, and turns a
-//! non-zero status, a recorded message, or a panic caught in a Rust callback
-//! into an [`Error`].
+//! installed, takes the process-wide MLX lock, clears this thread's error slot,
+//! makes the call, and turns a non-zero status, a recorded message, or a panic
+//! caught in a Rust callback into an [`Error`].
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -25,9 +25,14 @@ thread_local! {
 #[track_caller]
 pub(crate) fn check(f: impl FnOnce() -> c_int) -> Result<()> {
     install_handler();
-    let _ = take_last_error();
-    let status = f();
-    let message = take_last_error();
+    let status;
+    let message;
+    {
+        let _lock = lock();
+        let _ = take_last_error();
+        status = f();
+        message = take_last_error();
+    }
     if let Some(payload) = take_caught_panic() {
         return Err(Error::CallbackPanic {
             message: panic_message(payload.as_ref()),
@@ -92,37 +97,47 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Evaluation (eval, async_eval, reading data) is serialized process-wide.
+/// Every call into MLX is serialized by one process-wide lock.
 ///
-/// Cloned [`crate::Array`] handles share one graph node, and handles are `Send`;
-/// MLX does not synchronize two threads evaluating overlapping graphs. Holding
-/// this lock while scheduling evaluation makes that safe. It is re-entrant on
-/// one thread, because Rust callbacks run by MLX may evaluate too.
-pub(crate) struct EvalGuard {
+/// MLX's CUDA backend records work into CUDA graphs; another thread touching
+/// CUDA meanwhile (allocating an array, evaluating) invalidates the capture
+/// and MLX then aborts the process (seen on an H200 with two test threads).
+/// Cloned [`crate::Array`] handles also share one graph node that evaluation
+/// mutates. One lock makes both safe. It is re-entrant on one thread, because
+/// MLX calls Rust closures (transforms, custom functions) from inside a call.
+/// MLX still parallelizes the work inside each op.
+pub(crate) struct MlxGuard {
     _inner: Option<MutexGuard<'static, ()>>,
 }
 
 thread_local! {
-    static EVAL_DEPTH: Cell<usize> = const { Cell::new(0) };
+    static LOCK_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-pub(crate) fn eval_lock() -> EvalGuard {
+/// Takes the MLX lock (see [`MlxGuard`]); hold it across any `unsafe` call
+/// into mlx-c that does not go through [`check`].
+pub(crate) fn lock() -> MlxGuard {
     static LOCK: Mutex<()> = Mutex::new(());
-    let depth = EVAL_DEPTH.with(|d| d.get());
+    let depth = LOCK_DEPTH.with(|d| d.get());
     let inner = if depth == 0 {
         // A poisoned lock only means another thread panicked while holding it;
-        // MLX's state is not guarded by it, so carry on.
+        // MLX's state is not guarded by the mutex's data, so carry on.
         Some(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
     } else {
         None
     };
-    EVAL_DEPTH.with(|d| d.set(depth + 1));
-    EvalGuard { _inner: inner }
+    LOCK_DEPTH.with(|d| d.set(depth + 1));
+    MlxGuard { _inner: inner }
 }
 
-impl Drop for EvalGuard {
+/// Former name of [`lock`], kept while call sites move over.
+pub(crate) fn eval_lock() -> MlxGuard {
+    lock()
+}
+
+impl Drop for MlxGuard {
     fn drop(&mut self) {
-        EVAL_DEPTH.with(|d| d.set(d.get() - 1));
+        LOCK_DEPTH.with(|d| d.set(d.get() - 1));
     }
 }
 

@@ -29,6 +29,7 @@ impl ResultSlot {
 impl Drop for ResultSlot {
     fn drop(&mut self) {
         if !self.0.ctx.is_null() {
+            let _lock = crate::ffi::lock();
             // SAFETY: the slot owns this non-empty handle.
             unsafe { mlx_sys::mlx_array_free(self.0) };
         }
@@ -80,6 +81,7 @@ impl VectorArray {
 
 impl Drop for VectorArray {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: the guard owns the vector.
         unsafe { mlx_sys::mlx_vector_array_free(self.0) };
     }
@@ -110,6 +112,7 @@ impl MlxString {
 
 impl Drop for MlxString {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: the guard owns the string.
         unsafe { mlx_sys::mlx_string_free(self.0) };
     }

@@ -153,6 +153,7 @@ struct ConfigGuard<T: Copy> {
 
 impl<T: Copy> Drop for ConfigGuard<T> {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: the guard owns the handle and `free` is its destructor.
         unsafe { (self.free)(self.raw) };
     }
@@ -257,6 +258,7 @@ macro_rules! kernel_type {
 
         impl Drop for $name {
             fn drop(&mut self) {
+                let _lock = crate::ffi::lock();
                 // SAFETY: this value owns the kernel handle.
                 unsafe { mlx_sys::$free(self.raw) };
             }
@@ -335,6 +337,7 @@ impl StringVector {
 
 impl Drop for StringVector {
     fn drop(&mut self) {
+        let _lock = crate::ffi::lock();
         // SAFETY: this value owns the vector.
         unsafe { mlx_sys::mlx_vector_string_free(self.raw) };
     }

@@ -23,10 +23,12 @@
 //! # Threads
 //! - [`Array`], [`Device`] and [`Stream`] are `Send`; [`Device`] is also `Sync`.
 //!   Arrays are not `Sync`: clone them (cheap) to share.
-//! - Evaluation (`eval`, `async_eval`, reading data, printing, synchronizing)
-//!   is serialized process-wide, because clones of an array share one graph
-//!   node and MLX does not synchronize concurrent evaluation of it. Building
-//!   graphs (calling ops) runs in parallel.
+//! - Every call into MLX (building graphs, evaluating, reading data, freeing
+//!   handles) is serialized by one process-wide, re-entrant lock. MLX's CUDA
+//!   backend aborts the process when another thread touches CUDA during its
+//!   graph capture, and clones of an array share a graph node that evaluation
+//!   mutates. Threads are safe to use; they do not run MLX calls in parallel
+//!   (MLX parallelizes the work inside each op).
 //! - GPU streams are bound to the thread that created them in MLX: create a
 //!   [`Stream`] on the thread that evaluates its work.
 #![warn(missing_docs)]
