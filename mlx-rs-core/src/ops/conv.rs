@@ -10,7 +10,8 @@
 //! `k`, each output spatial size is `(n + 2p - d(k - 1) - 1) / s + 1`.
 //! `groups` splits the input channels and output channels into that many
 //! equal groups; output group `g` only sees input group `g` (`C_in` and
-//! `C_out` must be divisible by `groups`).
+//! `C_out` must be divisible by `groups`). MLX supports `groups != 1` only
+//! for 1-D and 2-D convolutions.
 //!
 //! To convert from PyTorch's `NCHW` input and `OIHW` weight, move the channel
 //! axis to the end (`ops::moveaxis(x, 1, -1)`) on both.
@@ -30,7 +31,8 @@ ops! {
         => mlx_conv2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups);
     /// 3-D convolution of `input` `[N, D, H, W, C_in]` with `weight`
     /// `[C_out, KD, KH, KW, C_in / groups]`, giving `[N, D_out, H_out, W_out,
-    /// C_out]`. `stride`, `padding` and `dilation` are per spatial axis.
+    /// C_out]`. `stride`, `padding` and `dilation` are per spatial axis;
+    /// `groups` must be 1 (an MLX limitation).
     fn conv3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], groups: i32)
         => mlx_conv3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups);
 }

@@ -8,14 +8,14 @@
 //! checking them would force evaluation. Negative indices count from the end
 //! of their axis; an index outside `-n..n` reads or writes outside the array,
 //! so callers must keep array indices in range. Integer and range indices
-//! given as plain numbers ([`Index::At`], [`Index::Range`], [`slice`]) are
+//! given as plain numbers ([`Index::At`], [`Index::Range`], [`slice()`]) are
 //! checked or clamped on the Rust side.
 
 use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
 
 use crate::ffi::array_op;
 use crate::handles::VectorArray;
-use crate::{Array, Error, Result, Stream};
+use crate::{Array, Error, Result, Stream, StreamOrDevice};
 
 /// One entry of an [`index`] expression, following NumPy's rules.
 ///
@@ -469,30 +469,44 @@ ops! {
     fn scatter_add_axis(a: &Array, indices: &Array, values: &Array, axis: i32) => mlx_scatter_add_axis(a.as_raw(), indices.as_raw(), values.as_raw(), axis);
 }
 
-op! {
-    /// The strided slice `a[start[i]:stop[i]:strides[i]]` on every axis `i`
-    /// (all three slices have one entry per axis). Negative bounds count
-    /// from the end and bounds are clamped to the axis, as MLX does; for a
-    /// negative stride, pass a `stop` of `-n - 1` to run through position 0.
-    /// [`index`] offers the full Python slice syntax.
-    fn slice(a: &Array, start: &[i32], stop: &[i32], strides: &[i32]) -> Array |s| {
-        check_slice_args(a, start, stop, strides)?;
-        array_op!(mlx_slice(
-            a.as_raw(),
-            start.as_ptr(),
-            start.len(),
-            stop.as_ptr(),
-            stop.len(),
-            strides.as_ptr(),
-            strides.len(),
-            s.as_raw()
-        ))
-    }
+/// The strided slice `a[start[i]:stop[i]:strides[i]]` on every axis `i`
+/// (all three slices have one entry per axis). Negative bounds count from the
+/// end and bounds are clamped to the axis, as MLX does; for a negative
+/// stride, pass a `stop` of `-n - 1` to run through position 0. [`index`]
+/// offers the full Python slice syntax.
+// Written out rather than through `op!`, whose generated link to `slice`
+// would be ambiguous with the primitive type in rustdoc.
+#[track_caller]
+pub fn slice(a: &Array, start: &[i32], stop: &[i32], strides: &[i32]) -> Result<Array> {
+    slice_on(a, start, stop, strides, StreamOrDevice::Default)
+}
+
+/// [`slice()`] on a chosen stream or device.
+#[track_caller]
+pub fn slice_on<'s>(
+    a: &Array,
+    start: &[i32],
+    stop: &[i32],
+    strides: &[i32],
+    on: impl Into<StreamOrDevice<'s>>,
+) -> Result<Array> {
+    let s = on.into().resolve()?;
+    check_slice_args(a, start, stop, strides)?;
+    array_op!(mlx_slice(
+        a.as_raw(),
+        start.as_ptr(),
+        start.len(),
+        stop.as_ptr(),
+        stop.len(),
+        strides.as_ptr(),
+        strides.len(),
+        s.as_raw()
+    ))
 }
 
 op! {
     /// A copy of `src` with the strided slice `start:stop:strides` (as in
-    /// [`slice`]) replaced by `update`, which must broadcast to the slice's
+    /// [`slice()`]) replaced by `update`, which must broadcast to the slice's
     /// shape.
     fn slice_update(src: &Array, update: &Array, start: &[i32], stop: &[i32], strides: &[i32]) -> Array |s| {
         check_slice_args(src, start, stop, strides)?;

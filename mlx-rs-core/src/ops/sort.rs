@@ -21,9 +21,9 @@ ops! {
     fn sort(a: &Array) => mlx_sort(a.as_raw());
     /// `a` sorted ascending along `axis`.
     fn sort_axis(a: &Array, axis: i32) => mlx_sort_axis(a.as_raw(), axis);
-    /// Indices (uint32) that sort the flattened `a`; ties keep their order.
+    /// Indices (uint32) that sort the flattened `a` ascending.
     fn argsort(a: &Array) => mlx_argsort(a.as_raw());
-    /// Indices (uint32) that sort `a` along `axis`; ties keep their order.
+    /// Indices (uint32) that sort `a` ascending along `axis`.
     fn argsort_axis(a: &Array, axis: i32) => mlx_argsort_axis(a.as_raw(), axis);
     /// The flattened `a` rearranged so that position `kth` holds the value it
     /// would hold if sorted, smaller-or-equal values before it and
@@ -49,13 +49,13 @@ ops! {
     fn cumprod(a: &Array, reverse: bool, inclusive: bool) => mlx_cumprod(a.as_raw(), reverse, inclusive, no_dtype());
     /// Running product along `axis`.
     fn cumprod_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cumprod_axis(a.as_raw(), axis, reverse, inclusive, no_dtype());
-    /// Running maximum of the flattened `a` (exclusive scans start at the
-    /// dtype's lowest value).
+    /// Running maximum of the flattened `a` (exclusive scans start at `-inf`,
+    /// or the lowest value of an integer dtype).
     fn cummax(a: &Array, reverse: bool, inclusive: bool) => mlx_cummax(a.as_raw(), reverse, inclusive);
     /// Running maximum along `axis`.
     fn cummax_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cummax_axis(a.as_raw(), axis, reverse, inclusive);
-    /// Running minimum of the flattened `a` (exclusive scans start at the
-    /// dtype's highest value).
+    /// Running minimum of the flattened `a` (exclusive scans start at `inf`,
+    /// or the highest value of an integer dtype).
     fn cummin(a: &Array, reverse: bool, inclusive: bool) => mlx_cummin(a.as_raw(), reverse, inclusive);
     /// Running minimum along `axis`.
     fn cummin_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cummin_axis(a.as_raw(), axis, reverse, inclusive);
