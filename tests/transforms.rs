@@ -108,7 +108,11 @@ fn value_and_grad_over_chosen_argnums_in_order() -> Result<()> {
     assert_eq!(values.len(), 2);
     assert_eq!(grads.len(), 2);
     let want_value: f64 = av.iter().zip(&bv).map(|(a, b)| a * b + b.exp()).sum();
-    assert_close_f64(&[values[0].item::<f64>()?], &[want_value], TRANSCENDENTAL_TOL);
+    assert_close_f64(
+        &[values[0].item::<f64>()?],
+        &[want_value],
+        TRANSCENDENTAL_TOL,
+    );
     let aux: Vec<f64> = values[1].to_vec()?;
     let want_aux: Vec<f64> = av.iter().zip(&bv).map(|(a, b)| a + b).collect();
     assert_close_f64(&aux, &want_aux, 1e-15);
@@ -131,7 +135,7 @@ fn grad_f32_on_transposed_input() -> Result<()> {
     let mut rng = common::rng();
     let v = common::uniform(&mut rng, 12, -1.5, 1.5);
     let x = ops::transpose(&Array::from_slice(&v, &[3, 4])?)?; // 4x3, non-contiguous
-    // d/dx sum(tanh(x)) = 1 - tanh(x)^2
+                                                               // d/dx sum(tanh(x)) = 1 - tanh(x)^2
     let g = transforms::grad(
         |a: &[Array]| Ok(vec![ops::sum(&ops::tanh(&a[0])?, false)?]),
         &[0],
@@ -258,7 +262,11 @@ fn compiled_equals_uncompiled_and_is_cached() -> Result<()> {
             let w: Vec<f32> = w.to_vec()?;
             common::assert_close_f32(&g.to_vec::<f32>()?, &common::to_f64(&w), 1e-5, 1.0);
         }
-        assert_eq!(calls.get(), 1, "retraced on call {round} with the same shapes");
+        assert_eq!(
+            calls.get(),
+            1,
+            "retraced on call {round} with the same shapes"
+        );
     }
     // A new shape retraces (not shapeless).
     let x = Array::from_slice(&common::uniform(&mut rng, 5, -2.0, 2.0), &[5])?;
@@ -409,7 +417,11 @@ fn custom_vjp_straight_through_round() -> Result<()> {
     )?;
     let got: Vec<f32> = g.call(&[x.clone()])?[0].to_vec()?;
     assert_eq!(got, vec![1.0f32; 10]);
-    assert_eq!(vjp_calls.load(Ordering::SeqCst), 1, "custom vjp did not run once");
+    assert_eq!(
+        vjp_calls.load(Ordering::SeqCst),
+        1,
+        "custom vjp did not run once"
+    );
 
     // The custom_vjp shorthand does the same, scaled to prove it's ours.
     let ste2 = Rc::new(transforms::custom_vjp(
@@ -461,7 +473,10 @@ fn custom_jvp_and_vmap_rules_are_used() -> Result<()> {
     let got: Vec<f32> = v.call(&[x])?[0].to_vec()?;
     let want: Vec<f64> = xv.iter().map(|v| (*v as f64).sin()).collect();
     common::assert_close_f32(&got, &want, 1e-5, 1.0);
-    assert!(vmap_calls.load(Ordering::SeqCst) >= 1, "custom vmap rule not used");
+    assert!(
+        vmap_calls.load(Ordering::SeqCst) >= 1,
+        "custom vmap rule not used"
+    );
     Ok(())
 }
 
@@ -525,9 +540,18 @@ fn closure_errors_propagate_unchanged() -> Result<()> {
     };
     check(Closure::new(failing)?.call(&[x.clone()]), "closure");
     check(transforms::grad(failing, &[0])?.call(&[x.clone()]), "grad");
-    check(transforms::compile(failing, false)?.call(&[x.clone()]), "compile");
-    check(transforms::compile(failing, true)?.call(&[x.clone()]), "shapeless");
-    check(transforms::vmap(failing, &[], &[])?.call(&[x.clone()]), "vmap");
+    check(
+        transforms::compile(failing, false)?.call(&[x.clone()]),
+        "compile",
+    );
+    check(
+        transforms::compile(failing, true)?.call(&[x.clone()]),
+        "shapeless",
+    );
+    check(
+        transforms::vmap(failing, &[], &[])?.call(&[x.clone()]),
+        "vmap",
+    );
     check(
         transforms::vjp(failing, &[x.clone()], &[x.clone()]).map(|r| r.0),
         "vjp",
@@ -593,7 +617,10 @@ fn panicking_closures_return_err_and_process_survives() -> Result<()> {
     };
     is_panic(Closure::new(boom)?.call(&[x.clone()]), "closure");
     is_panic(transforms::grad(boom, &[0])?.call(&[x.clone()]), "grad");
-    is_panic(transforms::compile(boom, false)?.call(&[x.clone()]), "compile");
+    is_panic(
+        transforms::compile(boom, false)?.call(&[x.clone()]),
+        "compile",
+    );
     is_panic(transforms::vmap(boom, &[], &[])?.call(&[x.clone()]), "vmap");
     is_panic(
         transforms::vjp(boom, &[x.clone()], &[x.clone()]).map(|r| r.0),

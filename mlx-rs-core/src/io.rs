@@ -1,1 +1,914 @@
-//! (in progress)
+//! Reading and writing arrays: safetensors (with metadata), GGUF (arrays and
+//! metadata) and NumPy `.npy`, through MLX's own loaders and writers.
+//!
+//! ```no_run
+//! use std::collections::HashMap;
+//! use std::path::Path;
+//! use mlx_rs_core::{io, Array};
+//! # fn main() -> mlx_rs_core::Result<()> {
+//! let mut arrays = HashMap::new();
+//! arrays.insert("w".to_string(), Array::from_slice(&[1.0f32, 2.0], &[2])?);
+//! let meta = HashMap::from([("format".to_string(), "mlx".to_string())]);
+//! io::save_safetensors(Path::new("/tmp/w.safetensors"), &arrays, &meta)?;
+//! let loaded = io::load_safetensors(Path::new("/tmp/w.safetensors"))?;
+//! assert_eq!(loaded.metadata["format"], "mlx");
+//! # Ok(()) }
+//! ```
+//!
+//! # Loading is eager
+//! MLX loads lazily (data is read when an array is first evaluated), which
+//! would turn a short or corrupt file into a failure at some later, unrelated
+//! evaluation. The `load_*` functions here evaluate what they load, so any
+//! read error is returned by the load itself.
+//!
+//! # Malformed files
+//! Every `load_*` checks the file's header in Rust before MLX sees it, and
+//! returns `Err` for anything inconsistent. MLX trusts these headers: it
+//! computes read positions and sizes from them and reads the data later,
+//! during evaluation, where a failed or out-of-bounds read is not reported
+//! as an error, and its GGUF parser walks the header with no bounds checks.
+//! The checks:
+//! - **safetensors**: at least 8 bytes; the little-endian header length fits
+//!   in the file (and is at most 100 MB); the header is a JSON object; each
+//!   entry (other than `__metadata__`, which must be null or map strings to
+//!   strings) has
+//!   a known dtype, non-negative dimensions, `data_offsets` `[begin, end]`
+//!   with `begin <= end`, `end - begin == elements * dtype size` (no
+//!   overflow) and `end` within the data section.
+//! - **npy**: the `\x93NUMPY` magic, a version 1, 2 or 3 header whose length
+//!   fits in the file, a header dict with a known `descr`, a boolean
+//!   `fortran_order` and a shape of non-negative integers, and enough data
+//!   bytes after the header for that shape (no overflow).
+//! - **GGUF**: the `GGUF` magic, version 2 or 3, and a full walk of the
+//!   key/value section and tensor table with every string, array and count
+//!   bounded by the bytes left; tensor ranks 1–4 with positive dimensions; a
+//!   tensor type MLX can load (F32, F16, BF16, Q4_0, Q4_1, Q8_0, I8, I16, I32,
+//!   I64, F64); and each tensor's data (offset + size, after alignment)
+//!   within the file.
+//!
+//! # Dtypes per format
+//! - safetensors: every dtype except float64, which MLX's writer rejects
+//!   (saving one returns `Err`; convert with `astype` first).
+//! - npy: all dtypes except bfloat16 (NumPy has no bfloat16); saving a
+//!   bfloat16 array returns `Err`.
+//! - GGUF (saving): float32, float16, int8, int16, int32 (what MLX's writer
+//!   takes); others, bfloat16 included, return `Err`.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr, CString};
+use std::path::Path;
+
+use crate::ffi::{mlx_call, mlx_value};
+use crate::handles::{MlxString, ResultSlot};
+use crate::{Array, Device, Dtype, Error, Result};
+
+/// Arrays and metadata read from a safetensors file.
+#[derive(Debug)]
+pub struct SafeTensors {
+    /// Tensors by name.
+    pub arrays: HashMap<String, Array>,
+    /// The `__metadata__` string map (empty when absent).
+    pub metadata: HashMap<String, String>,
+}
+
+/// A GGUF metadata value, as far as MLX exposes them.
+#[derive(Debug, Clone)]
+pub enum GgufValue {
+    /// A string.
+    String(String),
+    /// An array of strings.
+    Strings(Vec<String>),
+    /// A number, a boolean, or an array of them (0-dimensional for a scalar).
+    Array(Array),
+}
+
+/// Arrays and metadata read from a GGUF file.
+#[derive(Debug)]
+pub struct Gguf {
+    /// Tensors by name. Quantized tensors (Q4_0, Q4_1, Q8_0) come back as
+    /// MLX's packed form under the tensor's name, with `<name>.scales` and
+    /// `<name>.biases` arrays next to it.
+    pub arrays: HashMap<String, Array>,
+    /// Metadata by key.
+    pub metadata: HashMap<String, GgufValue>,
+}
+
+// ---------------------------------------------------------------------------
+// Small owned handles.
+
+struct MapArrays(mlx_sys::mlx_map_string_to_array);
+
+impl MapArrays {
+    fn new() -> Self {
+        // SAFETY: creates an empty map; no preconditions.
+        MapArrays(unsafe { mlx_sys::mlx_map_string_to_array_new() })
+    }
+
+    fn from_map(map: &HashMap<String, Array>) -> Result<Self> {
+        let m = MapArrays::new();
+        for (k, v) in map {
+            let key = c_string(k)?;
+            mlx_call!(mlx_map_string_to_array_insert(
+                m.0,
+                key.as_ptr(),
+                v.as_raw()
+            ))?;
+        }
+        Ok(m)
+    }
+
+    fn to_map(&self) -> Result<HashMap<String, Array>> {
+        struct Iter(mlx_sys::mlx_map_string_to_array_iterator);
+        impl Drop for Iter {
+            fn drop(&mut self) {
+                // SAFETY: the guard owns the iterator.
+                unsafe { mlx_sys::mlx_map_string_to_array_iterator_free(self.0) };
+            }
+        }
+        let it = Iter(mlx_value!(mlx_map_string_to_array_iterator_new(self.0))?);
+        let mut out = HashMap::new();
+        loop {
+            let mut key: *const c_char = std::ptr::null();
+            let mut slot = ResultSlot::new();
+            let value = slot.as_mut_ptr();
+            // mlx-c returns 2 (without an error message) at the end.
+            let status = mlx_value!(mlx_map_string_to_array_iterator_next(&mut key, value, it.0))?;
+            if status == 2 {
+                break;
+            }
+            if status != 0 || key.is_null() {
+                return Err(Error::invalid("MLX failed to iterate a map"));
+            }
+            // SAFETY: mlx-c returns a NUL-terminated key owned by the map.
+            let k = unsafe { CStr::from_ptr(key) }
+                .to_string_lossy()
+                .into_owned();
+            out.insert(k, slot.into_array()?);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for MapArrays {
+    fn drop(&mut self) {
+        // SAFETY: the guard owns the map.
+        unsafe { mlx_sys::mlx_map_string_to_array_free(self.0) };
+    }
+}
+
+struct MapStrings(mlx_sys::mlx_map_string_to_string);
+
+impl MapStrings {
+    fn new() -> Self {
+        // SAFETY: creates an empty map; no preconditions.
+        MapStrings(unsafe { mlx_sys::mlx_map_string_to_string_new() })
+    }
+
+    fn from_map(map: &HashMap<String, String>) -> Result<Self> {
+        let m = MapStrings::new();
+        for (k, v) in map {
+            let (key, value) = (c_string(k)?, c_string(v)?);
+            mlx_call!(mlx_map_string_to_string_insert(
+                m.0,
+                key.as_ptr(),
+                value.as_ptr()
+            ))?;
+        }
+        Ok(m)
+    }
+
+    fn to_map(&self) -> Result<HashMap<String, String>> {
+        struct Iter(mlx_sys::mlx_map_string_to_string_iterator);
+        impl Drop for Iter {
+            fn drop(&mut self) {
+                // SAFETY: the guard owns the iterator.
+                unsafe { mlx_sys::mlx_map_string_to_string_iterator_free(self.0) };
+            }
+        }
+        let it = Iter(mlx_value!(mlx_map_string_to_string_iterator_new(self.0))?);
+        let mut out = HashMap::new();
+        loop {
+            let mut key: *const c_char = std::ptr::null();
+            let mut value: *const c_char = std::ptr::null();
+            let status = mlx_value!(mlx_map_string_to_string_iterator_next(
+                &mut key, &mut value, it.0
+            ))?;
+            if status == 2 {
+                break;
+            }
+            if status != 0 || key.is_null() || value.is_null() {
+                return Err(Error::invalid("MLX failed to iterate a map"));
+            }
+            // SAFETY: mlx-c returns NUL-terminated strings owned by the map.
+            let (k, v) = unsafe { (CStr::from_ptr(key), CStr::from_ptr(value)) };
+            out.insert(
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for MapStrings {
+    fn drop(&mut self) {
+        // SAFETY: the guard owns the map.
+        unsafe { mlx_sys::mlx_map_string_to_string_free(self.0) };
+    }
+}
+
+struct VecStrings(mlx_sys::mlx_vector_string);
+
+impl VecStrings {
+    fn new() -> Self {
+        // SAFETY: creates an empty vector; no preconditions.
+        VecStrings(unsafe { mlx_sys::mlx_vector_string_new() })
+    }
+
+    fn to_vec(&self) -> Result<Vec<String>> {
+        let n = mlx_value!(mlx_vector_string_size(self.0))?;
+        (0..n)
+            .map(|i| {
+                let mut s: *mut c_char = std::ptr::null_mut();
+                mlx_call!(mlx_vector_string_get(&mut s, self.0, i))?;
+                if s.is_null() {
+                    return Ok(String::new());
+                }
+                // SAFETY: mlx-c returns a NUL-terminated string owned by the vector.
+                Ok(unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+}
+
+impl Drop for VecStrings {
+    fn drop(&mut self) {
+        // SAFETY: the guard owns the vector.
+        unsafe { mlx_sys::mlx_vector_string_free(self.0) };
+    }
+}
+
+struct GgufHandle(mlx_sys::mlx_io_gguf);
+
+impl Drop for GgufHandle {
+    fn drop(&mut self) {
+        if !self.0.ctx.is_null() {
+            // SAFETY: the guard owns the handle.
+            unsafe { mlx_sys::mlx_io_gguf_free(self.0) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+#[track_caller]
+fn c_string(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")))
+}
+
+#[track_caller]
+fn c_path(path: &Path) -> Result<CString> {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = path
+        .to_str()
+        .ok_or_else(|| Error::invalid(format!("path {path:?} is not valid UTF-8")))?
+        .as_bytes()
+        .to_vec();
+    CString::new(bytes).map_err(|_| Error::invalid(format!("path {path:?} contains a NUL byte")))
+}
+
+/// MLX appends its extension to paths that lack it; refuse instead of writing
+/// somewhere other than `path`.
+#[track_caller]
+fn require_extension(path: &Path, ext: &str) -> Result<()> {
+    if path.extension().and_then(|e| e.to_str()) == Some(ext) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "path {path:?} must end in .{ext} (MLX would otherwise append it)"
+        )))
+    }
+}
+
+#[track_caller]
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::invalid(format!("cannot read {path:?}: {e}")))
+}
+
+#[track_caller]
+fn malformed(format: &str, path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("malformed {format} file {path:?}: {why}"))
+}
+
+fn cpu_stream() -> Result<crate::Stream> {
+    Device::cpu().default_stream()
+}
+
+// ---------------------------------------------------------------------------
+// safetensors
+
+fn safetensors_dtype(name: &str) -> Option<Dtype> {
+    Some(match name {
+        "BOOL" => Dtype::Bool,
+        "U8" => Dtype::Uint8,
+        "U16" => Dtype::Uint16,
+        "U32" => Dtype::Uint32,
+        "U64" => Dtype::Uint64,
+        "I8" => Dtype::Int8,
+        "I16" => Dtype::Int16,
+        "I32" => Dtype::Int32,
+        "I64" => Dtype::Int64,
+        "F16" => Dtype::Float16,
+        "F32" => Dtype::Float32,
+        "F64" => Dtype::Float64,
+        "BF16" => Dtype::Bfloat16,
+        "C64" => Dtype::Complex64,
+        _ => return None,
+    })
+}
+
+/// Checks a safetensors file's header against its size (see the module docs).
+fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bad = |why: String| malformed("safetensors", path, why);
+    if bytes.len() < 8 {
+        return Err(bad(format!(
+            "{} bytes, shorter than the 8-byte header length",
+            bytes.len()
+        )));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let rest = (bytes.len() - 8) as u64;
+    if n > rest || n > 100_000_000 {
+        return Err(bad(format!(
+            "header length {n} exceeds the {rest} bytes that follow"
+        )));
+    }
+    let header = &bytes[8..8 + n as usize];
+    let data_len = rest - n;
+    let json: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| bad("header is not a JSON object".into()))?;
+    for (name, entry) in obj {
+        if name == "__metadata__" {
+            // MLX writes `null` when there is no metadata.
+            let ok = entry.is_null()
+                || entry
+                    .as_object()
+                    .is_some_and(|m| m.values().all(|v| v.is_string()));
+            if !ok {
+                return Err(bad("__metadata__ must map strings to strings".into()));
+            }
+            continue;
+        }
+        let e = entry
+            .as_object()
+            .ok_or_else(|| bad(format!("entry {name:?} is not an object")))?;
+        let dtype = e
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .and_then(safetensors_dtype)
+            .ok_or_else(|| bad(format!("entry {name:?} has a missing or unknown dtype")))?;
+        let shape = e
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad(format!("entry {name:?} has no shape")))?;
+        let mut elements: u64 = 1;
+        for d in shape {
+            let d = d
+                .as_u64()
+                .filter(|&d| d <= i32::MAX as u64)
+                .ok_or_else(|| bad(format!("entry {name:?} has a bad dimension {d}")))?;
+            elements = elements
+                .checked_mul(d)
+                .ok_or_else(|| bad(format!("entry {name:?}: shape overflows")))?;
+        }
+        let offsets = e
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .filter(|o| o.len() == 2)
+            .and_then(|o| Some((o[0].as_u64()?, o[1].as_u64()?)))
+            .ok_or_else(|| bad(format!("entry {name:?} has bad data_offsets")))?;
+        let (begin, end) = offsets;
+        let size = elements
+            .checked_mul(dtype.size_of() as u64)
+            .ok_or_else(|| bad(format!("entry {name:?}: size overflows")))?;
+        if begin > end || end - begin != size {
+            return Err(bad(format!(
+                "entry {name:?}: data_offsets [{begin}, {end}] do not hold {size} bytes"
+            )));
+        }
+        if end > data_len {
+            return Err(bad(format!(
+                "entry {name:?}: data ends at {end}, past the {data_len}-byte data section"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Loads every tensor and the metadata of a safetensors file (eagerly; see the
+/// module docs for the header checks done first).
+#[track_caller]
+pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
+    let bytes = read_file(path)?;
+    validate_safetensors(path, &bytes)?;
+    drop(bytes);
+    let file = c_path(path)?;
+    let s = cpu_stream()?;
+    let mut arrays = MapArrays::new();
+    let mut metadata = MapStrings::new();
+    mlx_call!(mlx_load_safetensors(
+        &mut arrays.0,
+        &mut metadata.0,
+        file.as_ptr(),
+        s.as_raw()
+    ))?;
+    let arrays = arrays.to_map()?;
+    crate::eval(arrays.values())?;
+    Ok(SafeTensors {
+        arrays,
+        metadata: metadata.to_map()?,
+    })
+}
+
+/// Saves `arrays` (every dtype but float64, see the module docs) and a string
+/// `metadata` map as safetensors.
+/// `path` must end in `.safetensors`.
+#[track_caller]
+pub fn save_safetensors(
+    path: &Path,
+    arrays: &HashMap<String, Array>,
+    metadata: &HashMap<String, String>,
+) -> Result<()> {
+    require_extension(path, "safetensors")?;
+    let file = c_path(path)?;
+    let a = MapArrays::from_map(arrays)?;
+    let m = MapStrings::from_map(metadata)?;
+    let _guard = crate::ffi::eval_lock();
+    mlx_call!(mlx_save_safetensors(file.as_ptr(), a.0, m.0))
+}
+
+// ---------------------------------------------------------------------------
+// npy
+
+fn npy_dtype(descr: &str) -> Option<Dtype> {
+    let (order, code) = match descr.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (&descr[..1], &descr[1..]),
+        _ => ("", descr),
+    };
+    let _ = order;
+    Some(match code {
+        "b1" | "?" => Dtype::Bool,
+        "u1" => Dtype::Uint8,
+        "u2" => Dtype::Uint16,
+        "u4" => Dtype::Uint32,
+        "u8" => Dtype::Uint64,
+        "i1" => Dtype::Int8,
+        "i2" => Dtype::Int16,
+        "i4" => Dtype::Int32,
+        "i8" => Dtype::Int64,
+        "f2" => Dtype::Float16,
+        "f4" => Dtype::Float32,
+        "f8" => Dtype::Float64,
+        "c8" => Dtype::Complex64,
+        _ => return None,
+    })
+}
+
+/// The value text after `'key':` in a Python dict literal, up to the next
+/// top-level comma or closing brace.
+fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
+    let pat_single = format!("'{key}'");
+    let pat_double = format!("\"{key}\"");
+    let start = dict
+        .find(&pat_single)
+        .map(|i| i + pat_single.len())
+        .or_else(|| dict.find(&pat_double).map(|i| i + pat_double.len()))?;
+    let rest = dict[start..].trim_start().strip_prefix(':')?.trim_start();
+    let mut depth = 0i32;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' | '}' if depth == 0 => return Some(rest[..i].trim()),
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Checks an npy file's header against its size (see the module docs).
+fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bad = |why: String| malformed("npy", path, why);
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("missing the \\x93NUMPY magic".into()));
+    }
+    let (header_len, header_start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(bad("truncated header length".into()));
+            }
+            (
+                u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize,
+                12,
+            )
+        }
+        v => return Err(bad(format!("unsupported version {v}"))),
+    };
+    let header_end = header_start
+        .checked_add(header_len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| {
+            bad(format!(
+                "header length {header_len} runs past the end of the file"
+            ))
+        })?;
+    let header = std::str::from_utf8(&bytes[header_start..header_end])
+        .map_err(|_| bad("header is not text".into()))?;
+    let dict = header.trim();
+    if !dict.starts_with('{') || !dict.contains('}') {
+        return Err(bad("header is not a dict".into()));
+    }
+    let descr = dict_value(dict, "descr")
+        .map(|d| d.trim_matches(|c| c == '\'' || c == '"'))
+        .ok_or_else(|| bad("no descr".into()))?;
+    let dtype = npy_dtype(descr).ok_or_else(|| bad(format!("unsupported descr {descr:?}")))?;
+    match dict_value(dict, "fortran_order") {
+        Some("True" | "False") => {}
+        _ => return Err(bad("fortran_order must be True or False".into())),
+    }
+    let shape = dict_value(dict, "shape").ok_or_else(|| bad("no shape".into()))?;
+    let inner = shape
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| bad(format!("shape {shape:?} is not a tuple")))?;
+    let mut elements: u64 = 1;
+    for d in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let d: u64 = d
+            .trim_end_matches('L')
+            .parse()
+            .ok()
+            .filter(|&d| d <= i32::MAX as u64)
+            .ok_or_else(|| bad(format!("bad dimension {d:?}")))?;
+        elements = elements
+            .checked_mul(d)
+            .ok_or_else(|| bad("shape overflows".into()))?;
+    }
+    let need = elements
+        .checked_mul(dtype.size_of() as u64)
+        .ok_or_else(|| bad("size overflows".into()))?;
+    let have = (bytes.len() - header_end) as u64;
+    if need > have {
+        return Err(bad(format!(
+            "shape needs {need} data bytes, file has {have}"
+        )));
+    }
+    Ok(())
+}
+
+/// Loads one array from a NumPy `.npy` file (eagerly; header checked first).
+#[track_caller]
+pub fn load_npy(path: &Path) -> Result<Array> {
+    let bytes = read_file(path)?;
+    validate_npy(path, &bytes)?;
+    drop(bytes);
+    let file = c_path(path)?;
+    let s = cpu_stream()?;
+    let mut slot = ResultSlot::new();
+    let out = slot.as_mut_ptr();
+    mlx_call!(mlx_load(out, file.as_ptr(), s.as_raw()))?;
+    let a = slot.into_array()?;
+    a.eval()?;
+    Ok(a)
+}
+
+/// Saves `array` as a NumPy `.npy` file (every dtype but bfloat16, which
+/// NumPy lacks: that returns `Err`). `path` must end in `.npy`.
+#[track_caller]
+pub fn save_npy(path: &Path, array: &Array) -> Result<()> {
+    require_extension(path, "npy")?;
+    if array.dtype() == Dtype::Bfloat16 {
+        return Err(Error::invalid(
+            "npy has no bfloat16 dtype; convert with astype first",
+        ));
+    }
+    let file = c_path(path)?;
+    let _guard = crate::ffi::eval_lock();
+    mlx_call!(mlx_save(file.as_ptr(), array.as_raw()))
+}
+
+// ---------------------------------------------------------------------------
+// GGUF
+
+/// A bounds-checked little-endian reader.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        let end = self.pos.checked_add(n)?;
+        let s = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let n = self.u64()?;
+        self.take(n)
+    }
+    fn left(&self) -> u64 {
+        (self.bytes.len() - self.pos) as u64
+    }
+}
+
+/// Size of one GGUF scalar metadata value of `ty`, or `None` for
+/// strings/arrays/unknown types.
+fn gguf_scalar_size(ty: u32) -> Option<u64> {
+    Some(match ty {
+        0 | 1 | 7 => 1,
+        2 | 3 => 2,
+        4..=6 => 4,
+        10..=12 => 8,
+        _ => return None,
+    })
+}
+
+/// Skips one metadata value of type `ty`; returns the u32 value for
+/// `general.alignment`-style lookups when it is a u32.
+fn gguf_skip_value(r: &mut Reader<'_>, ty: u32, depth: u32) -> Option<Option<u64>> {
+    match ty {
+        8 => {
+            r.string()?;
+            Some(None)
+        }
+        9 => {
+            if depth > 4 {
+                return None;
+            }
+            let item_ty = r.u32()?;
+            let count = r.u64()?;
+            if let Some(size) = gguf_scalar_size(item_ty) {
+                r.take(count.checked_mul(size)?)?;
+            } else {
+                // Each item takes at least 8 bytes (a string length or nested
+                // header), so a count beyond that is a lie.
+                if count > r.left() / 8 {
+                    return None;
+                }
+                for _ in 0..count {
+                    gguf_skip_value(r, item_ty, depth + 1)?;
+                }
+            }
+            Some(None)
+        }
+        4 => Some(Some(r.u32()? as u64)),
+        10 => Some(Some(r.u64()?)),
+        _ => {
+            r.take(gguf_scalar_size(ty)?)?;
+            Some(None)
+        }
+    }
+}
+
+/// Bytes of a GGUF tensor of `ty` with `elements` elements, for the types MLX
+/// loads; `None` otherwise.
+fn gguf_tensor_bytes(ty: u32, elements: u64) -> Option<u64> {
+    let block = |per: u64, bytes: u64| {
+        if elements % per != 0 {
+            None
+        } else {
+            (elements / per).checked_mul(bytes)
+        }
+    };
+    match ty {
+        0 => elements.checked_mul(4),       // F32
+        1 | 30 => elements.checked_mul(2),  // F16, BF16
+        2 => block(32, 18),                 // Q4_0
+        3 => block(32, 20),                 // Q4_1
+        8 => block(32, 34),                 // Q8_0
+        24 => Some(elements),               // I8
+        25 => elements.checked_mul(2),      // I16
+        26 => elements.checked_mul(4),      // I32
+        27 | 28 => elements.checked_mul(8), // I64, F64
+        _ => None,
+    }
+}
+
+/// Walks a GGUF file's header and tensor table with bounds checks (see the
+/// module docs); returns the metadata keys.
+fn validate_gguf(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let bad = |why: &str| malformed("GGUF", path, why);
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(4) != Some(b"GGUF".as_slice()) {
+        return Err(bad("missing the GGUF magic"));
+    }
+    match r.u32() {
+        Some(2 | 3) => {}
+        Some(_) => return Err(bad("unsupported version (only 2 and 3)")),
+        None => return Err(bad("truncated header")),
+    }
+    let n_tensors = r.u64().ok_or_else(|| bad("truncated header"))?;
+    let n_kv = r.u64().ok_or_else(|| bad("truncated header"))?;
+    // Every key/value takes at least 12 bytes, every tensor entry at least 24.
+    if n_kv > r.left() / 12 || n_tensors > r.left() / 24 {
+        return Err(bad("key or tensor count larger than the file"));
+    }
+    let mut keys = Vec::new();
+    let mut alignment = 32u64;
+    for _ in 0..n_kv {
+        let key = r.string().ok_or_else(|| bad("truncated metadata key"))?;
+        let key = std::str::from_utf8(key).map_err(|_| bad("metadata key is not UTF-8"))?;
+        let ty = r.u32().ok_or_else(|| bad("truncated metadata"))?;
+        let v = gguf_skip_value(&mut r, ty, 0)
+            .ok_or_else(|| bad(&format!("bad or truncated value for key {key:?}")))?;
+        if key == "general.alignment" {
+            alignment = v
+                .filter(|&a| a > 0 && a <= 1 << 20 && a.is_power_of_two())
+                .ok_or_else(|| bad("bad general.alignment"))?;
+        }
+        keys.push(key.to_string());
+    }
+    let mut tensors = Vec::new();
+    for _ in 0..n_tensors {
+        let name = r.string().ok_or_else(|| bad("truncated tensor name"))?;
+        std::str::from_utf8(name).map_err(|_| bad("tensor name is not UTF-8"))?;
+        let n_dims = r.u32().ok_or_else(|| bad("truncated tensor entry"))?;
+        if !(1..=4).contains(&n_dims) {
+            return Err(bad("tensor rank must be 1 to 4"));
+        }
+        let mut elements = 1u64;
+        for _ in 0..n_dims {
+            let d = r.u64().ok_or_else(|| bad("truncated tensor entry"))?;
+            if d == 0 || d > i32::MAX as u64 {
+                return Err(bad("bad tensor dimension"));
+            }
+            elements = elements
+                .checked_mul(d)
+                .ok_or_else(|| bad("tensor shape overflows"))?;
+        }
+        let ty = r.u32().ok_or_else(|| bad("truncated tensor entry"))?;
+        let offset = r.u64().ok_or_else(|| bad("truncated tensor entry"))?;
+        let size = gguf_tensor_bytes(ty, elements).ok_or_else(|| {
+            bad(&format!(
+                "tensor type {ty} is not loadable or its shape does not fit it"
+            ))
+        })?;
+        tensors.push((offset, size));
+    }
+    let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
+    for (offset, size) in tensors {
+        let end = data_start
+            .checked_add(offset)
+            .and_then(|s| s.checked_add(size))
+            .ok_or_else(|| bad("tensor offset overflows"))?;
+        if end > bytes.len() as u64 {
+            return Err(bad("tensor data runs past the end of the file"));
+        }
+    }
+    Ok(keys)
+}
+
+/// Loads the tensors and metadata of a GGUF file (eagerly; header and tensor
+/// table checked first). Metadata values MLX does not expose (e.g. arrays of
+/// arrays) are left out.
+#[track_caller]
+pub fn load_gguf(path: &Path) -> Result<Gguf> {
+    let bytes = read_file(path)?;
+    let keys = validate_gguf(path, &bytes)?;
+    drop(bytes);
+    let file = c_path(path)?;
+    let s = cpu_stream()?;
+    let mut handle = GgufHandle(mlx_sys::mlx_io_gguf {
+        ctx: std::ptr::null_mut(),
+    });
+    mlx_call!(mlx_load_gguf(&mut handle.0, file.as_ptr(), s.as_raw()))?;
+    if handle.0.ctx.is_null() {
+        return Err(Error::invalid("MLX returned no GGUF contents"));
+    }
+
+    let mut names = VecStrings::new();
+    mlx_call!(mlx_io_gguf_get_keys(&mut names.0, handle.0))?;
+    let mut arrays = HashMap::new();
+    for name in names.to_vec()? {
+        let key = c_string(&name)?;
+        let mut slot = ResultSlot::new();
+        let out = slot.as_mut_ptr();
+        mlx_call!(mlx_io_gguf_get_array(out, handle.0, key.as_ptr()))?;
+        arrays.insert(name, slot.into_array()?);
+    }
+    crate::eval(arrays.values())?;
+
+    let mut metadata = HashMap::new();
+    for name in keys {
+        let key = c_string(&name)?;
+        // The `has_*` calls return 2 (no message) for keys MLX dropped.
+        macro_rules! has {
+            ($f:ident) => {{
+                let mut flag = false;
+                mlx_value!($f(&mut flag, handle.0, key.as_ptr()))? == 0 && flag
+            }};
+        }
+        let value = if has!(mlx_io_gguf_has_metadata_string) {
+            let mut st = MlxString::new();
+            mlx_call!(mlx_io_gguf_get_metadata_string(
+                st.as_mut_ptr(),
+                handle.0,
+                key.as_ptr()
+            ))?;
+            GgufValue::String(st.to_string_lossy()?)
+        } else if has!(mlx_io_gguf_has_metadata_vector_string) {
+            let mut v = VecStrings::new();
+            mlx_call!(mlx_io_gguf_get_metadata_vector_string(
+                &mut v.0,
+                handle.0,
+                key.as_ptr()
+            ))?;
+            GgufValue::Strings(v.to_vec()?)
+        } else if has!(mlx_io_gguf_has_metadata_array) {
+            let mut slot = ResultSlot::new();
+            let out = slot.as_mut_ptr();
+            mlx_call!(mlx_io_gguf_get_metadata_array(out, handle.0, key.as_ptr()))?;
+            let a = slot.into_array()?;
+            a.eval()?;
+            GgufValue::Array(a)
+        } else {
+            continue;
+        };
+        metadata.insert(name, value);
+    }
+    Ok(Gguf { arrays, metadata })
+}
+
+/// Saves `arrays` and `metadata` as GGUF. `path` must end in `.gguf`; see the
+/// module docs for the dtypes the format takes.
+#[track_caller]
+pub fn save_gguf(
+    path: &Path,
+    arrays: &HashMap<String, Array>,
+    metadata: &HashMap<String, GgufValue>,
+) -> Result<()> {
+    require_extension(path, "gguf")?;
+    let file = c_path(path)?;
+    let handle = GgufHandle(mlx_value!(mlx_io_gguf_new())?);
+    if handle.0.ctx.is_null() {
+        return Err(Error::invalid("MLX returned no GGUF handle"));
+    }
+    for (name, a) in arrays {
+        let key = c_string(name)?;
+        mlx_call!(mlx_io_gguf_set_array(handle.0, key.as_ptr(), a.as_raw()))?;
+    }
+    for (name, v) in metadata {
+        let key = c_string(name)?;
+        match v {
+            GgufValue::String(s) => {
+                let s = c_string(s)?;
+                mlx_call!(mlx_io_gguf_set_metadata_string(
+                    handle.0,
+                    key.as_ptr(),
+                    s.as_ptr()
+                ))?;
+            }
+            GgufValue::Strings(list) => {
+                let v = VecStrings::new();
+                for s in list {
+                    let s = c_string(s)?;
+                    mlx_call!(mlx_vector_string_append_value(v.0, s.as_ptr()))?;
+                }
+                mlx_call!(mlx_io_gguf_set_metadata_vector_string(
+                    handle.0,
+                    key.as_ptr(),
+                    v.0
+                ))?;
+            }
+            GgufValue::Array(a) => {
+                mlx_call!(mlx_io_gguf_set_metadata_array(
+                    handle.0,
+                    key.as_ptr(),
+                    a.as_raw()
+                ))?;
+            }
+        }
+    }
+    let _guard = crate::ffi::eval_lock();
+    mlx_call!(mlx_save_gguf(file.as_ptr(), handle.0))
+}
