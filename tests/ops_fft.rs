@@ -17,11 +17,13 @@ fn dft(x: &[C], n: usize, sign: f64) -> Vec<C> {
     x.resize(n, (0.0, 0.0));
     (0..n)
         .map(|k| {
-            x.iter().enumerate().fold((0.0, 0.0), |acc, (j, &(re, im))| {
-                let ang = sign * 2.0 * std::f64::consts::PI * (j * k % n) as f64 / n as f64;
-                let (s, c) = ang.sin_cos();
-                (acc.0 + re * c - im * s, acc.1 + re * s + im * c)
-            })
+            x.iter()
+                .enumerate()
+                .fold((0.0, 0.0), |acc, (j, &(re, im))| {
+                    let ang = sign * 2.0 * std::f64::consts::PI * (j * k % n) as f64 / n as f64;
+                    let (s, c) = ang.sin_cos();
+                    (acc.0 + re * c - im * s, acc.1 + re * s + im * c)
+                })
         })
         .collect()
 }
@@ -84,7 +86,11 @@ fn fft_of_real_and_complex_input() {
         let got = read_c(&fft::fft(&a, None, 0, FftNorm::Backward).unwrap());
         assert_close_c(&got, &dft(&zc, n, -1.0), l1(&zc));
         let got = read_c(&fft::ifft(&a, None, 0, FftNorm::Backward).unwrap());
-        assert_close_c(&got, &scaled(&dft(&zc, n, 1.0), 1.0 / n as f64), l1(&zc) / n as f64);
+        assert_close_c(
+            &got,
+            &scaled(&dft(&zc, n, 1.0), 1.0 / n as f64),
+            l1(&zc) / n as f64,
+        );
     }
 }
 
@@ -162,7 +168,12 @@ fn rfft_and_irfft() {
         // Round trip; the default length only fits even n.
         let back = fft::irfft(&spec, Some(n as i32), -1, FftNorm::Backward).unwrap();
         assert_eq!(back.dtype(), Dtype::Float32);
-        common::assert_close_f32(&back.to_vec::<f32>().unwrap(), &common::to_f64(&x), RTOL, 1.0);
+        common::assert_close_f32(
+            &back.to_vec::<f32>().unwrap(),
+            &common::to_f64(&x),
+            RTOL,
+            1.0,
+        );
         let default = fft::irfft(&spec, None, -1, FftNorm::Backward).unwrap();
         assert_eq!(default.shape(), vec![(2 * (n / 2)) as i32]);
         if n % 2 == 0 {
@@ -262,11 +273,21 @@ fn real_2d_and_nd_round_trips() {
         .collect();
     assert_close_c(&read_c(&spec), &want, l1(&real(&x)));
     let back = fft::irfft2(&spec, None, [0, 1], FftNorm::Backward).unwrap();
-    common::assert_close_f32(&back.to_vec::<f32>().unwrap(), &common::to_f64(&x), RTOL, 1.0);
+    common::assert_close_f32(
+        &back.to_vec::<f32>().unwrap(),
+        &common::to_f64(&x),
+        RTOL,
+        1.0,
+    );
 
     let spec = fft::rfftn(&a, None, None, FftNorm::Backward).unwrap();
     let back = fft::irfftn(&spec, Some(&[r as i32, c as i32]), None, FftNorm::Backward).unwrap();
-    common::assert_close_f32(&back.to_vec::<f32>().unwrap(), &common::to_f64(&x), RTOL, 1.0);
+    common::assert_close_f32(
+        &back.to_vec::<f32>().unwrap(),
+        &common::to_f64(&x),
+        RTOL,
+        1.0,
+    );
 }
 
 #[test]
@@ -278,7 +299,10 @@ fn shifts_and_frequencies() {
     let back = fft::ifftshift(&fft::fftshift(&a, None).unwrap(), None).unwrap();
     assert_eq!(back.to_vec::<i32>().unwrap(), (0..n).collect::<Vec<_>>());
     let m = Array::from_slice(&(0..6).collect::<Vec<i32>>(), &[2, 3]).unwrap();
-    let s = fft::fftshift(&m, Some(&[1])).unwrap().to_vec::<i32>().unwrap();
+    let s = fft::fftshift(&m, Some(&[1]))
+        .unwrap()
+        .to_vec::<i32>()
+        .unwrap();
     assert_eq!(s, vec![2, 0, 1, 5, 3, 4]);
 
     let d = 0.5;
@@ -289,5 +313,14 @@ fn shifts_and_frequencies() {
         .collect();
     common::assert_close_f32(&f, &want, RTOL, 1.0);
     let f = fft::rfftfreq(8, d).unwrap().to_vec::<f32>().unwrap();
-    common::assert_close_f32(&f, &want[..4].iter().cloned().chain([4.0 / (8.0 * d)]).collect::<Vec<_>>(), RTOL, 1.0);
+    common::assert_close_f32(
+        &f,
+        &want[..4]
+            .iter()
+            .cloned()
+            .chain([4.0 / (8.0 * d)])
+            .collect::<Vec<_>>(),
+        RTOL,
+        1.0,
+    );
 }

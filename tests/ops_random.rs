@@ -124,8 +124,15 @@ fn normal_moments() {
     assert_moments(&v, loc as f64, var, 3.0 * var * var);
 
     // Same key on an explicit device gives the same numbers.
-    let on = random::normal_on(&[200, 500], Dtype::Float32, loc, scale, Some(&k), &Device::cpu())
-        .unwrap();
+    let on = random::normal_on(
+        &[200, 500],
+        Dtype::Float32,
+        loc,
+        scale,
+        Some(&k),
+        &Device::cpu(),
+    )
+    .unwrap();
     assert_eq!(f64s(&on), v);
 
     // Half precision keeps its dtype.
@@ -141,11 +148,22 @@ fn normal_array_broadcasts_parameters() {
     let locs = [rng.gen_range(-5.0f32..-1.0), rng.gen_range(1.0f32..5.0)];
     let loc = Array::from_slice(&locs, &[2, 1]).unwrap();
     let scale = Array::scalar(0.5f32).unwrap();
-    let x = random::normal_array(&[2, 50_000], Dtype::Float32, Some(&loc), Some(&scale), Some(&k))
-        .unwrap();
+    let x = random::normal_array(
+        &[2, 50_000],
+        Dtype::Float32,
+        Some(&loc),
+        Some(&scale),
+        Some(&k),
+    )
+    .unwrap();
     let v = f64s(&x);
     for (r, l) in locs.iter().enumerate() {
-        assert_moments(&v[r * 50_000..(r + 1) * 50_000], *l as f64, 0.25, 3.0 * 0.0625);
+        assert_moments(
+            &v[r * 50_000..(r + 1) * 50_000],
+            *l as f64,
+            0.25,
+            3.0 * 0.0625,
+        );
     }
 }
 
@@ -177,7 +195,8 @@ fn randint_range_and_coverage() {
     let mut rng = common::rng();
     let k = random::key(rng.gen()).unwrap();
     let lo = rng.gen_range(-20..5);
-    let hi = lo + rng.gen_range(2..12);
+    // At least three values: with two, the sample variance has no spread.
+    let hi = lo + rng.gen_range(3..12);
     let x = random::randint(lo, hi, &[50_000], Dtype::Int32, Some(&k)).unwrap();
     assert_eq!(x.dtype(), Dtype::Int32);
     let v = x.to_vec::<i32>().unwrap();
@@ -315,11 +334,17 @@ fn other_distributions() {
     assert_eq!(sorted, (0..100).collect::<Vec<u32>>());
     assert_ne!(p, sorted);
     let rows = Array::from_slice(&(0..12).collect::<Vec<i32>>(), &[4, 3]).unwrap();
-    let shuffled = random::permutation(&rows, 0, Some(&k)).unwrap().to_vec::<i32>().unwrap();
-    let mut firsts: Vec<i32> = shuffled.chunks(3).map(|r| {
-        assert_eq!([r[0] + 1, r[0] + 2], [r[1], r[2]], "rows stay whole");
-        r[0]
-    }).collect();
+    let shuffled = random::permutation(&rows, 0, Some(&k))
+        .unwrap()
+        .to_vec::<i32>()
+        .unwrap();
+    let mut firsts: Vec<i32> = shuffled
+        .chunks(3)
+        .map(|r| {
+            assert_eq!([r[0] + 1, r[0] + 2], [r[1], r[2]], "rows stay whole");
+            r[0]
+        })
+        .collect();
     firsts.sort();
     assert_eq!(firsts, vec![0, 3, 6, 9]);
 
@@ -352,7 +377,12 @@ fn multivariate_normal_covariance() {
     assert_moments(&a, mean[0] as f64, 1.0, 3.0);
     assert_moments(&b, mean[1] as f64, 1.0, 3.0);
     let (ma, mb) = (mean_var(&a).0, mean_var(&b).0);
-    let cab = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum::<f64>() / n as f64;
+    let cab = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - ma) * (y - mb))
+        .sum::<f64>()
+        / n as f64;
     // Var of the product of two unit normals with correlation c is 1 + c².
     let se = ((1.0 + (c * c) as f64) / n as f64).sqrt();
     assert!((cab - c as f64).abs() <= Z * se, "covariance {cab} vs {c}");
