@@ -23,10 +23,13 @@
 //!
 //! # Malformed files
 //! Every `load_*` checks the file's header in Rust before MLX sees it, and
-//! returns `Err` for anything inconsistent. MLX trusts these headers: it
-//! computes read positions and sizes from them and reads the data later,
-//! during evaluation, where a failed or out-of-bounds read is not reported
-//! as an error, and its GGUF parser walks the header with no bounds checks.
+//! returns `Err` for anything inconsistent. MLX computes read positions and
+//! sizes from these headers and reads the data later, during evaluation; a
+//! failure there is not guaranteed to come back as an error. MLX 0.32.2's
+//! safetensors loader does reject data offsets past the end of the file
+//! itself (verified); the Rust checks keep the outcome independent of how
+//! thoroughly each MLX loader validates (its GGUF reader in particular walks
+//! the header through a C parser), and give precise messages. The checks:
 //! The checks:
 //! - **safetensors**: at least 8 bytes; the little-endian header length fits
 //!   in the file (and is at most 100 MB); the header is a JSON object; each
