@@ -30,7 +30,6 @@
 //! itself (verified); the Rust checks keep the outcome independent of how
 //! thoroughly each MLX loader validates (its GGUF reader in particular walks
 //! the header through a C parser), and give precise messages. The checks:
-//! The checks:
 //! - **safetensors**: at least 8 bytes; the little-endian header length fits
 //!   in the file (and is at most 100 MB); the header is a JSON object; each
 //!   entry (other than `__metadata__`, which must be null or map strings to
