@@ -813,3 +813,40 @@ fn slice_and_slice_update() {
     assert!(ops::slice_update(&a.to_mlx(), &bad, &[1, 0], &[5, 6], &[2, 2]).is_err());
     assert!(ops::slice_update(&a.to_mlx(), &bad, &[0], &[3], &[1]).is_err());
 }
+
+#[test]
+fn out_of_range_index_arrays_are_clamped_not_read_out_of_bounds() {
+    let a = Array::from_slice(&[10.0f32, 11.0, 12.0, 13.0], &[4]).unwrap();
+    let idx = Array::from_slice(&[1_000_000i32, -1, -4, -1_000_000, 2], &[5]).unwrap();
+    let got = ops::take(&a, &idx).unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(got, [13.0, 13.0, 10.0, 10.0, 12.0]);
+    let got = ops::take_axis(&a, &idx, 0)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got, [13.0, 13.0, 10.0, 10.0, 12.0]);
+
+    // A write far past the end lands on the last element instead.
+    let at = Array::from_slice(&[1i32 << 30], &[1]).unwrap();
+    let val = Array::from_slice(&[99.0f32], &[1]).unwrap();
+    let got = ops::put_along_axis(&a, &at, &val, 0)
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got, [10.0, 11.0, 12.0, 99.0]);
+    let upd = Array::from_slice(&[5.0f32], &[1, 1]).unwrap();
+    let got = ops::scatter_add(&a, &[at.clone()], &upd, &[0])
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got, [10.0, 11.0, 12.0, 18.0]);
+    // Unsigned and wide index types too; float indices are refused.
+    let u = Array::from_slice(&[u32::MAX], &[1]).unwrap();
+    assert_eq!(ops::take(&a, &u).unwrap().to_vec::<f32>().unwrap(), [13.0]);
+    let w = Array::from_slice(&[i64::MIN], &[1]).unwrap();
+    assert_eq!(ops::take(&a, &w).unwrap().to_vec::<f32>().unwrap(), [10.0]);
+    assert!(ops::take(&a, &Array::from_slice(&[0.5f32], &[1]).unwrap()).is_err());
+    // Taking from an empty axis has nothing to clamp to.
+    let empty = Array::from_slice::<f32>(&[], &[0]).unwrap();
+    assert!(ops::take(&empty, &idx).is_err());
+}

@@ -1,8 +1,13 @@
-"""Times the Python side of a benchmark with the same protocol as the Rust side.
+"""Times the Python side of a benchmark with the same protocol as the Rust side
+(benches/harness.rs): WARMUP untimed runs, then SAMPLES timed ones, the work
+forced inside the timed region (NumPy is eager; MLX gets mx.eval).
 
-usage: timing.py IMPL CASE WARMUP SAMPLES M K N   (IMPL: numpy or python-mlx)
-Prints one JSON object: {impl: {"median_ms": .., "p95_ms": .., "error": ..}}.
-Work is forced inside the timed region (NumPy is eager; MLX gets mx.eval).
+usage: timing.py IMPL CASE DEVICE WARMUP SAMPLES DIMS...
+  IMPL   numpy | python-mlx
+  CASE   matmul M K N | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE
+  DEVICE cpu | gpu
+DTYPE is 0 (float32), 1 (bfloat16) or 2 (float16).
+Prints one JSON object: {"median_ms": .., "p95_ms": ..} or {"error": ..}.
 Each implementation runs in its own process: importing NumPy first would let
 its bundled OpenBLAS interpose on the BLAS symbols of Python MLX's libmlx.
 """
@@ -27,40 +32,56 @@ def bench(fn, warmup, samples):
     return stats(out)
 
 
-def main():
-    impl, case, (warmup, samples, m, k, n) = sys.argv[1], sys.argv[2], map(int, sys.argv[3:8])
-    assert case == "matmul"
-    result = {}
-    if impl == "numpy":
-        numpy_side(result, warmup, samples, m, k, n)
-    else:
-        mlx_side(result, warmup, samples, m, k, n)
-    print(json.dumps(result))
+def numpy_case(case, dims):
+    import numpy as np
+
+    rng = np.random.default_rng()
+    assert case == "matmul", "NumPy runs the matmul case only"
+    m, k, n = dims
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    return lambda: a @ b
 
 
-def numpy_side(result, warmup, samples, m, k, n):
-    try:
-        import numpy as np
+def mlx_case(case, device, dims):
+    import mlx.core as mx
 
-        rng = np.random.default_rng()
-        a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
-        b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
-        result["numpy"] = bench(lambda: a @ b, warmup, samples)
-    except Exception as e:  # reported, not fatal: the Rust side still runs
-        result["numpy"] = {"error": repr(e)}
-
-
-def mlx_side(result, warmup, samples, m, k, n):
-    try:
-        import mlx.core as mx
-
-        mx.set_default_device(mx.cpu)
+    mx.set_default_device(mx.gpu if device == "gpu" else mx.cpu)
+    if case == "matmul":
+        m, k, n = dims
         a = mx.random.uniform(-1, 1, (m, k))
         b = mx.random.uniform(-1, 1, (k, n))
         mx.eval(a, b)
-        result["python-mlx"] = bench(lambda: mx.eval(a @ b), warmup, samples)
-    except Exception as e:
-        result["python-mlx"] = {"error": repr(e)}
+        return lambda: mx.eval(a @ b)
+    rows, cols, code = dims
+    dtype = [mx.float32, mx.bfloat16, mx.float16][code]
+    if case == "swiglu":
+        g = mx.random.uniform(-4, 4, (rows, cols)).astype(dtype)
+        u = mx.random.uniform(-2, 2, (rows, cols)).astype(dtype)
+        mx.eval(g, u)
+        return lambda: mx.eval(g * mx.sigmoid(g) * u)
+    if case == "l2norm":
+        x = mx.random.uniform(-2, 2, (rows, cols)).astype(dtype)
+        mx.eval(x)
+
+        def run():
+            w = x.astype(mx.float32)
+            n = mx.maximum(mx.sqrt(mx.sum(w * w, axis=-1, keepdims=True)), 1e-12)
+            mx.eval((w / n).astype(dtype))
+
+        return run
+    raise ValueError(case)
+
+
+def main():
+    impl, case, device = sys.argv[1:4]
+    warmup, samples = int(sys.argv[4]), int(sys.argv[5])
+    dims = [int(d) for d in sys.argv[6:]]
+    try:
+        fn = numpy_case(case, dims) if impl == "numpy" else mlx_case(case, device, dims)
+        print(json.dumps(bench(fn, warmup, samples)))
+    except Exception as e:  # reported in the table, not fatal
+        print(json.dumps({"error": repr(e)}))
 
 
 main()

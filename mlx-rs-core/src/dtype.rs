@@ -142,7 +142,7 @@ mod sealed {
 
 /// A Rust type whose values are laid out exactly like one MLX element.
 ///
-/// Sealed: implemented for `bool`, `u8`–`u64`, `i8`–`i64`, [`f16`], [`bf16`],
+/// Sealed: implemented for `bool`, `u8`–`u64`, `i8`–`i64`, [`half::f16`], [`half::bf16`],
 /// `f32`, `f64` and [`Complex32`]. Creating or reading an array through it
 /// checks the dtype at compile time (creation) or run time (read-back).
 pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {

@@ -43,7 +43,7 @@ mod handles;
 pub mod io;
 pub mod kernel;
 pub mod memory;
-mod operators;
+pub mod operators;
 pub mod ops;
 pub mod transforms;
 

@@ -65,3 +65,99 @@ pub fn matmul_f64(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64
 pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|x| *x as f64).collect()
 }
+
+/// Row-major strides of `shape`.
+pub fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// NumPy broadcast of two shapes.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let n = a.len().max(b.len());
+    (0..n)
+        .map(|i| {
+            let da = if i + a.len() >= n {
+                a[i + a.len() - n]
+            } else {
+                1
+            };
+            let db = if i + b.len() >= n {
+                b[i + b.len() - n]
+            } else {
+                1
+            };
+            assert!(da == db || da == 1 || db == 1, "shapes do not broadcast");
+            da.max(db)
+        })
+        .collect()
+}
+
+/// The flat index into an array of `shape` that broadcasting maps output
+/// position `out_idx` (of rank >= shape's) to.
+pub fn broadcast_source(out_idx: &[usize], shape: &[usize]) -> usize {
+    let off = out_idx.len() - shape.len();
+    let st = strides(shape);
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if d == 1 { 0 } else { out_idx[off + i] * st[i] })
+        .sum()
+}
+
+/// Multi-index of flat position `flat` in `shape`.
+pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for i in (0..shape.len()).rev() {
+        idx[i] = flat % shape[i];
+        flat /= shape[i];
+    }
+    idx
+}
+
+/// Element-wise binary op in f64 with NumPy broadcasting.
+pub fn broadcast_binary(
+    a: &[f64],
+    sa: &[usize],
+    b: &[f64],
+    sb: &[usize],
+    f: impl Fn(f64, f64) -> f64,
+) -> (Vec<f64>, Vec<usize>) {
+    let out_shape = broadcast_shape(sa, sb);
+    let n: usize = out_shape.iter().product();
+    let out = (0..n)
+        .map(|i| {
+            let idx = unravel(i, &out_shape);
+            f(a[broadcast_source(&idx, sa)], b[broadcast_source(&idx, sb)])
+        })
+        .collect();
+    (out, out_shape)
+}
+
+/// Reduces `x` (row-major, `shape`) over `axes` with `f` applied to each
+/// group's values; returns the values in row-major order of the kept axes.
+pub fn reduce_axes(
+    x: &[f64],
+    shape: &[usize],
+    axes: &[usize],
+    f: impl Fn(&[f64]) -> f64,
+) -> Vec<f64> {
+    let kept: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|&i| shape[i]).collect();
+    let groups: usize = kept_shape.iter().product();
+    let mut buckets = vec![Vec::new(); groups];
+    for (flat, v) in x.iter().enumerate() {
+        let idx = unravel(flat, shape);
+        let key_idx: Vec<usize> = kept.iter().map(|&i| idx[i]).collect();
+        let key: usize = key_idx
+            .iter()
+            .zip(strides(&kept_shape))
+            .map(|(i, s)| i * s)
+            .sum();
+        buckets[key].push(*v);
+    }
+    buckets.iter().map(|b| f(b)).collect()
+}

@@ -1,15 +1,16 @@
 //! Indexing: NumPy-style [`index`] expressions, slices, takes, gathers and
 //! scatters.
 //!
-//! # Index arrays are not bounds-checked
-//! Like MLX itself, the ops that take *array* indices ([`take`],
-//! [`take_axis`], [`take_along_axis`], [`put_along_axis`], [`gather`], the
-//! `scatter*` family and [`Index::Array`]) do not check the index values:
-//! checking them would force evaluation. Negative indices count from the end
-//! of their axis; an index outside `-n..n` reads or writes outside the array,
-//! so callers must keep array indices in range. Integer and range indices
-//! given as plain numbers ([`Index::At`], [`Index::Range`], [`slice()`]) are
-//! checked or clamped on the Rust side.
+//! # Out-of-range index arrays are clamped
+//! MLX does not check the values of *array* indices, and an out-of-range one
+//! would read or write outside the array. Checking them would force
+//! evaluation, so the ops that take array indices ([`take`], [`take_axis`],
+//! [`take_along_axis`], [`put_along_axis`], [`gather`], the `scatter*` family
+//! and [`Index::Array`]) instead rewrite them lazily: negative indices count
+//! from the end of their axis once, then positions are clamped into the axis
+//! (as JAX does for gathers). Integer and range indices given as plain numbers
+//! ([`Index::At`], [`Index::Range`], [`slice()`]) are checked on the Rust side
+//! and out-of-range ones are errors.
 
 use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
 
@@ -56,7 +57,7 @@ pub enum Index<'a> {
     /// [`Index::At`] entries, when any array is present) broadcast together;
     /// their broadcast shape replaces the indexed axes in place if those
     /// entries are adjacent, and goes first otherwise. Boolean masks are not
-    /// supported. Values are not bounds-checked (see the module docs).
+    /// supported. Out-of-range values are clamped (see the module docs).
     Array(&'a Array),
 }
 
@@ -359,7 +360,7 @@ fn index_impl(a: &Array, indices: &[Index<'_>], s: &Stream) -> Result<Array> {
             }
             Item::Array(arr) => {
                 adv_axes.push(axis as i32);
-                adv_index.push((*arr).clone());
+                adv_index.push(bounded(arr, b.dim(axis as i32)?, 1, s)?);
                 adv_positions.push(pos);
                 slice_sizes[axis] = 1;
                 axis += 1;
@@ -448,25 +449,93 @@ fn reshape_if_needed(a: Array, shape: &[i32], s: &Stream) -> Result<Array> {
     }
 }
 
-ops! {
+/// Index arrays reach MLX's gather and scatter kernels unchecked, and an
+/// out-of-range index there reads or writes outside the array. So every index
+/// array passes through this first, lazily: negative indices count from the
+/// end once (NumPy), then positions are clamped to `[0, n - block]` (JAX's rule
+/// for gathers). `block` is how many elements from the position are touched.
+#[track_caller]
+fn bounded(indices: &Array, n: i32, block: i32, s: &Stream) -> Result<Array> {
+    let dtype = indices.dtype();
+    if !dtype.is_integer() {
+        return Err(Error::invalid(format!(
+            "index arrays must be integers, got {dtype}"
+        )));
+    }
+    if n < block.max(1) {
+        return Err(Error::invalid(format!(
+            "cannot index {} element(s) of an axis of size {n}",
+            block.max(1)
+        )));
+    }
+    let scalar = |v: i32| crate::ops::astype_on(&Array::scalar(v)?, dtype, s);
+    let zero = scalar(0)?;
+    let wrapped = if matches!(
+        dtype,
+        crate::Dtype::Int8 | crate::Dtype::Int16 | crate::Dtype::Int32 | crate::Dtype::Int64
+    ) {
+        let neg = crate::ops::less_on(indices, &zero, s)?;
+        let shifted = crate::ops::add_on(indices, &scalar(n)?, s)?;
+        crate::ops::where_on(&neg, &shifted, indices, s)?
+    } else {
+        indices.clone()
+    };
+    crate::ops::clip_on(&wrapped, &zero, &scalar(n - block.max(1))?, s)
+}
+
+/// Size of axis `axis` of `a` (negative counts from the end).
+#[track_caller]
+fn axis_len(a: &Array, axis: i32) -> Result<i32> {
+    a.dim(axis)
+}
+
+op! {
     /// Elements of the flattened `a` at `indices` (any integer shape; the
-    /// result has the shape of `indices`). Not bounds-checked.
-    fn take(a: &Array, indices: &Array) => mlx_take(a.as_raw(), indices.as_raw());
+    /// result has the shape of `indices`). Out-of-range indices are clamped.
+    fn take(a: &Array, indices: &Array) -> Array |s| {
+        let n = i32::try_from(a.size()).map_err(|_| Error::invalid("array too large to take from"))?;
+        let idx = bounded(indices, n, 1, &s)?;
+        array_op!(mlx_take(a.as_raw(), idx.as_raw(), s.as_raw()))
+    }
+}
+
+op! {
     /// Slices of `a` at `indices` along `axis`: the indexed axis is replaced
-    /// by the shape of `indices`. Not bounds-checked.
-    fn take_axis(a: &Array, indices: &Array, axis: i32) => mlx_take_axis(a.as_raw(), indices.as_raw(), axis);
+    /// by the shape of `indices`. Out-of-range indices are clamped.
+    fn take_axis(a: &Array, indices: &Array, axis: i32) -> Array |s| {
+        let idx = bounded(indices, axis_len(a, axis)?, 1, &s)?;
+        array_op!(mlx_take_axis(a.as_raw(), idx.as_raw(), axis, s.as_raw()))
+    }
+}
+
+op! {
     /// `out[.., i, ..] = a[.., indices[.., i, ..], ..]` along `axis`
     /// (`indices` broadcasts against `a` on the other axes), like NumPy's
-    /// `take_along_axis`. Not bounds-checked.
-    fn take_along_axis(a: &Array, indices: &Array, axis: i32) => mlx_take_along_axis(a.as_raw(), indices.as_raw(), axis);
+    /// `take_along_axis`. Out-of-range indices are clamped.
+    fn take_along_axis(a: &Array, indices: &Array, axis: i32) -> Array |s| {
+        let idx = bounded(indices, axis_len(a, axis)?, 1, &s)?;
+        array_op!(mlx_take_along_axis(a.as_raw(), idx.as_raw(), axis, s.as_raw()))
+    }
+}
+
+op! {
     /// A copy of `a` with `values` written at `indices` along `axis` (the
     /// inverse of [`take_along_axis`]; `values` broadcasts to the shape of
-    /// `indices`). With repeated indices one of the writes wins. Not
-    /// bounds-checked.
-    fn put_along_axis(a: &Array, indices: &Array, values: &Array, axis: i32) => mlx_put_along_axis(a.as_raw(), indices.as_raw(), values.as_raw(), axis);
+    /// `indices`). With repeated indices one of the writes wins. Out-of-range
+    /// indices are clamped.
+    fn put_along_axis(a: &Array, indices: &Array, values: &Array, axis: i32) -> Array |s| {
+        let idx = bounded(indices, axis_len(a, axis)?, 1, &s)?;
+        array_op!(mlx_put_along_axis(a.as_raw(), idx.as_raw(), values.as_raw(), axis, s.as_raw()))
+    }
+}
+
+op! {
     /// Like [`put_along_axis`], but adds `values` (repeated indices
-    /// accumulate). Not bounds-checked.
-    fn scatter_add_axis(a: &Array, indices: &Array, values: &Array, axis: i32) => mlx_scatter_add_axis(a.as_raw(), indices.as_raw(), values.as_raw(), axis);
+    /// accumulate). Out-of-range indices are clamped.
+    fn scatter_add_axis(a: &Array, indices: &Array, values: &Array, axis: i32) -> Array |s| {
+        let idx = bounded(indices, axis_len(a, axis)?, 1, &s)?;
+        array_op!(mlx_scatter_add_axis(a.as_raw(), idx.as_raw(), values.as_raw(), axis, s.as_raw()))
+    }
 }
 
 /// The strided slice `a[start[i]:stop[i]:strides[i]]` on every axis `i`
@@ -571,10 +640,23 @@ op! {
     /// positions along `axes[k]`; at each position a block of `slice_sizes`
     /// (one size per axis of `a`, starting there; other axes start at 0) is
     /// taken. The result has shape `I ++ slice_sizes`. Negative axes count
-    /// from the end. Not bounds-checked.
+    /// from the end. Positions are clamped so that each block lies inside `a`.
     fn gather(a: &Array, indices: &[Array], axes: &[i32], slice_sizes: &[i32]) -> Array |s| {
         let axes = index_axes(a, indices, axes, "gather")?;
-        let v = VectorArray::from_arrays(indices)?;
+        if slice_sizes.len() != a.ndim() {
+            return Err(Error::invalid(format!(
+                "gather needs one slice size per axis ({}), got {}",
+                a.ndim(),
+                slice_sizes.len()
+            )));
+        }
+        let shape = a.shape();
+        let indices = indices
+            .iter()
+            .zip(&axes)
+            .map(|(idx, &ax)| bounded(idx, shape[ax as usize], slice_sizes[ax as usize], &s))
+            .collect::<Result<Vec<_>>>()?;
+        let v = VectorArray::from_arrays(&indices)?;
         array_op!(mlx_gather(
             a.as_raw(),
             v.as_raw(),
@@ -597,12 +679,20 @@ macro_rules! scatter_op {
             /// along `axes[k]`; `updates` has shape `I ++ block`, where `block`
             /// has one entry per axis of `a` (1 on the indexed axes is usual),
             /// and each block is applied starting at its position (other axes
-            /// start at 0). Negative axes count from the end. Not
-            /// bounds-checked: out-of-range indices write
-            /// outside the array.
+            /// start at 0). Negative axes count from the end. Positions are
+            /// clamped so that each block lies inside `a`.
             fn $name(a: &Array, indices: &[Array], updates: &Array, axes: &[i32]) -> Array |s| {
                 let axes = index_axes(a, indices, axes, stringify!($name))?;
-                let v = VectorArray::from_arrays(indices)?;
+                let (shape, ushape) = (a.shape(), updates.shape());
+                let lead = ushape.len().checked_sub(shape.len()).ok_or_else(|| {
+                    Error::invalid(concat!(stringify!($name), ": updates need the index dimensions plus one per axis of `a`"))
+                })?;
+                let indices = indices
+                    .iter()
+                    .zip(&axes)
+                    .map(|(idx, &ax)| bounded(idx, shape[ax as usize], ushape[lead + ax as usize], &s))
+                    .collect::<Result<Vec<_>>>()?;
+                let v = VectorArray::from_arrays(&indices)?;
                 array_op!($f(
                     a.as_raw(),
                     v.as_raw(),

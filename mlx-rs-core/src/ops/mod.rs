@@ -40,7 +40,7 @@ macro_rules! op {
                 [<$name _on>]($($arg,)* $crate::StreamOrDevice::Default)
             }
 
-            #[doc = concat!("[`", stringify!($name), "`] on a chosen stream or device.")]
+            #[doc = concat!("`", stringify!($name), "` on a chosen stream or device.")]
             #[track_caller]
             #[allow(clippy::too_many_arguments)]
             pub fn [<$name _on>]<'s>(
