@@ -1,6 +1,8 @@
 //! Parity of the element-wise, reduction, matrix-product, shape and creation
 //! ops against f64 references computed here, plus dtype round trips.
 
+#![allow(clippy::type_complexity)] // tables of (name, op, reference) cases
+
 mod common;
 
 use common::{assert_close_f32, broadcast_binary, reduce_axes, to_f64, uniform};
@@ -12,10 +14,6 @@ fn arr(data: &[f32], shape: &[i32]) -> Array {
 
 fn f32s(a: &Array) -> Vec<f32> {
     a.to_vec::<f32>().unwrap()
-}
-
-fn dims(shape: &[i32]) -> Vec<usize> {
-    shape.iter().map(|&d| d as usize).collect()
 }
 
 type UnaryOp = fn(&Array) -> mlx_rs::Result<Array>;

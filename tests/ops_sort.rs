@@ -1,6 +1,8 @@
 //! Sorting, partitioning, top-k and cumulative ops against plain-Rust
 //! references.
 
+#![allow(clippy::type_complexity)] // tables of (name, op, reference) cases
+
 mod common;
 
 use mlx_rs::{ops, Array, Device};

@@ -187,7 +187,7 @@ fn vjp_and_jvp_match_analytic() -> Result<()> {
     };
     let x = Array::from_slice(&xs, &[2, 3])?;
     let c = Array::from_slice(&cs, &[2, 3])?;
-    let (outs, vjps) = transforms::vjp(cube, &[x.clone()], &[c.clone()])?;
+    let (outs, vjps) = transforms::vjp(cube, std::slice::from_ref(&x), std::slice::from_ref(&c))?;
     let want_out: Vec<f64> = xs.iter().map(|x| x * x * x).collect();
     let want_d: Vec<f64> = xs.iter().zip(&cs).map(|(x, c)| 3.0 * x * x * c).collect();
     assert_close_f64(&outs[0].to_vec::<f64>()?, &want_out, 1e-14);
@@ -204,26 +204,26 @@ fn bad_transform_arguments_are_errors() -> Result<()> {
     let x = Array::from_slice(&[1.5f32, -0.5], &[2])?;
     // argnum out of range
     let g = transforms::grad(f_sin_sq, &[3])?;
-    assert!(g.call(&[x.clone()]).is_err());
+    assert!(g.call(std::slice::from_ref(&x)).is_err());
     // empty / negative argnums
     assert!(transforms::grad(f_sin_sq, &[]).is_err());
     assert!(transforms::grad(f_sin_sq, &[-1]).is_err());
     assert!(transforms::grad(f_sin_sq, &[0, 0]).is_err());
     // non-scalar output
     let g = transforms::grad(|a: &[Array]| Ok(vec![ops::square(&a[0])?]), &[0])?;
-    assert!(g.call(&[x.clone()]).is_err());
+    assert!(g.call(std::slice::from_ref(&x)).is_err());
     // vjp with a cotangent count mismatch
     assert!(transforms::vjp(
         |a: &[Array]| Ok(vec![ops::square(&a[0])?]),
-        &[x.clone()],
+        std::slice::from_ref(&x),
         &[]
     )
     .is_err());
     // vmap axis out of range, wrong in_axes count, negative out axis
     let v = transforms::vmap(|a: &[Array]| Ok(vec![a[0].clone()]), &[Some(2)], &[])?;
-    assert!(v.call(&[x.clone()]).is_err());
+    assert!(v.call(std::slice::from_ref(&x)).is_err());
     let v = transforms::vmap(|a: &[Array]| Ok(vec![a[0].clone()]), &[Some(0), None], &[])?;
-    assert!(v.call(&[x.clone()]).is_err());
+    assert!(v.call(std::slice::from_ref(&x)).is_err());
     assert!(transforms::vmap(|a: &[Array]| Ok(vec![a[0].clone()]), &[], &[-1]).is_err());
     Ok(())
 }
@@ -389,7 +389,7 @@ fn custom_vjp_straight_through_round() -> Result<()> {
         |a: &[Array]| Ok(vec![ops::sum(&ops::round(&a[0], 0)?, false)?]),
         &[0],
     )?;
-    let g: Vec<f32> = plain.call(&[x.clone()])?[0].to_vec()?;
+    let g: Vec<f32> = plain.call(std::slice::from_ref(&x))?[0].to_vec()?;
     assert!(g.iter().all(|v| *v == 0.0), "{g:?}");
 
     // Straight-through estimator: gradient passes through unchanged.
@@ -406,7 +406,7 @@ fn custom_vjp_straight_through_round() -> Result<()> {
             .build()?,
     );
     // Forward values are still round(x).
-    let fwd: Vec<f32> = ste.call(&[x.clone()])?[0].to_vec()?;
+    let fwd: Vec<f32> = ste.call(std::slice::from_ref(&x))?[0].to_vec()?;
     let want: Vec<f64> = xv.iter().map(|v| (*v as f64).round_ties_even()).collect();
     common::assert_close_f32(&fwd, &want, 0.0, 1.0);
 
@@ -415,7 +415,7 @@ fn custom_vjp_straight_through_round() -> Result<()> {
         move |a: &[Array]| Ok(vec![ops::sum(&f.call(a)?[0], false)?]),
         &[0],
     )?;
-    let got: Vec<f32> = g.call(&[x.clone()])?[0].to_vec()?;
+    let got: Vec<f32> = g.call(std::slice::from_ref(&x))?[0].to_vec()?;
     assert_eq!(got, vec![1.0f32; 10]);
     assert_eq!(
         vjp_calls.load(Ordering::SeqCst),
@@ -463,7 +463,11 @@ fn custom_jvp_and_vmap_rules_are_used() -> Result<()> {
     );
     let t = Array::from_slice(&common::uniform(&mut rng, 6, -1.0, 1.0), &[2, 3])?;
     let f1 = f.clone();
-    let (_, jv) = transforms::jvp(move |a: &[Array]| f1.call(a), &[x.clone()], &[t.clone()])?;
+    let (_, jv) = transforms::jvp(
+        move |a: &[Array]| f1.call(a),
+        std::slice::from_ref(&x),
+        std::slice::from_ref(&t),
+    )?;
     let tv: Vec<f32> = t.to_vec()?;
     let want: Vec<f64> = tv.iter().map(|t| 10.0 * *t as f64).collect();
     common::assert_close_f32(&jv[0].to_vec::<f32>()?, &want, 1e-6, 1.0);
@@ -538,31 +542,37 @@ fn closure_errors_propagate_unchanged() -> Result<()> {
         let e = r.expect_err(what);
         assert_eq!(e.message(), "user error A", "{what}: {e}");
     };
-    check(Closure::new(failing)?.call(&[x.clone()]), "closure");
-    check(transforms::grad(failing, &[0])?.call(&[x.clone()]), "grad");
     check(
-        transforms::compile(failing, false)?.call(&[x.clone()]),
+        Closure::new(failing)?.call(std::slice::from_ref(&x)),
+        "closure",
+    );
+    check(
+        transforms::grad(failing, &[0])?.call(std::slice::from_ref(&x)),
+        "grad",
+    );
+    check(
+        transforms::compile(failing, false)?.call(std::slice::from_ref(&x)),
         "compile",
     );
     check(
-        transforms::compile(failing, true)?.call(&[x.clone()]),
+        transforms::compile(failing, true)?.call(std::slice::from_ref(&x)),
         "shapeless",
     );
     check(
-        transforms::vmap(failing, &[], &[])?.call(&[x.clone()]),
+        transforms::vmap(failing, &[], &[])?.call(std::slice::from_ref(&x)),
         "vmap",
     );
     check(
-        transforms::vjp(failing, &[x.clone()], &[x.clone()]).map(|r| r.0),
+        transforms::vjp(failing, std::slice::from_ref(&x), std::slice::from_ref(&x)).map(|r| r.0),
         "vjp",
     );
     check(
-        transforms::jvp(failing, &[x.clone()], &[x.clone()]).map(|r| r.0),
+        transforms::jvp(failing, std::slice::from_ref(&x), std::slice::from_ref(&x)).map(|r| r.0),
         "jvp",
     );
     check(
         transforms::value_and_grad(failing, &[0])?
-            .call(&[x.clone()])
+            .call(std::slice::from_ref(&x))
             .map(|r| r.0),
         "value_and_grad",
     );
@@ -586,7 +596,7 @@ fn closure_errors_propagate_unchanged() -> Result<()> {
         move |a: &[Array]| Ok(vec![ops::sum(&f.call(a)?[0], false)?]),
         &[0],
     )?;
-    check(g.call(&[x.clone()]), "custom vjp");
+    check(g.call(std::slice::from_ref(&x)), "custom vjp");
 
     // Nested: the inner error reaches the outermost caller.
     let inner = Rc::new(Closure::new(failing)?);
@@ -597,7 +607,7 @@ fn closure_errors_propagate_unchanged() -> Result<()> {
         },
         &[0],
     )?;
-    check(outer.call(&[x.clone()]), "nested");
+    check(outer.call(std::slice::from_ref(&x)), "nested");
 
     // Nothing is left behind: a following good call succeeds.
     let ok = Closure::new(|a: &[Array]| Ok(vec![ops::square(&a[0])?]))?.call(&[x])?;
@@ -615,15 +625,24 @@ fn panicking_closures_return_err_and_process_survives() -> Result<()> {
         }
         other => panic!("{what}: expected CallbackPanic, got {other:?}"),
     };
-    is_panic(Closure::new(boom)?.call(&[x.clone()]), "closure");
-    is_panic(transforms::grad(boom, &[0])?.call(&[x.clone()]), "grad");
     is_panic(
-        transforms::compile(boom, false)?.call(&[x.clone()]),
+        Closure::new(boom)?.call(std::slice::from_ref(&x)),
+        "closure",
+    );
+    is_panic(
+        transforms::grad(boom, &[0])?.call(std::slice::from_ref(&x)),
+        "grad",
+    );
+    is_panic(
+        transforms::compile(boom, false)?.call(std::slice::from_ref(&x)),
         "compile",
     );
-    is_panic(transforms::vmap(boom, &[], &[])?.call(&[x.clone()]), "vmap");
     is_panic(
-        transforms::vjp(boom, &[x.clone()], &[x.clone()]).map(|r| r.0),
+        transforms::vmap(boom, &[], &[])?.call(std::slice::from_ref(&x)),
+        "vmap",
+    );
+    is_panic(
+        transforms::vjp(boom, std::slice::from_ref(&x), std::slice::from_ref(&x)).map(|r| r.0),
         "vjp",
     );
     // A panicking custom vjp rule.
@@ -635,11 +654,11 @@ fn panicking_closures_return_err_and_process_survives() -> Result<()> {
         move |a: &[Array]| Ok(vec![ops::sum(&f.call(a)?[0], false)?]),
         &[0],
     )?;
-    is_panic(g.call(&[x.clone()]), "custom vjp");
+    is_panic(g.call(std::slice::from_ref(&x)), "custom vjp");
     // Panic inside a nested closure.
     let inner = Rc::new(Closure::new(boom)?);
     let outer = Closure::new(move |a: &[Array]| inner.call(a))?;
-    is_panic(outer.call(&[x.clone()]), "nested");
+    is_panic(outer.call(std::slice::from_ref(&x)), "nested");
 
     // Still alive and working.
     let y = ops::add(&x, &x)?;
