@@ -4,7 +4,7 @@
 //!
 //! `MLX_RS_BENCH_PYTHON` names the Python with MLX to compare with.
 
-#[path = "harness.rs"]
+#[path = "harness/mod.rs"]
 mod harness;
 
 use mlx_rs::kernels;

@@ -5,7 +5,7 @@
 //! `MLX_RS_BENCH_PYTHON` names the Python to compare with (see
 //! `benches/py/setup.sh`).
 
-#[path = "harness.rs"]
+#[path = "harness/mod.rs"]
 mod harness;
 
 use mlx_rs::{ops, Array, Device};

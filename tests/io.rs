@@ -205,26 +205,28 @@ fn safetensors_round_trips_all_dtypes_and_metadata() -> Result<()> {
 
 #[test]
 fn npy_round_trips_every_dtype_but_bf16() -> Result<()> {
-    let mut rng = common::rng();
-    for d in Dtype::ALL {
-        let a = random_array(&mut rng, d)?;
-        let path = TempPath::new("npy");
-        if d == Dtype::Bfloat16 {
-            assert!(io::save_npy(&path.0, &a).is_err(), "npy has no bfloat16");
-            continue;
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        for d in Dtype::ALL {
+            let a = random_array(&mut rng, d)?;
+            let path = TempPath::new("npy");
+            if d == Dtype::Bfloat16 {
+                assert!(io::save_npy(&path.0, &a).is_err(), "npy has no bfloat16");
+                continue;
+            }
+            io::save_npy(&path.0, &a)?;
+            assert_same(&io::load_npy(&path.0)?, &a)?;
         }
-        io::save_npy(&path.0, &a)?;
-        assert_same(&io::load_npy(&path.0)?, &a)?;
-    }
-    // Scalars and transposed inputs.
-    let path = TempPath::new("npy");
-    let s = Array::scalar(rng.gen_range(1.0f32..2.0))?;
-    io::save_npy(&path.0, &s)?;
-    assert_same(&io::load_npy(&path.0)?, &s)?;
-    let t = ops::transpose(&random_array(&mut rng, Dtype::Int32)?)?;
-    io::save_npy(&path.0, &t)?;
-    assert_same(&io::load_npy(&path.0)?, &t)?;
-    Ok(())
+        // Scalars and transposed inputs.
+        let path = TempPath::new("npy");
+        let s = Array::scalar(rng.gen_range(1.0f32..2.0))?;
+        io::save_npy(&path.0, &s)?;
+        assert_same(&io::load_npy(&path.0)?, &s)?;
+        let t = ops::transpose(&random_array(&mut rng, Dtype::Int32)?)?;
+        io::save_npy(&path.0, &t)?;
+        assert_same(&io::load_npy(&path.0)?, &t)?;
+        Ok(())
+    })
 }
 
 #[test]
@@ -454,58 +456,60 @@ fn expect_err_npy(bytes: &[u8], what: &str) {
 
 #[test]
 fn malformed_npy_are_errors() -> Result<()> {
-    let mut rng = common::rng();
-    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
-    let data: Vec<u8> = (0..16).map(|_| rng.gen_range(1..=255)).collect();
-    let good = npy_file(header, &data);
-    let p = TempPath::new("npy");
-    p.write(&good);
-    assert_eq!(io::load_npy(&p.0)?.shape(), vec![2, 2]);
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+        let data: Vec<u8> = (0..16).map(|_| rng.gen_range(1..=255)).collect();
+        let good = npy_file(header, &data);
+        let p = TempPath::new("npy");
+        p.write(&good);
+        assert_eq!(io::load_npy(&p.0)?.shape(), vec![2, 2]);
 
-    expect_err_npy(&[], "empty");
-    expect_err_npy(b"\x93NUMP", "short magic");
-    expect_err_npy(&good[..good.len() - 1], "truncated data");
-    let mut bad_magic = good.clone();
-    bad_magic[1] = b'X';
-    expect_err_npy(&bad_magic, "bad magic");
-    let mut bad_version = good.clone();
-    bad_version[6] = 9;
-    expect_err_npy(&bad_version, "bad version");
-    let mut lying = good.clone();
-    lying[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
-    expect_err_npy(&lying, "header length past end");
-    let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
-    v2.extend_from_slice(&u32::MAX.to_le_bytes());
-    v2.extend_from_slice(header.as_bytes());
-    expect_err_npy(&v2, "v2 header length past end");
-    let cases = [
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647), }", "absurd shape"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }", "negative dim"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (5, 5), }", "shape larger than data"),
-        ("{'descr': '<q9', 'fortran_order': False, 'shape': (2, 2), }", "unknown descr"),
-        ("{'descr': '<U8', 'fortran_order': False, 'shape': (2,), }", "unicode strings"),
-        ("{'descr': '<f4', 'shape': (2, 2), }", "no fortran_order"),
-        ("{'descr': '<f4', 'fortran_order': False, }", "no shape"),
-        ("{'fortran_order': False, 'shape': (2, 2), }", "no descr"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': [2, 2], }", "shape not a tuple"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", "garbage dim"),
-        ("not a dict at all", "garbage header"),
-    ];
-    for (h, what) in cases {
-        expect_err_npy(&npy_file(h, &data), what);
-    }
-    let mut garbage = b"\x93NUMPY\x01\x00\x20\x00".to_vec();
-    garbage.extend((0..100).map(|_| rng.gen::<u8>()));
-    expect_err_npy(&garbage, "random bytes");
+        expect_err_npy(&[], "empty");
+        expect_err_npy(b"\x93NUMP", "short magic");
+        expect_err_npy(&good[..good.len() - 1], "truncated data");
+        let mut bad_magic = good.clone();
+        bad_magic[1] = b'X';
+        expect_err_npy(&bad_magic, "bad magic");
+        let mut bad_version = good.clone();
+        bad_version[6] = 9;
+        expect_err_npy(&bad_version, "bad version");
+        let mut lying = good.clone();
+        lying[8..10].copy_from_slice(&u16::MAX.to_le_bytes());
+        expect_err_npy(&lying, "header length past end");
+        let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+        v2.extend_from_slice(&u32::MAX.to_le_bytes());
+        v2.extend_from_slice(header.as_bytes());
+        expect_err_npy(&v2, "v2 header length past end");
+        let cases = [
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647, 2147483647), }", "absurd shape"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }", "negative dim"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (5, 5), }", "shape larger than data"),
+            ("{'descr': '<q9', 'fortran_order': False, 'shape': (2, 2), }", "unknown descr"),
+            ("{'descr': '<U8', 'fortran_order': False, 'shape': (2,), }", "unicode strings"),
+            ("{'descr': '<f4', 'shape': (2, 2), }", "no fortran_order"),
+            ("{'descr': '<f4', 'fortran_order': False, }", "no shape"),
+            ("{'fortran_order': False, 'shape': (2, 2), }", "no descr"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': [2, 2], }", "shape not a tuple"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", "garbage dim"),
+            ("not a dict at all", "garbage header"),
+        ];
+        for (h, what) in cases {
+            expect_err_npy(&npy_file(h, &data), what);
+        }
+        let mut garbage = b"\x93NUMPY\x01\x00\x20\x00".to_vec();
+        garbage.extend((0..100).map(|_| rng.gen::<u8>()));
+        expect_err_npy(&garbage, "random bytes");
 
-    let real = TempPath::new("npy");
-    io::save_npy(&real.0, &random_array(&mut rng, Dtype::Float64)?)?;
-    let bytes = std::fs::read(&real.0).expect("read");
-    for cut in 0..bytes.len() {
-        expect_err_npy(&bytes[..cut], &format!("truncated at {cut}"));
-    }
-    assert!(io::load_npy(&TempPath::new("npy").0).is_err());
-    Ok(())
+        let real = TempPath::new("npy");
+        io::save_npy(&real.0, &random_array(&mut rng, Dtype::Float64)?)?;
+        let bytes = std::fs::read(&real.0).expect("read");
+        for cut in 0..bytes.len() {
+            expect_err_npy(&bytes[..cut], &format!("truncated at {cut}"));
+        }
+        assert!(io::load_npy(&TempPath::new("npy").0).is_err());
+        Ok(())
+    })
 }
 
 /// A minimal GGUF v3 file: one string key and one F32 tensor `t` of `dims`.

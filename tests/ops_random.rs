@@ -123,7 +123,8 @@ fn normal_moments() {
     let var = (scale as f64).powi(2);
     assert_moments(&v, loc as f64, var, 3.0 * var * var);
 
-    // Same key on an explicit device gives the same numbers.
+    // Same key on an explicit device gives the same numbers (to rounding:
+    // the CPU and GPU transforms of the shared random bits differ in ulps).
     let on = random::normal_on(
         &[200, 500],
         Dtype::Float32,
@@ -133,7 +134,9 @@ fn normal_moments() {
         &Device::cpu(),
     )
     .unwrap();
-    assert_eq!(f64s(&on), v);
+    for (a, b) in f64s(&on).iter().zip(&v) {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+    }
 
     // Half precision keeps its dtype.
     let h = random::normal(&[100_000], Dtype::Bfloat16, 0.0, 1.0, Some(&k)).unwrap();

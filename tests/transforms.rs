@@ -50,84 +50,88 @@ fn f_sin_sq(a: &[Array]) -> Result<Vec<Array>> {
 
 #[test]
 fn grad_matches_analytic_and_finite_differences_f64() -> Result<()> {
-    let mut rng = common::rng();
-    let n = 7;
-    let xs = rand_f64(&mut rng, n, -2.0, 2.0);
-    let x = Array::from_slice(&xs, &[n as i32])?;
-    let g = transforms::grad(f_sin_sq, &[0])?;
-    let got: Vec<f64> = g.call(&[x])?[0].to_vec()?;
-    assert_eq!(got.len(), n);
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let n = 7;
+        let xs = rand_f64(&mut rng, n, -2.0, 2.0);
+        let x = Array::from_slice(&xs, &[n as i32])?;
+        let g = transforms::grad(f_sin_sq, &[0])?;
+        let got: Vec<f64> = g.call(&[x])?[0].to_vec()?;
+        assert_eq!(got.len(), n);
 
-    // Analytic: cos(x) x^2 + 2 x sin(x), in Rust f64.
-    let analytic: Vec<f64> = xs
-        .iter()
-        .map(|x| x.cos() * x * x + 2.0 * x * x.sin())
-        .collect();
-    assert_close_f64(&got, &analytic, TRANSCENDENTAL_TOL);
+        // Analytic: cos(x) x^2 + 2 x sin(x), in Rust f64.
+        let analytic: Vec<f64> = xs
+            .iter()
+            .map(|x| x.cos() * x * x + 2.0 * x * x.sin())
+            .collect();
+        assert_close_f64(&got, &analytic, TRANSCENDENTAL_TOL);
 
-    // Central differences of the MLX forward pass (f64). The step balances
-    // truncation error (h^2) against MLX's single-precision-level
-    // transcendentals (~1e-8 relative, divided by h).
-    let h = 1e-3;
-    let f = |v: &[f64]| -> Result<f64> {
-        let a = Array::from_slice(v, &[n as i32])?;
-        f_sin_sq(&[a])?[0].item::<f64>()
-    };
-    for i in 0..n {
-        let mut up = xs.clone();
-        let mut down = xs.clone();
-        up[i] += h;
-        down[i] -= h;
-        let fd = (f(&up)? - f(&down)?) / (2.0 * h);
-        assert!(
-            (fd - got[i]).abs() <= 1e-4 * got[i].abs().max(1.0),
-            "element {i}: grad {} vs finite difference {fd}",
-            got[i]
-        );
-    }
-    Ok(())
+        // Central differences of the MLX forward pass (f64). The step balances
+        // truncation error (h^2) against MLX's single-precision-level
+        // transcendentals (~1e-8 relative, divided by h).
+        let h = 1e-3;
+        let f = |v: &[f64]| -> Result<f64> {
+            let a = Array::from_slice(v, &[n as i32])?;
+            f_sin_sq(&[a])?[0].item::<f64>()
+        };
+        for i in 0..n {
+            let mut up = xs.clone();
+            let mut down = xs.clone();
+            up[i] += h;
+            down[i] -= h;
+            let fd = (f(&up)? - f(&down)?) / (2.0 * h);
+            assert!(
+                (fd - got[i]).abs() <= 1e-4 * got[i].abs().max(1.0),
+                "element {i}: grad {} vs finite difference {fd}",
+                got[i]
+            );
+        }
+        Ok(())
+    })
 }
 
 #[test]
 fn value_and_grad_over_chosen_argnums_in_order() -> Result<()> {
-    let mut rng = common::rng();
-    let av = rand_f64(&mut rng, 5, -1.0, 1.0);
-    let bv = rand_f64(&mut rng, 5, -1.0, 1.0);
-    let a = Array::from_slice(&av, &[5])?;
-    let b = Array::from_slice(&bv, &[5])?;
-    // f(a, b) = sum(a*b + exp(b)); aux output: a + b.
-    let f = |x: &[Array]| -> Result<Vec<Array>> {
-        let s = ops::sum(
-            &ops::add(&ops::multiply(&x[0], &x[1])?, &ops::exp(&x[1])?)?,
-            false,
-        )?;
-        Ok(vec![s, ops::add(&x[0], &x[1])?])
-    };
-    let vg = transforms::value_and_grad(f, &[1, 0])?;
-    let (values, grads) = vg.call(&[a.clone(), b.clone()])?;
-    assert_eq!(values.len(), 2);
-    assert_eq!(grads.len(), 2);
-    let want_value: f64 = av.iter().zip(&bv).map(|(a, b)| a * b + b.exp()).sum();
-    assert_close_f64(
-        &[values[0].item::<f64>()?],
-        &[want_value],
-        TRANSCENDENTAL_TOL,
-    );
-    let aux: Vec<f64> = values[1].to_vec()?;
-    let want_aux: Vec<f64> = av.iter().zip(&bv).map(|(a, b)| a + b).collect();
-    assert_close_f64(&aux, &want_aux, 1e-15);
-    // grads[0] is d/db, grads[1] is d/da.
-    let gb: Vec<f64> = grads[0].to_vec()?;
-    let ga: Vec<f64> = grads[1].to_vec()?;
-    let want_gb: Vec<f64> = av.iter().zip(&bv).map(|(a, b)| a + b.exp()).collect();
-    assert_close_f64(&gb, &want_gb, TRANSCENDENTAL_TOL);
-    assert_close_f64(&ga, &bv, 1e-15);
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let av = rand_f64(&mut rng, 5, -1.0, 1.0);
+        let bv = rand_f64(&mut rng, 5, -1.0, 1.0);
+        let a = Array::from_slice(&av, &[5])?;
+        let b = Array::from_slice(&bv, &[5])?;
+        // f(a, b) = sum(a*b + exp(b)); aux output: a + b.
+        let f = |x: &[Array]| -> Result<Vec<Array>> {
+            let s = ops::sum(
+                &ops::add(&ops::multiply(&x[0], &x[1])?, &ops::exp(&x[1])?)?,
+                false,
+            )?;
+            Ok(vec![s, ops::add(&x[0], &x[1])?])
+        };
+        let vg = transforms::value_and_grad(f, &[1, 0])?;
+        let (values, grads) = vg.call(&[a.clone(), b.clone()])?;
+        assert_eq!(values.len(), 2);
+        assert_eq!(grads.len(), 2);
+        let want_value: f64 = av.iter().zip(&bv).map(|(a, b)| a * b + b.exp()).sum();
+        assert_close_f64(
+            &[values[0].item::<f64>()?],
+            &[want_value],
+            TRANSCENDENTAL_TOL,
+        );
+        let aux: Vec<f64> = values[1].to_vec()?;
+        let want_aux: Vec<f64> = av.iter().zip(&bv).map(|(a, b)| a + b).collect();
+        assert_close_f64(&aux, &want_aux, 1e-15);
+        // grads[0] is d/db, grads[1] is d/da.
+        let gb: Vec<f64> = grads[0].to_vec()?;
+        let ga: Vec<f64> = grads[1].to_vec()?;
+        let want_gb: Vec<f64> = av.iter().zip(&bv).map(|(a, b)| a + b.exp()).collect();
+        assert_close_f64(&gb, &want_gb, TRANSCENDENTAL_TOL);
+        assert_close_f64(&ga, &bv, 1e-15);
 
-    // The same function object is reusable with new inputs.
-    let (_, g2) = vg.call(&[b.clone(), a.clone()])?;
-    let want: Vec<f64> = bv.iter().zip(&av).map(|(b, a)| b + a.exp()).collect();
-    assert_close_f64(&g2[0].to_vec::<f64>()?, &want, TRANSCENDENTAL_TOL);
-    Ok(())
+        // The same function object is reusable with new inputs.
+        let (_, g2) = vg.call(&[b.clone(), a.clone()])?;
+        let want: Vec<f64> = bv.iter().zip(&av).map(|(b, a)| b + a.exp()).collect();
+        assert_close_f64(&g2[0].to_vec::<f64>()?, &want, TRANSCENDENTAL_TOL);
+        Ok(())
+    })
 }
 
 #[test]
@@ -154,49 +158,54 @@ fn grad_f32_on_transposed_input() -> Result<()> {
 
 #[test]
 fn second_derivative_by_nesting_grad() -> Result<()> {
-    let mut rng = common::rng();
-    let xs = rand_f64(&mut rng, 4, -2.0, 2.0);
-    // d2/dx2 sum(x^3) = 6x
-    let inner = Rc::new(transforms::grad(
-        |a: &[Array]| {
-            let x = &a[0];
-            Ok(vec![ops::sum(&ops::multiply(&ops::square(x)?, x)?, false)?])
-        },
-        &[0],
-    )?);
-    let outer = transforms::grad(
-        move |a: &[Array]| {
-            let g = inner.call(a)?;
-            Ok(vec![ops::sum(&g[0], false)?])
-        },
-        &[0],
-    )?;
-    let got: Vec<f64> = outer.call(&[Array::from_slice(&xs, &[4])?])?[0].to_vec()?;
-    let want: Vec<f64> = xs.iter().map(|x| 6.0 * x).collect();
-    assert_close_f64(&got, &want, 1e-12);
-    Ok(())
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let xs = rand_f64(&mut rng, 4, -2.0, 2.0);
+        // d2/dx2 sum(x^3) = 6x
+        let inner = Rc::new(transforms::grad(
+            |a: &[Array]| {
+                let x = &a[0];
+                Ok(vec![ops::sum(&ops::multiply(&ops::square(x)?, x)?, false)?])
+            },
+            &[0],
+        )?);
+        let outer = transforms::grad(
+            move |a: &[Array]| {
+                let g = inner.call(a)?;
+                Ok(vec![ops::sum(&g[0], false)?])
+            },
+            &[0],
+        )?;
+        let got: Vec<f64> = outer.call(&[Array::from_slice(&xs, &[4])?])?[0].to_vec()?;
+        let want: Vec<f64> = xs.iter().map(|x| 6.0 * x).collect();
+        assert_close_f64(&got, &want, 1e-12);
+        Ok(())
+    })
 }
 
 #[test]
 fn vjp_and_jvp_match_analytic() -> Result<()> {
-    let mut rng = common::rng();
-    let xs = rand_f64(&mut rng, 6, -2.0, 2.0);
-    let cs = rand_f64(&mut rng, 6, -1.0, 1.0);
-    let cube = |a: &[Array]| -> Result<Vec<Array>> {
-        Ok(vec![ops::multiply(&ops::square(&a[0])?, &a[0])?])
-    };
-    let x = Array::from_slice(&xs, &[2, 3])?;
-    let c = Array::from_slice(&cs, &[2, 3])?;
-    let (outs, vjps) = transforms::vjp(cube, std::slice::from_ref(&x), std::slice::from_ref(&c))?;
-    let want_out: Vec<f64> = xs.iter().map(|x| x * x * x).collect();
-    let want_d: Vec<f64> = xs.iter().zip(&cs).map(|(x, c)| 3.0 * x * x * c).collect();
-    assert_close_f64(&outs[0].to_vec::<f64>()?, &want_out, 1e-14);
-    assert_close_f64(&vjps[0].to_vec::<f64>()?, &want_d, 1e-14);
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let xs = rand_f64(&mut rng, 6, -2.0, 2.0);
+        let cs = rand_f64(&mut rng, 6, -1.0, 1.0);
+        let cube = |a: &[Array]| -> Result<Vec<Array>> {
+            Ok(vec![ops::multiply(&ops::square(&a[0])?, &a[0])?])
+        };
+        let x = Array::from_slice(&xs, &[2, 3])?;
+        let c = Array::from_slice(&cs, &[2, 3])?;
+        let (outs, vjps) =
+            transforms::vjp(cube, std::slice::from_ref(&x), std::slice::from_ref(&c))?;
+        let want_out: Vec<f64> = xs.iter().map(|x| x * x * x).collect();
+        let want_d: Vec<f64> = xs.iter().zip(&cs).map(|(x, c)| 3.0 * x * x * c).collect();
+        assert_close_f64(&outs[0].to_vec::<f64>()?, &want_out, 1e-14);
+        assert_close_f64(&vjps[0].to_vec::<f64>()?, &want_d, 1e-14);
 
-    let (outs, jvps) = transforms::jvp(cube, &[x], &[c])?;
-    assert_close_f64(&outs[0].to_vec::<f64>()?, &want_out, 1e-14);
-    assert_close_f64(&jvps[0].to_vec::<f64>()?, &want_d, 1e-14);
-    Ok(())
+        let (outs, jvps) = transforms::jvp(cube, &[x], &[c])?;
+        assert_close_f64(&outs[0].to_vec::<f64>()?, &want_out, 1e-14);
+        assert_close_f64(&jvps[0].to_vec::<f64>()?, &want_d, 1e-14);
+        Ok(())
+    })
 }
 
 #[test]
@@ -320,17 +329,19 @@ fn shapeless_compile_is_reused_across_shapes() -> Result<()> {
 
 #[test]
 fn grad_of_compiled_function() -> Result<()> {
-    let mut rng = common::rng();
-    let xs = rand_f64(&mut rng, 5, -2.0, 2.0);
-    let compiled = Rc::new(transforms::compile(f_sin_sq, false)?);
-    let g = transforms::grad(move |a: &[Array]| compiled.call(a), &[0])?;
-    let got: Vec<f64> = g.call(&[Array::from_slice(&xs, &[5])?])?[0].to_vec()?;
-    let want: Vec<f64> = xs
-        .iter()
-        .map(|x| x.cos() * x * x + 2.0 * x * x.sin())
-        .collect();
-    assert_close_f64(&got, &want, TRANSCENDENTAL_TOL);
-    Ok(())
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let xs = rand_f64(&mut rng, 5, -2.0, 2.0);
+        let compiled = Rc::new(transforms::compile(f_sin_sq, false)?);
+        let g = transforms::grad(move |a: &[Array]| compiled.call(a), &[0])?;
+        let got: Vec<f64> = g.call(&[Array::from_slice(&xs, &[5])?])?[0].to_vec()?;
+        let want: Vec<f64> = xs
+            .iter()
+            .map(|x| x.cos() * x * x + 2.0 * x * x.sin())
+            .collect();
+        assert_close_f64(&got, &want, TRANSCENDENTAL_TOL);
+        Ok(())
+    })
 }
 
 #[test]
@@ -486,26 +497,28 @@ fn custom_jvp_and_vmap_rules_are_used() -> Result<()> {
 
 #[test]
 fn checkpoint_recomputes_and_keeps_gradients() -> Result<()> {
-    let mut rng = common::rng();
-    let xs = rand_f64(&mut rng, 8, -2.0, 2.0);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
-    let ck = Rc::new(transforms::checkpoint(move |a: &[Array]| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        f_sin_sq(a)
-    })?);
-    let g = transforms::grad(move |a: &[Array]| ck.call(a), &[0])?;
-    let got: Vec<f64> = g.call(&[Array::from_slice(&xs, &[8])?])?[0].to_vec()?;
-    let want: Vec<f64> = xs
-        .iter()
-        .map(|x| x.cos() * x * x + 2.0 * x * x.sin())
-        .collect();
-    assert_close_f64(&got, &want, TRANSCENDENTAL_TOL);
-    assert!(
-        calls.load(Ordering::SeqCst) >= 2,
-        "checkpointed function was not recomputed in the backward pass"
-    );
-    Ok(())
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let xs = rand_f64(&mut rng, 8, -2.0, 2.0);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let ck = Rc::new(transforms::checkpoint(move |a: &[Array]| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            f_sin_sq(a)
+        })?);
+        let g = transforms::grad(move |a: &[Array]| ck.call(a), &[0])?;
+        let got: Vec<f64> = g.call(&[Array::from_slice(&xs, &[8])?])?[0].to_vec()?;
+        let want: Vec<f64> = xs
+            .iter()
+            .map(|x| x.cos() * x * x + 2.0 * x * x.sin())
+            .collect();
+        assert_close_f64(&got, &want, TRANSCENDENTAL_TOL);
+        assert!(
+            calls.load(Ordering::SeqCst) >= 2,
+            "checkpointed function was not recomputed in the backward pass"
+        );
+        Ok(())
+    })
 }
 
 #[test]

@@ -196,6 +196,9 @@ macro_rules! kernel_type {
                         spec.name
                     )));
                 }
+                if $lang == "CUDA" {
+                    cuda_jit_prerequisites()?;
+                }
                 let s = spec.c_strings()?;
                 let raw = mlx_value!($new(
                     s.name.as_ptr(),
@@ -296,6 +299,66 @@ kernel_type! {
     }
 }
 
+/// MLX compiles CUDA kernels at run time (NVRTC) against the CCCL headers that
+/// the `mlx-cuda` wheel ships in `include/cccl` beside `lib/`, and against the
+/// CUDA toolkit's headers. Without them it fails only when a kernel first
+/// runs, with a compiler log; checking up front gives an actionable message.
+#[track_caller]
+fn cuda_jit_prerequisites() -> Result<()> {
+    if let Some(dir) = std::env::var_os("MLX_CCCL_DIR") {
+        if std::path::Path::new(&dir).is_dir() {
+            return cuda_toolkit_present();
+        }
+    }
+    match loaded_libmlx_dir() {
+        Some(lib_dir) => cccl_beside(&lib_dir)?,
+        None => return Ok(()), // cannot tell where libmlx is; let MLX decide
+    }
+    cuda_toolkit_present()
+}
+
+/// `Err` unless `lib_dir/../include/cccl` exists (the layout MLX searches).
+#[track_caller]
+pub(crate) fn cccl_beside(lib_dir: &std::path::Path) -> Result<()> {
+    let cccl = lib_dir.join("../include/cccl");
+    if cccl.is_dir() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "MLX's CUDA kernel compiler needs the CCCL headers that the mlx-cuda wheel ships \
+         in include/cccl beside lib/, but {} does not exist: keep the wheel's folder layout \
+         intact (copy include/ along with lib/) or set MLX_CCCL_DIR to the cccl folder",
+        cccl.display()
+    )))
+}
+
+#[track_caller]
+fn cuda_toolkit_present() -> Result<()> {
+    let candidates = ["CUDA_HOME", "CUDA_PATH"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .map(std::path::PathBuf::from)
+        .chain(std::iter::once(std::path::PathBuf::from("/usr/local/cuda")));
+    for home in candidates {
+        if home.join("include").is_dir() {
+            return Ok(());
+        }
+    }
+    Err(Error::invalid(
+        "MLX's CUDA kernel compiler needs the CUDA toolkit's headers: set CUDA_HOME (or \
+         CUDA_PATH) to a CUDA installation with an include/ folder (default /usr/local/cuda)",
+    ))
+}
+
+/// The folder of the libmlx this process loaded (Linux: from /proc/self/maps).
+fn loaded_libmlx_dir() -> Option<std::path::PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libmlx.so"))
+        .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()))
+}
+
 /// Resolves where a kernel runs, refusing CPU streams up front (MLX would only
 /// fail later, at evaluation).
 #[track_caller]
@@ -340,5 +403,25 @@ impl Drop for StringVector {
         let _lock = crate::ffi::lock();
         // SAFETY: this value owns the vector.
         unsafe { mlx_sys::mlx_vector_string_free(self.raw) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_cccl_headers_are_a_clear_error() {
+        let root = std::env::temp_dir().join(format!("mlx-rs-cccl-{}", std::process::id()));
+        let lib = root.join("lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        let err = cccl_beside(&lib).unwrap_err().to_string();
+        assert!(
+            err.contains("include/cccl") && err.contains("MLX_CCCL_DIR"),
+            "{err}"
+        );
+        std::fs::create_dir_all(root.join("include/cccl")).unwrap();
+        assert!(cccl_beside(&lib).is_ok());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -161,3 +161,10 @@ pub fn reduce_axes(
     }
     buckets.iter().map(|b| f(b)).collect()
 }
+
+/// Runs `f` with the CPU as this thread's default device. MLX computes
+/// float64 only on the CPU, so tests that check against f64 arrays use this
+/// to run unchanged on machines whose default device is a GPU.
+pub fn on_cpu<R>(f: impl FnOnce() -> R) -> R {
+    mlx_rs::with_device(&mlx_rs::Device::cpu(), f).expect("the CPU has a default stream")
+}
