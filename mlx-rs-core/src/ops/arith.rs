@@ -87,10 +87,6 @@ ops! {
     fn multiply(a: &Array, b: &Array) => mlx_multiply(a.as_raw(), b.as_raw());
     /// Element-wise `a / b` with broadcasting (true division).
     fn divide(a: &Array, b: &Array) => mlx_divide(a.as_raw(), b.as_raw());
-    /// Element-wise floor division with broadcasting.
-    fn floor_divide(a: &Array, b: &Array) => mlx_floor_divide(a.as_raw(), b.as_raw());
-    /// Element-wise remainder with the sign of the divisor, with broadcasting.
-    fn remainder(a: &Array, b: &Array) => mlx_remainder(a.as_raw(), b.as_raw());
     /// Element-wise `a` raised to `b`, with broadcasting.
     fn power(a: &Array, b: &Array) => mlx_power(a.as_raw(), b.as_raw());
     /// Element-wise maximum with broadcasting (NaN propagates).
@@ -139,6 +135,71 @@ ops! {
     fn allclose(a: &Array, b: &Array, rtol: f64, atol: f64, equal_nan: bool) => mlx_allclose(a.as_raw(), b.as_raw(), rtol, atol, equal_nan);
     /// Whether `a` and `b` have the same shape and values (a 0-d bool array).
     fn array_equal(a: &Array, b: &Array, equal_nan: bool) => mlx_array_equal(a.as_raw(), b.as_raw(), equal_nan);
+}
+
+/// Integer division by zero, and `MIN / -1`, trap (SIGFPE) in MLX's CPU
+/// kernels and kill the process. For integer (and bool) operands, divisors
+/// of 0 and -1 are therefore replaced lazily by 1, and those positions are
+/// answered in Rust-defined terms that match NumPy: `x // 0 == 0`,
+/// `x % 0 == 0`, `x // -1 == -x` (wrapping, so `MIN // -1 == MIN`) and
+/// `x % -1 == 0`. Float operands are passed through (IEEE results).
+fn integer_division(
+    a: &Array,
+    b: &Array,
+    s: &crate::Stream,
+    op: fn(&Array, &Array, &crate::Stream) -> crate::Result<Array>,
+    is_remainder: bool,
+) -> crate::Result<Array> {
+    use crate::{ffi::array_op, Dtype};
+    let integral = |d: Dtype| d.is_integer() || d == Dtype::Bool;
+    if !integral(a.dtype()) || !integral(b.dtype()) {
+        return op(a, b, s);
+    }
+    let bd = b.dtype();
+    let scalar = |v: i32| astype_on(&Array::scalar(v)?, bd, s);
+    let signed = matches!(bd, Dtype::Int8 | Dtype::Int16 | Dtype::Int32 | Dtype::Int64);
+    let is_zero = equal_on(b, &scalar(0)?, s)?;
+    let is_neg_one = if signed {
+        Some(equal_on(b, &scalar(-1)?, s)?)
+    } else {
+        None
+    };
+    let special = match &is_neg_one {
+        Some(m) => logical_or_on(&is_zero, m, s)?,
+        None => is_zero.clone(),
+    };
+    let safe_b = where_on(&special, &scalar(1)?, b, s)?;
+    let quotient = op(a, &safe_b, s)?;
+    // The special positions' answers, in the result's dtype.
+    let zero = astype_on(&Array::scalar(0i32)?, quotient.dtype(), s)?;
+    let fixed = match (&is_neg_one, is_remainder) {
+        (Some(m), false) => {
+            let negated = array_op!(mlx_multiply(a.as_raw(), b.as_raw(), s.as_raw()))?;
+            let negated = astype_on(&negated, quotient.dtype(), s)?;
+            where_on(m, &negated, &quotient, s)?
+        }
+        (Some(m), true) => where_on(m, &zero, &quotient, s)?,
+        (None, _) => quotient,
+    };
+    where_on(&is_zero, &zero, &fixed, s)
+}
+
+op! {
+    /// Element-wise floor division with broadcasting. For integer operands,
+    /// `x // 0 == 0` and `MIN // -1 == MIN` (NumPy's results; MLX's kernel
+    /// would trap).
+    fn floor_divide(a: &Array, b: &Array) -> Array |s| {
+        integer_division(a, b, &s, |a, b, s| crate::ffi::array_op!(mlx_floor_divide(a.as_raw(), b.as_raw(), s.as_raw())), false)
+    }
+}
+
+op! {
+    /// Element-wise remainder with the sign of the divisor, with broadcasting.
+    /// For integer operands, `x % 0 == 0` and `x % -1 == 0` (NumPy's results;
+    /// MLX's kernel would trap).
+    fn remainder(a: &Array, b: &Array) -> Array |s| {
+        integer_division(a, b, &s, |a, b, s| crate::ffi::array_op!(mlx_remainder(a.as_raw(), b.as_raw(), s.as_raw())), true)
+    }
 }
 
 op! {

@@ -5,8 +5,6 @@ use crate::handles::VectorArray;
 use crate::Array;
 
 ops! {
-    /// The same elements in a new shape (one dimension may be `-1`).
-    fn reshape(a: &Array, shape: &[i32]) => mlx_reshape(a.as_raw(), shape.as_ptr(), shape.len());
     /// Merges axes `start_axis..=end_axis` into one.
     fn flatten(a: &Array, start_axis: i32, end_axis: i32) => mlx_flatten(a.as_raw(), start_axis, end_axis);
     /// Reverses the axes.
@@ -35,6 +33,23 @@ ops! {
     fn repeat(a: &Array, repeats: i32) => mlx_repeat(a.as_raw(), repeats);
     /// A row-contiguous copy (or `a` itself if it already is).
     fn contiguous(a: &Array) => mlx_contiguous(a.as_raw(), false);
+}
+
+op! {
+    /// The same elements in a new shape (one dimension may be `-1`, inferred).
+    /// Other negative dimensions are an error.
+    fn reshape(a: &Array, shape: &[i32]) -> Array |s| {
+        // MLX 0.32.2 only checks that the product of the dimensions matches,
+        // so `[-2, -3]` "reshaped" six elements into an array with negative
+        // dimensions.
+        if shape.iter().any(|&d| d < -1) || shape.iter().filter(|&&d| d == -1).count() > 1 {
+            return Err(crate::Error::invalid(format!(
+                "cannot reshape to {shape:?}: dimensions must be non-negative, \
+                 with at most one -1 to infer"
+            )));
+        }
+        array_op!(mlx_reshape(a.as_raw(), shape.as_ptr(), shape.len(), s.as_raw()))
+    }
 }
 
 op! {

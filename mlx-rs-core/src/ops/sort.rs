@@ -6,6 +6,7 @@
 //! and `inclusive = false` shifts the result by one (the first element is the
 //! op's identity: 0 for sums, 1 for products).
 
+use crate::ffi::array_op;
 use crate::Array;
 
 /// mlx-c's "no dtype given": the accumulation type follows MLX's defaults.
@@ -16,15 +17,20 @@ fn no_dtype() -> mlx_sys::mlx_optional_dtype {
     }
 }
 
+/// MLX's CPU sort and scan kernels divide by the length of the sorted axis,
+/// so an empty input with an empty sorted axis traps (SIGFPE) and kills the
+/// process at evaluation. An empty input's result is empty: keep MLX's
+/// checks, shape and dtype from building the op, but answer with zeros of
+/// that shape instead of running the kernel.
+fn empty_safe(a: &Array, out: crate::Result<Array>, s: &crate::Stream) -> crate::Result<Array> {
+    let out = out?;
+    if a.size() != 0 {
+        return Ok(out);
+    }
+    crate::ops::zeros_on(&out.shape(), out.dtype(), s)
+}
+
 ops! {
-    /// The flattened `a`, sorted ascending (NaNs last).
-    fn sort(a: &Array) => mlx_sort(a.as_raw());
-    /// `a` sorted ascending along `axis`.
-    fn sort_axis(a: &Array, axis: i32) => mlx_sort_axis(a.as_raw(), axis);
-    /// Indices (uint32) that sort the flattened `a` ascending.
-    fn argsort(a: &Array) => mlx_argsort(a.as_raw());
-    /// Indices (uint32) that sort `a` ascending along `axis`.
-    fn argsort_axis(a: &Array, axis: i32) => mlx_argsort_axis(a.as_raw(), axis);
     /// The flattened `a` rearranged so that position `kth` holds the value it
     /// would hold if sorted, smaller-or-equal values before it and
     /// greater-or-equal after (each side in no particular order). Negative
@@ -41,22 +47,90 @@ ops! {
     /// The `k` largest elements along `axis` (that axis becomes size `k`), in
     /// no particular order.
     fn topk_axis(a: &Array, k: i32, axis: i32) => mlx_topk_axis(a.as_raw(), k, axis);
+}
+
+op! {
+    /// The flattened `a`, sorted ascending (NaNs last).
+    fn sort(a: &Array) -> Array |s| {
+        empty_safe(a, array_op!(mlx_sort(a.as_raw(), s.as_raw())), &s)
+    }
+}
+
+op! {
+    /// `a` sorted ascending along `axis`.
+    fn sort_axis(a: &Array, axis: i32) -> Array |s| {
+        empty_safe(a, array_op!(mlx_sort_axis(a.as_raw(), axis, s.as_raw())), &s)
+    }
+}
+
+op! {
+    /// Indices (uint32) that sort the flattened `a` ascending.
+    fn argsort(a: &Array) -> Array |s| {
+        empty_safe(a, array_op!(mlx_argsort(a.as_raw(), s.as_raw())), &s)
+    }
+}
+
+op! {
+    /// Indices (uint32) that sort `a` ascending along `axis`.
+    fn argsort_axis(a: &Array, axis: i32) -> Array |s| {
+        empty_safe(a, array_op!(mlx_argsort_axis(a.as_raw(), axis, s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running sum of the flattened `a`.
-    fn cumsum(a: &Array, reverse: bool, inclusive: bool) => mlx_cumsum(a.as_raw(), reverse, inclusive, no_dtype());
+    fn cumsum(a: &Array, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cumsum(a.as_raw(), reverse, inclusive, no_dtype(), s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running sum along `axis`.
-    fn cumsum_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cumsum_axis(a.as_raw(), axis, reverse, inclusive, no_dtype());
+    fn cumsum_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cumsum_axis(a.as_raw(), axis, reverse, inclusive, no_dtype(), s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running product of the flattened `a`.
-    fn cumprod(a: &Array, reverse: bool, inclusive: bool) => mlx_cumprod(a.as_raw(), reverse, inclusive, no_dtype());
+    fn cumprod(a: &Array, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cumprod(a.as_raw(), reverse, inclusive, no_dtype(), s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running product along `axis`.
-    fn cumprod_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cumprod_axis(a.as_raw(), axis, reverse, inclusive, no_dtype());
+    fn cumprod_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cumprod_axis(a.as_raw(), axis, reverse, inclusive, no_dtype(), s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running maximum of the flattened `a` (exclusive scans start at `-inf`,
     /// or the lowest value of an integer dtype).
-    fn cummax(a: &Array, reverse: bool, inclusive: bool) => mlx_cummax(a.as_raw(), reverse, inclusive);
+    fn cummax(a: &Array, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cummax(a.as_raw(), reverse, inclusive, s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running maximum along `axis`.
-    fn cummax_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cummax_axis(a.as_raw(), axis, reverse, inclusive);
+    fn cummax_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cummax_axis(a.as_raw(), axis, reverse, inclusive, s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running minimum of the flattened `a` (exclusive scans start at `inf`,
     /// or the highest value of an integer dtype).
-    fn cummin(a: &Array, reverse: bool, inclusive: bool) => mlx_cummin(a.as_raw(), reverse, inclusive);
+    fn cummin(a: &Array, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cummin(a.as_raw(), reverse, inclusive, s.as_raw())), &s)
+    }
+}
+
+op! {
     /// Running minimum along `axis`.
-    fn cummin_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) => mlx_cummin_axis(a.as_raw(), axis, reverse, inclusive);
+    fn cummin_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_cummin_axis(a.as_raw(), axis, reverse, inclusive, s.as_raw())), &s)
+    }
 }
