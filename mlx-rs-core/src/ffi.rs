@@ -141,6 +141,40 @@ impl Drop for MlxGuard {
     }
 }
 
+/// Bytes this machine could ever hand to one allocation: physical memory
+/// plus swap (Linux, from `/proc/meminfo`); `None` where unknown.
+fn allocation_ceiling() -> Option<u64> {
+    static CEILING: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *CEILING.get_or_init(|| {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            let line = info.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        Some((kib("MemTotal:")? + kib("SwapTotal:").unwrap_or(0)) * 1024)
+    })
+}
+
+/// Rejects an op result larger than the machine's memory (see
+/// [`allocation_ceiling`]). MLX's CPU allocator does not check for failed
+/// allocations: evaluating such an array wrote through a null buffer on
+/// MLX's worker thread and killed the process with SIGSEGV. Checked when
+/// the op is built, from the result's shape; a broadcast view that large is
+/// rejected too, although it would not allocate.
+#[track_caller]
+pub(crate) fn check_allocatable(a: crate::Array) -> Result<crate::Array> {
+    let bytes = (a.size() as u128) * (a.dtype().size_of() as u128);
+    match allocation_ceiling() {
+        Some(limit) if bytes > u128::from(limit) => Err(Error::invalid(format!(
+            "an array of shape {:?} and dtype {} needs {bytes} bytes, more than this \
+             machine's {limit} bytes of memory and swap",
+            a.shape(),
+            a.dtype()
+        ))),
+        _ => Ok(a),
+    }
+}
+
 /// Calls an mlx-c function that returns a status; evaluates to `Result<()>`.
 ///
 /// Arguments must be handles borrowed from live wrappers (`as_raw()`), plain
@@ -168,6 +202,7 @@ macro_rules! array_op {
             unsafe { mlx_sys::$f(out, $($arg),*) }
         })
         .and_then(|()| slot.into_array())
+        .and_then($crate::ffi::check_allocatable)
     }};
 }
 

@@ -468,6 +468,15 @@ fn bounded(indices: &Array, n: i32, block: i32, s: &Stream) -> Result<Array> {
             block.max(1)
         )));
     }
+    // `n` and the clamp bounds must be representable in the index dtype:
+    // 300 as a uint8 is 44, which clamped index 100 of a 300-long axis to 43.
+    let widened;
+    let (indices, dtype) = if dtype.size_of() < 4 {
+        widened = crate::ops::astype_on(indices, crate::Dtype::Int32, s)?;
+        (&widened, crate::Dtype::Int32)
+    } else {
+        (indices, dtype)
+    };
     let scalar = |v: i32| crate::ops::astype_on(&Array::scalar(v)?, dtype, s);
     let zero = scalar(0)?;
     let wrapped = if matches!(

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Bounded fuzzing of the file loaders: `fuzz/run.sh SECONDS` splits SECONDS
+# over the targets (safetensors, gguf, npy), each starting from its committed
+# seed corpus under fuzz/corpus/<target>/. Needs a nightly toolchain and
+# cargo-fuzz (installed here if missing). Crashes land in
+# fuzz/artifacts/<target>/ and fail the run.
+set -euo pipefail
+cd "$(dirname "$0")"
+total=${1:-60}
+targets=(safetensors gguf npy)
+per=$(( total / ${#targets[@]} ))
+[ "$per" -ge 1 ] || per=1
+
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+
+# MLX is not instrumented; the Rust side is safe code, so no sanitizer.
+cargo +nightly fuzz build --sanitizer none --release
+for t in "${targets[@]}"; do
+  # Work on a copy so the committed seed corpus only holds the seeds.
+  work=$(mktemp -d)
+  cp corpus/"$t"/* "$work"/
+  echo "=== fuzzing $t for ${per}s"
+  cargo +nightly fuzz run --sanitizer none --release "$t" "$work" -- \
+    -max_total_time="$per" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1
+  rm -rf "$work"
+done
+echo "fuzz: ${#targets[@]} targets, ${per}s each, no crash"
