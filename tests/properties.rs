@@ -352,7 +352,7 @@ fn slice_len(n: i32, start: Option<i32>, stop: Option<i32>, step: i32) -> Option
 /// Softmax keeps the shape. MLX returns an empty input as it is without
 /// checking the axes (NumPy-style libraries would reject a bad axis).
 fn softmax_want(shape: &[i32], axes_valid: bool) -> Option<Vec<Shape>> {
-    let empty = shape.iter().any(|&d| d == 0);
+    let empty = shape.contains(&0);
     (axes_valid || empty).then(|| vec![shape.to_vec()])
 }
 

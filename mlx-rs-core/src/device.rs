@@ -163,8 +163,9 @@ pub fn cuda_is_available() -> bool {
 
 /// A queue of work on one device (owns an `mlx_stream` handle).
 ///
-/// Streams are thread-affine in MLX on the GPU: evaluate work of a stream on
-/// the thread that created it (see the crate docs on threads).
+/// Streams are thread-affine in MLX (CPU streams too, in MLX 0.32.2):
+/// evaluate work of a stream on the thread that created it (see the crate
+/// docs on threads).
 pub struct Stream {
     raw: mlx_sys::mlx_stream,
 }

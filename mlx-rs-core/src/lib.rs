@@ -29,8 +29,12 @@
 //!   graph capture, and clones of an array share a graph node that evaluation
 //!   mutates. Threads are safe to use; they do not run MLX calls in parallel
 //!   (MLX parallelizes the work inside each op).
-//! - GPU streams are bound to the thread that created them in MLX: create a
-//!   [`Stream`] on the thread that evaluates its work.
+//! - Streams are bound to the thread that created them in MLX (CPU streams
+//!   too, in MLX 0.32.2): create a [`Stream`] on the thread that evaluates
+//!   its work. Evaluating a lazy array whose graph was built on another
+//!   thread's stream returns `Err` ("There is no Stream(..) in current
+//!   thread"); evaluate it on the thread that built it, after which clones
+//!   can be read and used as op inputs on any thread.
 #![warn(missing_docs)]
 
 mod array;
