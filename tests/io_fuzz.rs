@@ -122,7 +122,9 @@ fn seeds(rng: &mut StdRng) -> Result<Vec<(Format, Vec<u8>)>> {
     Ok(out)
 }
 
-const EDGE_U64: [u64; 10] = [
+const EDGE_U64: [u64; 12] = [
+    9,
+    12,
     0,
     1,
     7,

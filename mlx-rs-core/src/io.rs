@@ -43,7 +43,9 @@
 //!   bytes after the header for that shape (no overflow).
 //! - **GGUF**: the `GGUF` magic, version 2 or 3, and a full walk of the
 //!   key/value section and tensor table with every string, array and count
-//!   bounded by the bytes left; tensor ranks 1–4 with positive dimensions; a
+//!   bounded by the bytes left; no float64 metadata values (MLX 0.32.2's
+//!   reader does not step over them and then parses garbage as the next
+//!   key); tensor ranks 1–4 with positive dimensions; a
 //!   tensor type MLX can load (F32, F16, BF16, Q4_0, Q4_1, Q8_0, I8, I16, I32,
 //!   I64, F64); and each tensor's data (offset + size, after alignment)
 //!   within the file.
@@ -659,6 +661,10 @@ fn gguf_scalar_size(ty: u32) -> Option<u64> {
 /// `general.alignment`-style lookups when it is a u32.
 fn gguf_skip_value(r: &mut Reader<'_>, ty: u32, depth: u32) -> Option<Option<u64>> {
     match ty {
+        // MLX 0.32.2's metadata reader does not step over float64 values
+        // (scalars or array items): it then reads the next key from the
+        // value's bytes and crashed the process (SIGSEGV) on a fuzzed file.
+        12 => None,
         8 => {
             r.string()?;
             Some(None)
@@ -668,6 +674,9 @@ fn gguf_skip_value(r: &mut Reader<'_>, ty: u32, depth: u32) -> Option<Option<u64
                 return None;
             }
             let item_ty = r.u32()?;
+            if item_ty == 12 {
+                return None;
+            }
             let count = r.u64()?;
             if let Some(size) = gguf_scalar_size(item_ty) {
                 r.take(count.checked_mul(size)?)?;
@@ -741,8 +750,11 @@ fn validate_gguf(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
         let key = r.string().ok_or_else(|| bad("truncated metadata key"))?;
         let key = std::str::from_utf8(key).map_err(|_| bad("metadata key is not UTF-8"))?;
         let ty = r.u32().ok_or_else(|| bad("truncated metadata"))?;
-        let v = gguf_skip_value(&mut r, ty, 0)
-            .ok_or_else(|| bad(&format!("bad or truncated value for key {key:?}")))?;
+        let v = gguf_skip_value(&mut r, ty, 0).ok_or_else(|| {
+            bad(&format!(
+                "bad, truncated or float64 (which MLX cannot read) value for key {key:?}"
+            ))
+        })?;
         if key == "general.alignment" {
             alignment = v
                 .filter(|&a| a > 0 && a <= 1 << 20 && a.is_power_of_two())

@@ -1,0 +1,87 @@
+//! Inputs that crashed the loaders while fuzzing; each must now load as `Ok`
+//! or fail with `Err`. Fuzzer finds live in `tests/data/`.
+
+use std::path::{Path, PathBuf};
+
+use mlx_rs::io;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn write_temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("mlx-rs-regression-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).expect("write a temp file");
+    p
+}
+
+/// A GGUF v3 file without tensors holding `kvs` (already encoded), padded to
+/// the 32-byte alignment.
+fn gguf(kvs: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    b.extend((kvs.len() as u64).to_le_bytes());
+    for kv in kvs {
+        b.extend(kv);
+    }
+    b.resize(b.len().div_ceil(32) * 32, 0);
+    b
+}
+
+fn kv(key: &str, ty: u32, value: &[u8]) -> Vec<u8> {
+    let mut b = (key.len() as u64).to_le_bytes().to_vec();
+    b.extend(key.as_bytes());
+    b.extend(ty.to_le_bytes());
+    b.extend(value);
+    b
+}
+
+/// Found by cargo-fuzz (gguf target, 293 bytes): 15 metadata entries, the
+/// 14th a float64. MLX 0.32.2's metadata reader does not step over float64
+/// values, reads the next key's length from the value's bytes and crashed
+/// with SIGSEGV. The binding now rejects float64 metadata.
+#[test]
+fn gguf_crash_996c9c4f_float64_metadata() {
+    let e = io::load_gguf(&data("gguf-crash-996c9c4f.gguf")).expect_err("float64 metadata");
+    assert!(e.message().contains("float64"), "{e}");
+}
+
+/// The same bug reduced: a float64 scalar, then any other key.
+#[test]
+fn gguf_float64_scalar_then_key() {
+    let bytes = gguf(&[kv("a", 12, &1.5f64.to_le_bytes()), kv("b", 0, &[0])]);
+    let p = write_temp("f64-scalar.gguf", &bytes);
+    let r = io::load_gguf(&p);
+    let _ = std::fs::remove_file(&p);
+    assert!(r.expect_err("float64 scalar").message().contains("float64"));
+}
+
+/// The same bug through an array of float64.
+#[test]
+fn gguf_float64_array_then_key() {
+    let mut value = 12u32.to_le_bytes().to_vec();
+    value.extend(2u64.to_le_bytes());
+    value.extend(1.0f64.to_le_bytes());
+    value.extend(2.0f64.to_le_bytes());
+    let bytes = gguf(&[kv("a", 9, &value), kv("b", 0, &[0])]);
+    let p = write_temp("f64-array.gguf", &bytes);
+    let r = io::load_gguf(&p);
+    let _ = std::fs::remove_file(&p);
+    assert!(r.expect_err("float64 array").message().contains("float64"));
+}
+
+/// Neighbours that MLX does read: other scalar types followed by a key load.
+#[test]
+fn gguf_other_scalars_then_key_load() {
+    for (ty, size) in [(0u32, 1usize), (4, 4), (6, 4), (7, 1), (10, 8), (11, 8)] {
+        let bytes = gguf(&[kv("a", ty, &vec![1u8; size]), kv("b", 0, &[0])]);
+        let p = write_temp(&format!("t{ty}.gguf"), &bytes);
+        let r = io::load_gguf(&p);
+        let _ = std::fs::remove_file(&p);
+        let g = r.unwrap_or_else(|e| panic!("type {ty}: {e}"));
+        assert!(g.metadata.contains_key("b"), "type {ty}");
+    }
+}
