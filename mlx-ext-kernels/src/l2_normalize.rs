@@ -8,8 +8,15 @@ use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
 
 const CUDA_SOURCE: &str = include_str!("../../cuda-src/l2_normalize.cu");
 const METAL_SOURCE: &str = include_str!("../../metal-src/l2_normalize.metal");
-/// Threads per row: one block (threadgroup) reduces one row.
-const BLOCK: i32 = 256;
+/// At most this many threads per row: one block (threadgroup) reduces one row.
+const MAX_BLOCK: i32 = 256;
+
+/// Threads per row: enough for about four values each (the kernels keep up
+/// to eight in registers), a multiple of the 32-wide warp / SIMD group.
+fn block_for(cols: i32) -> i32 {
+    let per_four = (cols + 3) / 4;
+    ((per_four + 31) / 32 * 32).clamp(32, MAX_BLOCK)
+}
 
 static KERNELS: Kernels = Kernels::new(|| {
     let spec =
@@ -42,14 +49,15 @@ pub fn l2_normalize_on<'s>(
     if path == KernelPath::Reference || x.size() == 0 {
         return l2_normalize_reference_on(x, eps, &stream);
     }
-    let grid = i32::try_from(rows * BLOCK as usize).map_err(|_| Error::InvalidArgument {
+    let block = block_for(x.dim(-1)?);
+    let grid = i32::try_from(rows * block as usize).map_err(|_| Error::InvalidArgument {
         message: format!("l2_normalize: {rows} rows exceed one launch"),
         location: std::panic::Location::caller(),
     })?;
     // eps travels as a one-element input so that changing it needs no recompile.
     let eps = Array::scalar(eps)?;
     let config = poisoned(
-        KernelConfig::linear(grid, BLOCK)
+        KernelConfig::linear(grid, block)
             .output(&x.shape(), x.dtype())
             .template("T", TemplateArg::Dtype(x.dtype())),
     );

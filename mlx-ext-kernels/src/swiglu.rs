@@ -9,6 +9,8 @@ use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
 const CUDA_SOURCE: &str = include_str!("../../cuda-src/swiglu.cu");
 const METAL_SOURCE: &str = include_str!("../../metal-src/swiglu.metal");
 const THREADS: i32 = 256;
+/// Elements per thread (`ITEMS` in both kernel sources).
+const ITEMS: usize = 8;
 
 static KERNELS: Kernels = Kernels::new(|| {
     let spec = |source: &str| KernelSpec::new("mlx_rs_swiglu", &["gate", "up"], &["out"], source);
@@ -41,7 +43,8 @@ pub fn swiglu_on<'s>(gate: &Array, up: &Array, on: impl Into<StreamOrDevice<'s>>
     let (gate, up) = (&both[0], &both[1]);
     let shape = gate.shape();
     let n = gate.size();
-    let threads = i32::try_from(n.div_ceil(THREADS as usize) * THREADS as usize).map_err(|_| {
+    let per_block = THREADS as usize * ITEMS;
+    let threads = i32::try_from(n.div_ceil(per_block) * THREADS as usize).map_err(|_| {
         Error::InvalidArgument {
             message: format!("swiglu: {n} elements exceed one launch"),
             location: std::panic::Location::caller(),

@@ -30,50 +30,99 @@ fn empty_safe(a: &Array, out: crate::Result<Array>, s: &crate::Stream) -> crate:
     crate::ops::zeros_on(&out.shape(), out.dtype(), s)
 }
 
-ops! {
+/// MLX 0.32.2's CUDA sort kernels return wrong values for non-contiguous
+/// inputs (a transposed array sorted along its first or last axis; seen on an
+/// H200, with Python MLX too). On GPU streams the input is made row-contiguous
+/// first, a no-op for inputs that already are.
+fn sort_input(a: &Array, s: &crate::Stream) -> crate::Result<Array> {
+    if s.device()?.device_type() == crate::DeviceType::Gpu {
+        crate::ops::contiguous_on(a, s)
+    } else {
+        Ok(a.clone())
+    }
+}
+
+op! {
     /// The flattened `a` rearranged so that position `kth` holds the value it
     /// would hold if sorted, smaller-or-equal values before it and
     /// greater-or-equal after (each side in no particular order). Negative
     /// `kth` counts from the end.
-    fn partition(a: &Array, kth: i32) => mlx_partition(a.as_raw(), kth);
+    fn partition(a: &Array, kth: i32) -> Array |s| {
+        let a = &sort_input(a, &s)?;
+        array_op!(mlx_partition(a.as_raw(), kth, s.as_raw()))
+    }
+}
+
+op! {
     /// [`partition`] along `axis`.
-    fn partition_axis(a: &Array, kth: i32, axis: i32) => mlx_partition_axis(a.as_raw(), kth, axis);
+    fn partition_axis(a: &Array, kth: i32, axis: i32) -> Array |s| {
+        let a = &sort_input(a, &s)?;
+        array_op!(mlx_partition_axis(a.as_raw(), kth, axis, s.as_raw()))
+    }
+}
+
+op! {
     /// Indices (uint32) that [`partition`] the flattened `a`.
-    fn argpartition(a: &Array, kth: i32) => mlx_argpartition(a.as_raw(), kth);
+    fn argpartition(a: &Array, kth: i32) -> Array |s| {
+        let a = &sort_input(a, &s)?;
+        array_op!(mlx_argpartition(a.as_raw(), kth, s.as_raw()))
+    }
+}
+
+op! {
     /// Indices (uint32) that partition `a` along `axis`.
-    fn argpartition_axis(a: &Array, kth: i32, axis: i32) => mlx_argpartition_axis(a.as_raw(), kth, axis);
+    fn argpartition_axis(a: &Array, kth: i32, axis: i32) -> Array |s| {
+        let a = &sort_input(a, &s)?;
+        array_op!(mlx_argpartition_axis(a.as_raw(), kth, axis, s.as_raw()))
+    }
+}
+
+op! {
     /// The `k` largest elements of the flattened `a`, in no particular order.
-    fn topk(a: &Array, k: i32) => mlx_topk(a.as_raw(), k);
+    fn topk(a: &Array, k: i32) -> Array |s| {
+        let a = &sort_input(a, &s)?;
+        array_op!(mlx_topk(a.as_raw(), k, s.as_raw()))
+    }
+}
+
+op! {
     /// The `k` largest elements along `axis` (that axis becomes size `k`), in
     /// no particular order.
-    fn topk_axis(a: &Array, k: i32, axis: i32) => mlx_topk_axis(a.as_raw(), k, axis);
+    fn topk_axis(a: &Array, k: i32, axis: i32) -> Array |s| {
+        let a = &sort_input(a, &s)?;
+        array_op!(mlx_topk_axis(a.as_raw(), k, axis, s.as_raw()))
+    }
 }
 
 op! {
     /// The flattened `a`, sorted ascending (NaNs last).
     fn sort(a: &Array) -> Array |s| {
-        empty_safe(a, array_op!(mlx_sort(a.as_raw(), s.as_raw())), &s)
+        let input = sort_input(a, &s)?;
+        empty_safe(a, array_op!(mlx_sort(input.as_raw(), s.as_raw())), &s)
     }
 }
 
 op! {
     /// `a` sorted ascending along `axis`.
     fn sort_axis(a: &Array, axis: i32) -> Array |s| {
-        empty_safe(a, array_op!(mlx_sort_axis(a.as_raw(), axis, s.as_raw())), &s)
+        let input = sort_input(a, &s)?;
+        empty_safe(a, array_op!(mlx_sort_axis(input.as_raw(), axis, s.as_raw())), &s)
     }
 }
 
 op! {
     /// Indices (uint32) that sort the flattened `a` ascending.
     fn argsort(a: &Array) -> Array |s| {
-        empty_safe(a, array_op!(mlx_argsort(a.as_raw(), s.as_raw())), &s)
+        let input = sort_input(a, &s)?;
+        empty_safe(a, array_op!(mlx_argsort(input.as_raw(), s.as_raw())), &s)
     }
 }
 
 op! {
     /// Indices (uint32) that sort `a` ascending along `axis`.
     fn argsort_axis(a: &Array, axis: i32) -> Array |s| {
-        empty_safe(a, array_op!(mlx_argsort_axis(a.as_raw(), axis, s.as_raw())), &s)
+        let input = sort_input(a, &s)?;
+        empty_safe(a, array_op!(mlx_argsort_axis(input.as_raw(), axis, s.as_raw())), &s)
     }
 }
 
