@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let path = std::env::temp_dir().join(format!("mlx-rs-fuzz-{}.gguf", std::process::id()));
     std::fs::write(&path, data).expect("write the input to a temp file");
-    if let Ok(arrays) = mlx_rs::io::load_gguf(&path).map(|g| g.arrays.into_values().collect::<Vec<_>>()) {
+    if let Ok(arrays) =
+        mlx_rs::io::load_gguf(&path).map(|g| g.arrays.into_values().collect::<Vec<_>>())
+    {
         for a in arrays {
             // Reading the values touches every loaded byte.
             if let Ok(f) = a.astype(mlx_rs::Dtype::Float32) {
