@@ -354,16 +354,18 @@ fn errors_inside_lazy_graphs_surface_at_eval() -> Result<()> {
     Ok(())
 }
 
-/// Known bug, not fixed: after an evaluation fails, MLX 0.32.2 leaves the
-/// failed nodes marked as evaluated, so a second read of the same array (or
-/// a clone) returns `Ok` with whatever the output buffer holds. Fixing it
-/// needs per-node failure tracking that mlx-c does not expose.
+/// After an evaluation fails, MLX 0.32.2 leaves the failed node marked as
+/// evaluated with an unwritten buffer; the binding remembers failed buffers so
+/// that a second read of the same array, or of a clone, fails again instead of
+/// returning garbage.
 #[test]
-#[ignore = "known bug: a failed array reads back Ok with garbage on the second read"]
 fn failed_eval_stays_failed() -> Result<()> {
     let singular = f32s(&[1.0, 2.0, 2.0, 4.0], &[2, 2]);
     let graph = ops::sum(&linalg::inv(&singular)?, false)?;
     assert_err(graph.eval(), "first eval");
     assert_err(graph.item::<f32>(), "second read");
+    assert_err(graph.clone().to_vec::<f32>(), "read of a clone");
+    assert_err(mlx_rs::eval([&graph]), "eval of a list");
+    assert!(format!("{graph}").contains("failed"));
     Ok(())
 }

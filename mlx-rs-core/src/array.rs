@@ -139,7 +139,13 @@ impl Array {
     #[track_caller]
     pub fn eval(&self) -> Result<()> {
         let _guard = crate::ffi::lock();
-        mlx_call!(mlx_array_eval(self.raw))
+        match mlx_call!(mlx_array_eval(self.raw)) {
+            Ok(()) => failed::check([self]),
+            Err(e) => {
+                failed::remember([self], &e);
+                Err(e)
+            }
+        }
     }
 
     /// Evaluates and copies the elements out, row-major.
@@ -262,7 +268,8 @@ impl std::fmt::Display for Array {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = {
             let _guard = crate::ffi::lock();
-            string_from(|s| mlx_call!(mlx_array_tostring(s, self.raw)))
+            failed::check([self])
+                .and_then(|()| string_from(|s| mlx_call!(mlx_array_tostring(s, self.raw))))
         };
         match text {
             Ok(text) => f.write_str(&text),
@@ -286,9 +293,79 @@ impl std::fmt::Debug for Array {
 /// Evaluates several arrays together (one graph traversal).
 #[track_caller]
 pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
-    let vec = VectorArray::from_arrays(arrays)?;
+    let arrays: Vec<&Array> = arrays.into_iter().collect();
+    let vec = VectorArray::from_arrays(arrays.iter().copied())?;
     let _guard = crate::ffi::lock();
-    mlx_call!(mlx_eval(vec.as_raw()))
+    match mlx_call!(mlx_eval(vec.as_raw())) {
+        Ok(()) => failed::check(arrays),
+        Err(e) => {
+            failed::remember(arrays, &e);
+            Err(e)
+        }
+    }
+}
+
+/// Arrays whose evaluation failed.
+///
+/// MLX 0.32.2 leaves a node whose evaluation failed marked as evaluated, with
+/// an output buffer nothing wrote: a second read would return garbage as
+/// `Ok`. Failed arrays are remembered by graph node together with a handle,
+/// which keeps the node alive so that its address cannot be reused.
+/// Evaluating or reading the same node again (through this handle or a
+/// clone) returns the original error. Intermediate nodes of a failed graph
+/// that the caller also holds are not covered. The oldest entries are
+/// forgotten past [`failed::CAP`].
+mod failed {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use crate::{Array, Error, Result};
+
+    pub(super) const CAP: usize = 256;
+
+    static ANY: AtomicBool = AtomicBool::new(false);
+    static FAILED: Mutex<VecDeque<(usize, Array, Error)>> = Mutex::new(VecDeque::new());
+
+    /// The identity of `a`'s graph node, shared by its clones. Asking MLX for
+    /// the data pointer is no option: that dereferences the buffer, which a
+    /// failed node may not have (SIGSEGV).
+    fn buffer(a: &Array) -> usize {
+        let handle = a.as_raw().ctx as *const usize;
+        // SAFETY: `ctx` points to a live `mlx::core::array`, whose only member
+        // is a `std::shared_ptr<ArrayDesc>`; libstdc++ and libc++ both store the
+        // object pointer first. The word is read as an opaque identity and
+        // never dereferenced, so a different layout would only make it miss.
+        unsafe { handle.read() }
+    }
+
+    pub(super) fn remember<'a>(arrays: impl IntoIterator<Item = &'a Array>, error: &Error) {
+        let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+        for a in arrays {
+            let addr = buffer(a);
+            if addr != 0 && !failed.iter().any(|(p, _, _)| *p == addr) {
+                if failed.len() == CAP {
+                    failed.pop_front();
+                }
+                failed.push_back((addr, a.clone(), error.clone()));
+                ANY.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(super) fn check<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
+        if !ANY.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+        for a in arrays {
+            let addr = buffer(a);
+            if let Some((_, _, e)) = failed.iter().find(|(p, _, _)| *p == addr && addr != 0) {
+                return Err(e.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Starts evaluating arrays without waiting; a later read or [`eval`] waits.
