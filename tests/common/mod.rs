@@ -162,9 +162,26 @@ pub fn reduce_axes(
     buckets.iter().map(|b| f(b)).collect()
 }
 
-/// Runs `f` with the CPU as this thread's default device. MLX computes
-/// float64 only on the CPU, so tests that check against f64 arrays use this
-/// to run unchanged on machines whose default device is a GPU.
+/// Runs `f` with the CPU as the default device. MLX computes float64 only on
+/// the CPU, so tests that check against f64 arrays use this to run unchanged
+/// on machines whose default device is a GPU. Ops MLX builds internally (in
+/// transforms, in IO) follow MLX's process-wide default device rather than a
+/// `with_device` scope, so that default is switched too, under a lock that
+/// serializes the switching tests of one test binary; others may briefly see
+/// the CPU as default, which changes where, not whether, they pass.
 pub fn on_cpu<R>(f: impl FnOnce() -> R) -> R {
+    static SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = mlx_rs::Device::default_device().expect("a default device");
+    mlx_rs::Device::cpu()
+        .set_default()
+        .expect("the CPU can be the default");
+    struct Restore(mlx_rs::Device);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = self.0.set_default();
+        }
+    }
+    let _restore = Restore(previous);
     mlx_rs::with_device(&mlx_rs::Device::cpu(), f).expect("the CPU has a default stream")
 }
