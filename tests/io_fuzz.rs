@@ -246,44 +246,46 @@ fn load(format: Format, bytes: &[u8]) -> Result<bool> {
 
 #[test]
 fn mutated_files_load_or_fail_cleanly() -> Result<()> {
-    let mut rng = common::rng();
-    // The seeds include float64 arrays, which MLX writes only from the CPU.
-    let seeds = common::on_cpu(|| seeds(&mut rng))?;
-    if let Ok(dir) = std::env::var("MLX_RS_FUZZ_SEEDS_DIR") {
-        for (i, (f, bytes)) in seeds.iter().enumerate() {
-            let d = Path::new(&dir).join(f.ext());
-            std::fs::create_dir_all(&d).expect("create the seed dir");
-            std::fs::write(d.join(format!("seed-{i}.{}", f.ext())), bytes).expect("write a seed");
-        }
-    }
-    // Every seed loads.
-    for (f, bytes) in &seeds {
-        assert!(load(*f, bytes)?, "seed {f:?} did not load");
-    }
-    let iters: usize = std::env::var("MLX_RS_FUZZ_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
-    let start = std::time::Instant::now();
-    for format in [Format::Safetensors, Format::Gguf, Format::Npy] {
-        let mine: Vec<&Vec<u8>> = seeds
-            .iter()
-            .filter(|(f, _)| f.ext() == format.ext())
-            .map(|(_, b)| b)
-            .collect();
-        let (mut ok, mut err) = (0usize, 0usize);
-        for _ in 0..iters {
-            let seed = mine[rng.gen_range(0..mine.len())];
-            let other = mine[rng.gen_range(0..mine.len())];
-            let bytes = mutate(&mut rng, seed, other);
-            if load(format, &bytes)? {
-                ok += 1;
-            } else {
-                err += 1;
+    common::on_cpu(|| {
+        let mut rng = common::rng();
+        let seeds = seeds(&mut rng)?;
+        if let Ok(dir) = std::env::var("MLX_RS_FUZZ_SEEDS_DIR") {
+            for (i, (f, bytes)) in seeds.iter().enumerate() {
+                let d = Path::new(&dir).join(f.ext());
+                std::fs::create_dir_all(&d).expect("create the seed dir");
+                std::fs::write(d.join(format!("seed-{i}.{}", f.ext())), bytes)
+                    .expect("write a seed");
             }
         }
-        println!("{format:?}: {iters} mutants, {ok} loaded, {err} rejected with Err");
-    }
-    println!("{} mutants in {:.2?}", 3 * iters, start.elapsed());
-    Ok(())
+        // Every seed loads.
+        for (f, bytes) in &seeds {
+            assert!(load(*f, bytes)?, "seed {f:?} did not load");
+        }
+        let iters: usize = std::env::var("MLX_RS_FUZZ_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20_000);
+        let start = std::time::Instant::now();
+        for format in [Format::Safetensors, Format::Gguf, Format::Npy] {
+            let mine: Vec<&Vec<u8>> = seeds
+                .iter()
+                .filter(|(f, _)| f.ext() == format.ext())
+                .map(|(_, b)| b)
+                .collect();
+            let (mut ok, mut err) = (0usize, 0usize);
+            for _ in 0..iters {
+                let seed = mine[rng.gen_range(0..mine.len())];
+                let other = mine[rng.gen_range(0..mine.len())];
+                let bytes = mutate(&mut rng, seed, other);
+                if load(format, &bytes)? {
+                    ok += 1;
+                } else {
+                    err += 1;
+                }
+            }
+            println!("{format:?}: {iters} mutants, {ok} loaded, {err} rejected with Err");
+        }
+        println!("{} mutants in {:.2?}", 3 * iters, start.elapsed());
+        Ok(())
+    })
 }

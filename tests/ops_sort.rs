@@ -300,8 +300,13 @@ fn cumulative_ops_match_reference() {
             }
         }
     }
+    // The default device (a GPU, where there is one) may sum in another
+    // order: equal to rounding.
     let got = f32s(&ops::cumsum_axis_on(&x, 0, false, true, &Device::cpu()).unwrap());
-    assert_eq!(got, f32s(&ops::cumsum_axis(&x, 0, false, true).unwrap()));
+    let default = f32s(&ops::cumsum_axis(&x, 0, false, true).unwrap());
+    for (a, b) in got.iter().zip(&default) {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+    }
 }
 
 #[track_caller]

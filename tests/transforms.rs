@@ -250,81 +250,85 @@ fn poly(a: &[Array]) -> Result<Vec<Array>> {
 
 #[test]
 fn compiled_equals_uncompiled_and_is_cached() -> Result<()> {
-    let mut rng = common::rng();
-    let calls = Rc::new(Cell::new(0usize));
-    let counter = calls.clone();
-    let compiled = transforms::compile(
-        move |a: &[Array]| {
-            counter.set(counter.get() + 1);
-            poly(a)
-        },
-        false,
-    )?;
-    assert!(!compiled.is_shapeless());
-    for round in 0..3 {
-        let x = Array::from_slice(&common::uniform(&mut rng, 24, -2.0, 2.0), &[4, 6])?;
-        let y = Array::from_slice(&common::uniform(&mut rng, 24, -2.0, 2.0), &[4, 6])?;
-        let want = poly(&[x.clone(), y.clone()])?;
-        let got = compiled.call(&[x, y])?;
-        assert_eq!(got.len(), 2);
-        for (g, w) in got.iter().zip(&want) {
-            let w: Vec<f32> = w.to_vec()?;
-            common::assert_close_f32(&g.to_vec::<f32>()?, &common::to_f64(&w), 1e-5, 1.0);
+    common::serial(|| {
+        let mut rng = common::rng();
+        let calls = Rc::new(Cell::new(0usize));
+        let counter = calls.clone();
+        let compiled = transforms::compile(
+            move |a: &[Array]| {
+                counter.set(counter.get() + 1);
+                poly(a)
+            },
+            false,
+        )?;
+        assert!(!compiled.is_shapeless());
+        for round in 0..3 {
+            let x = Array::from_slice(&common::uniform(&mut rng, 24, -2.0, 2.0), &[4, 6])?;
+            let y = Array::from_slice(&common::uniform(&mut rng, 24, -2.0, 2.0), &[4, 6])?;
+            let want = poly(&[x.clone(), y.clone()])?;
+            let got = compiled.call(&[x, y])?;
+            assert_eq!(got.len(), 2);
+            for (g, w) in got.iter().zip(&want) {
+                let w: Vec<f32> = w.to_vec()?;
+                common::assert_close_f32(&g.to_vec::<f32>()?, &common::to_f64(&w), 1e-5, 1.0);
+            }
+            assert_eq!(
+                calls.get(),
+                1,
+                "retraced on call {round} with the same shapes"
+            );
         }
-        assert_eq!(
-            calls.get(),
-            1,
-            "retraced on call {round} with the same shapes"
-        );
-    }
-    // A new shape retraces (not shapeless).
-    let x = Array::from_slice(&common::uniform(&mut rng, 5, -2.0, 2.0), &[5])?;
-    let y = Array::from_slice(&common::uniform(&mut rng, 5, -2.0, 2.0), &[5])?;
-    compiled.call(&[x, y])?[0].eval()?;
-    assert_eq!(calls.get(), 2);
-    Ok(())
+        // A new shape retraces (not shapeless).
+        let x = Array::from_slice(&common::uniform(&mut rng, 5, -2.0, 2.0), &[5])?;
+        let y = Array::from_slice(&common::uniform(&mut rng, 5, -2.0, 2.0), &[5])?;
+        compiled.call(&[x, y])?[0].eval()?;
+        assert_eq!(calls.get(), 2);
+        Ok(())
+    })
 }
 
 #[test]
 fn shapeless_compile_is_reused_across_shapes() -> Result<()> {
-    let mut rng = common::rng();
-    let calls = Rc::new(Cell::new(0usize));
-    let counter = calls.clone();
-    let compiled = transforms::compile(
-        move |a: &[Array]| {
-            counter.set(counter.get() + 1);
-            poly(a)
-        },
-        true,
-    )?;
-    assert!(compiled.is_shapeless());
-    for shape in [[3, 5], [7, 2], [1, 9]] {
-        let n = (shape[0] * shape[1]) as usize;
-        let xv = common::uniform(&mut rng, n, -2.0, 2.0);
-        let yv = common::uniform(&mut rng, n, -2.0, 2.0);
-        let got = compiled.call(&[
-            Array::from_slice(&xv, &shape)?,
-            Array::from_slice(&yv, &shape)?,
-        ])?;
-        assert_eq!(got[0].shape(), shape.to_vec());
-        let want0: Vec<f64> = xv
-            .iter()
-            .zip(&yv)
-            .map(|(&x, &y)| {
-                let (x, y) = (x as f64, y as f64);
-                (-x).exp() * y + (x * y).tanh()
-            })
-            .collect();
-        let want1: Vec<f64> = xv
-            .iter()
-            .zip(&yv)
-            .map(|(&x, &y)| x as f64 * x as f64 - y as f64)
-            .collect();
-        common::assert_close_f32(&got[0].to_vec::<f32>()?, &want0, 1e-5, 1.0);
-        common::assert_close_f32(&got[1].to_vec::<f32>()?, &want1, 1e-5, 1.0);
-    }
-    assert_eq!(calls.get(), 1, "shapeless compile traced more than once");
-    Ok(())
+    common::serial(|| {
+        let mut rng = common::rng();
+        let calls = Rc::new(Cell::new(0usize));
+        let counter = calls.clone();
+        let compiled = transforms::compile(
+            move |a: &[Array]| {
+                counter.set(counter.get() + 1);
+                poly(a)
+            },
+            true,
+        )?;
+        assert!(compiled.is_shapeless());
+        for shape in [[3, 5], [7, 2], [1, 9]] {
+            let n = (shape[0] * shape[1]) as usize;
+            let xv = common::uniform(&mut rng, n, -2.0, 2.0);
+            let yv = common::uniform(&mut rng, n, -2.0, 2.0);
+            let got = compiled.call(&[
+                Array::from_slice(&xv, &shape)?,
+                Array::from_slice(&yv, &shape)?,
+            ])?;
+            assert_eq!(got[0].shape(), shape.to_vec());
+            let want0: Vec<f64> = xv
+                .iter()
+                .zip(&yv)
+                .map(|(&x, &y)| {
+                    let (x, y) = (x as f64, y as f64);
+                    (-x).exp() * y + (x * y).tanh()
+                })
+                .collect();
+            let want1: Vec<f64> = xv
+                .iter()
+                .zip(&yv)
+                .map(|(&x, &y)| x as f64 * x as f64 - y as f64)
+                .collect();
+            common::assert_close_f32(&got[0].to_vec::<f32>()?, &want0, 1e-5, 1.0);
+            common::assert_close_f32(&got[1].to_vec::<f32>()?, &want1, 1e-5, 1.0);
+        }
+        assert_eq!(calls.get(), 1, "shapeless compile traced more than once");
+        Ok(())
+    })
 }
 
 #[test]

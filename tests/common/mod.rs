@@ -170,7 +170,6 @@ pub fn reduce_axes(
 /// serializes the switching tests of one test binary; others may briefly see
 /// the CPU as default, which changes where, not whether, they pass.
 pub fn on_cpu<R>(f: impl FnOnce() -> R) -> R {
-    static SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let previous = mlx_rs::Device::default_device().expect("a default device");
     mlx_rs::Device::cpu()
@@ -184,4 +183,14 @@ pub fn on_cpu<R>(f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(previous);
     mlx_rs::with_device(&mlx_rs::Device::cpu(), f).expect("the CPU has a default stream")
+}
+
+static SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` while no [`on_cpu`] test of this binary switches the default
+/// device (for tests that must see one device throughout, like compile
+/// caches keyed by device).
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let _serial = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    f()
 }
