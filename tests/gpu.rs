@@ -68,11 +68,17 @@ fn f32_matmul_parity_on_gpu() {
     }
 }
 
+/// MLX 0.32.2 tears down a thread's CUDA stream state when the thread exits,
+/// outside any lock; if another thread is capturing GPU work at that moment,
+/// MLX aborts the process (seen on an H200). So GPU threads here finish their
+/// work and wait for each other before any of them exits.
 #[test]
 fn each_thread_gets_its_own_gpu_stream() {
     let Some(_) = gpu_or_skip() else { return };
+    let done = std::sync::Arc::new(std::sync::Barrier::new(4));
     let handles: Vec<_> = (0..4)
         .map(|t| {
+            let done = done.clone();
             std::thread::spawn(move || {
                 // Streams are bound to the thread that creates them in MLX.
                 let stream = Stream::new(&Device::gpu()).unwrap();
@@ -84,6 +90,8 @@ fn each_thread_gets_its_own_gpu_stream() {
                     let want = [v * v + 2.0, v + v, 2.0 * v + 2.0 * v, 2.0 + v * v];
                     assert_eq!(got, want, "thread {t} iteration {i}");
                 }
+                stream.synchronize().unwrap();
+                done.wait();
             })
         })
         .collect();

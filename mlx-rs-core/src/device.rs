@@ -111,7 +111,6 @@ impl Device {
     pub fn default_stream(&self) -> Result<Stream> {
         let mut s = Stream::empty();
         mlx_call!(mlx_get_default_stream(&mut s.raw, self.raw))?;
-        release_streams_at_thread_exit();
         Ok(s)
     }
 
@@ -187,7 +186,6 @@ impl Stream {
     #[track_caller]
     pub fn new(device: &Device) -> Result<Stream> {
         let raw = mlx_value!(mlx_stream_new_device(device.raw))?;
-        release_streams_at_thread_exit();
         Ok(Stream { raw })
     }
 
@@ -265,27 +263,6 @@ pub fn synchronize() -> Result<()> {
 
 thread_local! {
     static SCOPED: RefCell<Vec<Stream>> = const { RefCell::new(Vec::new()) };
-    static RELEASE_AT_EXIT: StreamRelease = const { StreamRelease };
-}
-
-/// MLX keeps a thread's streams (and, on CUDA, their command encoders) in C++
-/// thread-locals that are destroyed when the thread exits, without this
-/// crate's MLX lock: a CUDA call there during another thread's graph capture
-/// can abort the process. So each thread that makes streams registers this
-/// guard after MLX's own thread-locals; thread-local destructors run in reverse
-/// order of registration, so it releases the thread's streams first, under
-/// the lock.
-struct StreamRelease;
-
-impl Drop for StreamRelease {
-    fn drop(&mut self) {
-        let _ = mlx_call!(mlx_clear_streams());
-    }
-}
-
-fn release_streams_at_thread_exit() {
-    // Touching the thread-local registers its destructor (once per thread).
-    let _ = RELEASE_AT_EXIT.try_with(|_| ());
 }
 
 /// Runs `f` with `stream` as this thread's default stream for ops.

@@ -35,6 +35,10 @@
 //!   thread's stream returns `Err` ("There is no Stream(..) in current
 //!   thread"); evaluate it on the thread that built it, after which clones
 //!   can be read and used as op inputs on any thread.
+//! - On CUDA, MLX 0.32.2 tears down a thread's stream state when the thread
+//!   exits, outside this crate's lock; another thread recording GPU work at
+//!   that moment makes MLX abort the process. Keep GPU threads alive (a pool),
+//!   or let them exit only while no other thread evaluates on the GPU.
 #![warn(missing_docs)]
 
 mod array;
