@@ -21,8 +21,15 @@ for t in "${targets[@]}"; do
   work=$(mktemp -d)
   cp corpus/"$t"/* "$work"/
   echo "=== fuzzing $t for ${per}s"
-  cargo +nightly fuzz run --sanitizer none --release "$t" "$work" -- \
-    -max_total_time="$per" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1
-  rm -rf "$work"
+  # libFuzzer reports every new input; keep that in a log, print its end.
+  log=$(mktemp)
+  if ! cargo +nightly fuzz run --sanitizer none --release "$t" "$work" -- \
+    -max_total_time="$per" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz: $t crashed; the input is in fuzz/artifacts/$t/"
+    exit 1
+  fi
+  grep -E '^(Done|stat::number_of_executed_units)' "$log" || tail -n 3 "$log"
+  rm -rf "$work" "$log"
 done
 echo "fuzz: ${#targets[@]} targets, ${per}s each, no crash"

@@ -130,11 +130,6 @@ pub(crate) fn lock() -> MlxGuard {
     MlxGuard { _inner: inner }
 }
 
-/// Former name of [`lock`], kept while call sites move over.
-pub(crate) fn eval_lock() -> MlxGuard {
-    lock()
-}
-
 impl Drop for MlxGuard {
     fn drop(&mut self) {
         LOCK_DEPTH.with(|d| d.set(d.get() - 1));

@@ -456,7 +456,7 @@ pub fn save_safetensors(
     let file = c_path(path)?;
     let a = MapArrays::from_map(arrays)?;
     let m = MapStrings::from_map(metadata)?;
-    let _guard = crate::ffi::eval_lock();
+    let _guard = crate::ffi::lock();
     mlx_call!(mlx_save_safetensors(file.as_ptr(), a.0, m.0))
 }
 
@@ -609,7 +609,7 @@ pub fn save_npy(path: &Path, array: &Array) -> Result<()> {
         ));
     }
     let file = c_path(path)?;
-    let _guard = crate::ffi::eval_lock();
+    let _guard = crate::ffi::lock();
     mlx_call!(mlx_save(file.as_ptr(), array.as_raw()))
 }
 
@@ -923,6 +923,6 @@ pub fn save_gguf(
             }
         }
     }
-    let _guard = crate::ffi::eval_lock();
+    let _guard = crate::ffi::lock();
     mlx_call!(mlx_save_gguf(file.as_ptr(), handle.0))
 }
