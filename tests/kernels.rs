@@ -207,3 +207,37 @@ fn custom_kernel_api_refuses_missing_backends_and_cpu_streams() {
         Ok(k) => assert!(k.apply_on(&[&x], &config, &Device::cpu()).is_err()),
     }
 }
+
+device_test!(kernels_read_views_that_start_off_alignment, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // A view starting one element into its buffer: contiguous, but its first
+    // element is not 16-byte aligned (the kernels' scalar path).
+    let (rows, cols) = (9usize, 64usize);
+    let n = rows * cols;
+    let g = common::uniform(&mut rng, n + 1, -4.0, 4.0);
+    let u = common::uniform(&mut rng, n + 1, -2.0, 2.0);
+    let view = |data: &[f32]| {
+        let full = Array::from_slice(data, &[(n + 1) as i32]).unwrap();
+        let tail = mlx_rs::ops::slice(&full, &[1], &[(n + 1) as i32], &[1]).unwrap();
+        mlx_rs::ops::reshape(&tail, &[rows as i32, cols as i32]).unwrap()
+    };
+    let out = kernels::swiglu_on(&view(&g), &view(&u), &stream).unwrap();
+    let want: Vec<f64> = (1..=n)
+        .map(|i| {
+            let x = g[i] as f64;
+            x / (1.0 + (-x).exp()) * u[i] as f64
+        })
+        .collect();
+    common::assert_close_f32(&values_f32(&out), &want, 1e-5, 1.0);
+
+    let out = kernels::l2_normalize_on(&view(&g), 1e-12, &stream).unwrap();
+    let mut want = Vec::with_capacity(n);
+    for r in 0..rows {
+        let row: Vec<f64> = (0..cols).map(|c| g[1 + r * cols + c] as f64).collect();
+        let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+        want.extend(row.iter().map(|v| v / norm));
+    }
+    common::assert_close_f32(&values_f32(&out), &want, 1e-5, 1.0 / (cols as f64).sqrt());
+});
