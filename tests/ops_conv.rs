@@ -49,23 +49,6 @@ fn row_major(shape: &[usize], idx: &[usize]) -> usize {
     idx.iter().zip(shape).fold(0, |acc, (&i, &d)| acc * d + i)
 }
 
-fn multi_indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &d in shape {
-        out = out
-            .into_iter()
-            .flat_map(|p| {
-                (0..d).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
-}
-
 /// Direct convolution: input `[N, sp.., Cin]`, weight `[Cout, k.., Cin/groups]`.
 /// Returns the output shape, values, and the sums of |x·w| (error scale).
 fn conv_ref(
@@ -88,11 +71,11 @@ fn conv_ref(
     out_shape.push(cout);
     let mut vals = Vec::new();
     let mut scale = Vec::new();
-    for oi in multi_indices(&out_shape) {
+    for oi in common::multi_indices(&out_shape) {
         let (b, o_sp, co) = (oi[0], &oi[1..=d], oi[d + 1]);
         let g = co / cout_g;
         let (mut acc, mut mag) = (0.0f64, 0.0f64);
-        'taps: for k in multi_indices(k_sp) {
+        'taps: for k in common::multi_indices(k_sp) {
             let mut src = vec![b];
             for i in 0..d {
                 // Position in the padded, input-dilated signal.
@@ -234,7 +217,7 @@ fn conv2d_matches_reference_on_channels_first_data() {
         // way PyTorch-layout data is brought in.
         let (n, h, wd, ch) = (c.x_shape[0], c.x_shape[1], c.x_shape[2], c.x_shape[3]);
         let mut nchw = vec![0.0f32; c.x.len()];
-        for i in multi_indices(&c.x_shape) {
+        for i in common::multi_indices(&c.x_shape) {
             nchw[row_major(&[n, ch, h, wd], &[i[0], i[3], i[1], i[2]])] =
                 c.x[row_major(&c.x_shape, &i)];
         }
@@ -290,7 +273,7 @@ fn conv_general_matches_reference() {
             // The weight stored reversed along the kernel axes, read back
             // through a reversed (negative-stride) view.
             let mut w_rev = vec![0.0f32; c.w.len()];
-            for i in multi_indices(&c.w_shape) {
+            for i in common::multi_indices(&c.w_shape) {
                 let mut j = i.clone();
                 for a in 1..=d {
                     j[a] = c.w_shape[a] - 1 - i[a];

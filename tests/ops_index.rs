@@ -51,30 +51,12 @@ impl Nd {
             shape: shape.clone(),
             data: Vec::with_capacity(self.data.len()),
         };
-        for idx in multi_indices(&shape) {
+        for idx in common::multi_indices(&shape) {
             let rev: Vec<usize> = idx.iter().rev().copied().collect();
             out.data.push(self.get(&rev));
         }
         out
     }
-}
-
-/// Every multi-index of `shape`, row-major.
-fn multi_indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &d in shape {
-        out = out
-            .into_iter()
-            .flat_map(|p| {
-                (0..d).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
 }
 
 fn ints(v: &[i32], shape: &[i32]) -> Array {
@@ -171,7 +153,7 @@ fn ref_basic(a: &Nd, idx: &[RefIdx]) -> Nd {
         axis += 1;
     }
     let counts: Vec<usize> = per_axis.iter().map(|v| v.len()).collect();
-    let data = multi_indices(&counts)
+    let data = common::multi_indices(&counts)
         .into_iter()
         .map(|m| {
             let src: Vec<usize> = m.iter().zip(&per_axis).map(|(&k, v)| v[k]).collect();
@@ -356,7 +338,7 @@ fn array_indices_follow_numpy_rules() {
     let idx = ints(&i0, &[2, 3]);
     let got = ops::index(&x, &[(&idx).into()]).unwrap();
     assert_eq!(got.shape(), vec![2, 3, 5, 6]);
-    let want: Vec<f32> = multi_indices(&[2, 3, 5, 6])
+    let want: Vec<f32> = common::multi_indices(&[2, 3, 5, 6])
         .iter()
         .map(|m| a.get(&[norm(i0[m[0] * 3 + m[1]], 4), m[2], m[3]]))
         .collect();
@@ -367,7 +349,7 @@ fn array_indices_follow_numpy_rules() {
     let idx = ints(&i1, &[3]);
     let got = ops::index(&x, &[(1..3).into(), (&idx).into(), Index::step_by(-1)]).unwrap();
     assert_eq!(got.shape(), vec![2, 3, 6]);
-    let want: Vec<f32> = multi_indices(&[2, 3, 6])
+    let want: Vec<f32> = common::multi_indices(&[2, 3, 6])
         .iter()
         .map(|m| a.get(&[1 + m[0], norm(i1[m[1]], 5), 5 - m[2]]))
         .collect();
@@ -379,7 +361,7 @@ fn array_indices_follow_numpy_rules() {
     let (pa, qa) = (ints(&p, &[2, 1]), ints(&q, &[3]));
     let got = ops::index(&x, &[(..).into(), (&pa).into(), (&qa).into()]).unwrap();
     assert_eq!(got.shape(), vec![4, 2, 3]);
-    let want: Vec<f32> = multi_indices(&[4, 2, 3])
+    let want: Vec<f32> = common::multi_indices(&[4, 2, 3])
         .iter()
         .map(|m| a.get(&[m[0], norm(p[m[1]], 5), norm(q[m[2]], 6)]))
         .collect();
@@ -390,7 +372,7 @@ fn array_indices_follow_numpy_rules() {
     let (pa, qa) = (ints(&p, &[2, 1]), ints(&q, &[3]));
     let got = ops::index(&x, &[(&pa).into(), (..).into(), (&qa).into()]).unwrap();
     assert_eq!(got.shape(), vec![2, 3, 5]);
-    let want: Vec<f32> = multi_indices(&[2, 3, 5])
+    let want: Vec<f32> = common::multi_indices(&[2, 3, 5])
         .iter()
         .map(|m| a.get(&[norm(p[m[0]], 4), m[2], norm(q[m[1]], 6)]))
         .collect();
@@ -400,14 +382,14 @@ fn array_indices_follow_numpy_rules() {
     // a[0, :, q] -> [3, 5] (separated), a[:, 1, q] -> [4, 3] (adjacent).
     let got = ops::index(&x, &[0.into(), (..).into(), (&qa).into()]).unwrap();
     assert_eq!(got.shape(), vec![3, 5]);
-    let want: Vec<f32> = multi_indices(&[3, 5])
+    let want: Vec<f32> = common::multi_indices(&[3, 5])
         .iter()
         .map(|m| a.get(&[0, m[1], norm(q[m[0]], 6)]))
         .collect();
     assert_eq!(values(&got), want);
     let got = ops::index(&x, &[(..).into(), (-4).into(), (&qa).into()]).unwrap();
     assert_eq!(got.shape(), vec![4, 3]);
-    let want: Vec<f32> = multi_indices(&[4, 3])
+    let want: Vec<f32> = common::multi_indices(&[4, 3])
         .iter()
         .map(|m| a.get(&[m[0], 1, norm(q[m[1]], 6)]))
         .collect();
@@ -423,7 +405,7 @@ fn array_indices_follow_numpy_rules() {
     )
     .unwrap();
     assert_eq!(got.shape(), vec![3, 1, 5]);
-    let want: Vec<f32> = multi_indices(&[3, 1, 5])
+    let want: Vec<f32> = common::multi_indices(&[3, 1, 5])
         .iter()
         .map(|m| a.get(&[norm(p3[m[0]], 4), m[2], 2]))
         .collect();
@@ -432,7 +414,7 @@ fn array_indices_follow_numpy_rules() {
     let q5a = ints(&q5, &[3]);
     let got = ops::index(&x, &[(..).into(), (&q5a).into(), Index::NewAxis]).unwrap();
     assert_eq!(got.shape(), vec![4, 3, 1, 6]);
-    let want: Vec<f32> = multi_indices(&[4, 3, 1, 6])
+    let want: Vec<f32> = common::multi_indices(&[4, 3, 1, 6])
         .iter()
         .map(|m| a.get(&[m[0], norm(q5[m[1]], 5), m[3]]))
         .collect();
@@ -443,7 +425,7 @@ fn array_indices_follow_numpy_rules() {
     let p64a = Array::from_slice(&p64, &[3]).unwrap();
     let got = ops::index(&x, &[(&p64a).into(), 2.into()]).unwrap();
     assert_eq!(got.shape(), vec![3, 6]);
-    let want: Vec<f32> = multi_indices(&[3, 6])
+    let want: Vec<f32> = common::multi_indices(&[3, 6])
         .iter()
         .map(|m| a.get(&[norm(p3[m[0]], 4), 2, m[1]]))
         .collect();
@@ -451,7 +433,7 @@ fn array_indices_follow_numpy_rules() {
     let pu: Vec<u32> = p3.iter().map(|&v| norm(v, 4) as u32).collect();
     let pua = Array::from_slice(&pu, &[3]).unwrap();
     let got = ops::index(&x, &[(&pua).into()]).unwrap();
-    let want: Vec<f32> = multi_indices(&[3, 5, 6])
+    let want: Vec<f32> = common::multi_indices(&[3, 5, 6])
         .iter()
         .map(|m| a.get(&[pu[m[0]] as usize, m[1], m[2]]))
         .collect();
@@ -469,7 +451,7 @@ fn array_indices_on_non_contiguous_input() {
     // t[p, ::2, 1:]
     let got = ops::index(&t, &[(&pa).into(), Index::step_by(2), (1..).into()]).unwrap();
     assert_eq!(got.shape(), vec![4, 3, 3]);
-    let want: Vec<f32> = multi_indices(&[4, 3, 3])
+    let want: Vec<f32> = common::multi_indices(&[4, 3, 3])
         .iter()
         .map(|m| tr.get(&[norm(p[m[0]], 6), 2 * m[1], 1 + m[2]]))
         .collect();
@@ -523,7 +505,7 @@ fn take_flat_and_along_an_axis() {
         let mut shape = tr.shape.clone();
         shape[ax] = 3;
         assert_eq!(shape_of(&got), shape);
-        let want: Vec<f32> = multi_indices(&shape)
+        let want: Vec<f32> = common::multi_indices(&shape)
             .iter()
             .map(|m| {
                 let mut src = m.clone();
@@ -556,7 +538,7 @@ fn take_and_put_along_axis() {
     let idx: Vec<i32> = (0..12).map(|_| rng.gen_range(-6..6)).collect();
     let got = ops::take_along_axis(&t, &ints(&idx, &[4, 3]), -1).unwrap();
     assert_eq!(got.shape(), vec![4, 3]);
-    let want: Vec<f32> = multi_indices(&[4, 3])
+    let want: Vec<f32> = common::multi_indices(&[4, 3])
         .iter()
         .map(|m| tr.get(&[m[0], norm(idx[m[0] * 3 + m[1]], 6)]))
         .collect();
@@ -565,7 +547,7 @@ fn take_and_put_along_axis() {
     let idx0 = [rng.gen_range(0..4), rng.gen_range(-4..0)];
     let got = ops::take_along_axis(&t, &ints(&idx0, &[2, 1]), 0).unwrap();
     assert_eq!(got.shape(), vec![2, 6]);
-    let want: Vec<f32> = multi_indices(&[2, 6])
+    let want: Vec<f32> = common::multi_indices(&[2, 6])
         .iter()
         .map(|m| tr.get(&[norm(idx0[m[0]], 4), m[1]]))
         .collect();
@@ -636,7 +618,7 @@ fn ref_scatter(
     let block_size: usize = block.iter().product();
     let strides = a.strides();
     for k in 0..indices[0].len() {
-        for (b, m) in multi_indices(&block).iter().enumerate() {
+        for (b, m) in common::multi_indices(&block).iter().enumerate() {
             let mut dst = m.clone();
             for (idx, &ax) in indices.iter().zip(axes) {
                 dst[ax] = norm(idx[k], a.shape[ax]);
@@ -716,7 +698,7 @@ fn gather_matches_reference() {
     // Blocks of [2, 1, 3] starting at (0, rows[k], 0).
     let got = ops::gather(&x, &[ints(&rows, &[4])], &[1], &[2, 1, 3]).unwrap();
     assert_eq!(got.shape(), vec![4, 2, 1, 3]);
-    let want: Vec<f32> = multi_indices(&[4, 2, 1, 3])
+    let want: Vec<f32> = common::multi_indices(&[4, 2, 1, 3])
         .iter()
         .map(|m| a.get(&[m[1], norm(rows[m[0]], 6), m[3]]))
         .collect();
@@ -735,7 +717,7 @@ fn gather_matches_reference() {
     )
     .unwrap();
     assert_eq!(got.shape(), vec![3, 2, 1, 6, 1]);
-    let want: Vec<f32> = multi_indices(&[3, 2, 1, 6, 1])
+    let want: Vec<f32> = common::multi_indices(&[3, 2, 1, 6, 1])
         .iter()
         .map(|m| tr.get(&[norm(i0[m[0]], 7), m[3], i2[m[1]] as usize]))
         .collect();

@@ -194,3 +194,21 @@ pub fn serial<R>(f: impl FnOnce() -> R) -> R {
     let _serial = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     f()
 }
+
+/// Every multi-index of `shape`, row-major.
+pub fn multi_indices(shape: &[usize]) -> Vec<Vec<usize>> {
+    let mut out = vec![vec![]];
+    for &d in shape {
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                (0..d).map(move |i| {
+                    let mut q = p.clone();
+                    q.push(i);
+                    q
+                })
+            })
+            .collect();
+    }
+    out
+}
