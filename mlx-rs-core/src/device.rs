@@ -266,6 +266,10 @@ thread_local! {
 }
 
 /// Runs `f` with `stream` as this thread's default stream for ops.
+///
+/// The scope covers the ops called through this crate. Ops that MLX builds
+/// internally (inside transforms such as `grad`, in IO) follow MLX's own
+/// process-wide default device ([`Device::set_default`]) instead.
 pub fn with_stream<R>(stream: &Stream, f: impl FnOnce() -> R) -> R {
     struct Pop;
     impl Drop for Pop {
