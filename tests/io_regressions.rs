@@ -85,3 +85,26 @@ fn gguf_other_scalars_then_key_load() {
         assert!(g.metadata.contains_key("b"), "type {ty}");
     }
 }
+
+/// A bool array loaded from a file may hold bytes other than 0 and 1; reading
+/// it must give valid Rust bools (any non-zero byte is true).
+#[test]
+fn bool_bytes_from_files_read_as_valid_bools() {
+    let mut header = b"{'descr': '|b1', 'fortran_order': False, 'shape': (4,), }".to_vec();
+    // magic (6) + version (2) + header length (2) + header: a multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut file = b"\x93NUMPY\x01\x00".to_vec();
+    file.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    file.extend_from_slice(&header);
+    file.extend_from_slice(&[0u8, 1, 2, 255]);
+    let path = std::env::temp_dir().join(format!("mlx-rs-bool-bytes-{}.npy", std::process::id()));
+    std::fs::write(&path, &file).unwrap();
+    let loaded = mlx_rs::io::load_npy(&path);
+    let _ = std::fs::remove_file(&path);
+    let a = loaded.unwrap();
+    assert_eq!(a.dtype(), mlx_rs::Dtype::Bool);
+    assert_eq!(a.to_vec::<bool>().unwrap(), [false, true, true, true]);
+}

@@ -175,12 +175,17 @@ impl Array {
             // SAFETY: `source` is evaluated and row-contiguous with `n` elements
             // of `T`'s layout (dtype checked above), so `ptr` covers
             // `n * size_of::<T>()` initialized bytes; `out` has room for them.
+            // Every bit pattern is a valid value of the numeric types; for
+            // `bool` (one byte each) bytes are normalized to 0/1 before the
+            // length is set, since a file loaded as bool may hold any byte.
             unsafe {
-                std::ptr::copy_nonoverlapping(
-                    ptr,
-                    out.as_mut_ptr().cast::<u8>(),
-                    n * size_of::<T>(),
-                );
+                let bytes = out.as_mut_ptr().cast::<u8>();
+                std::ptr::copy_nonoverlapping(ptr, bytes, n * size_of::<T>());
+                if T::DTYPE == Dtype::Bool {
+                    for i in 0..n {
+                        *bytes.add(i) = u8::from(*bytes.add(i) != 0);
+                    }
+                }
                 out.set_len(n);
             }
         }
