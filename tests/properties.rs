@@ -421,9 +421,7 @@ fn binary_must_succeed(op: &str, a: Dtype, b: Dtype) -> bool {
                 || (b == Dtype::Uint64 && signed_integer(a));
             integral(a) && integral(b) && !mixed_u64
         }
-        "arctan2" | "floor_divide" | "remainder" => {
-            a != Dtype::Complex64 && b != Dtype::Complex64
-        }
+        "arctan2" | "floor_divide" | "remainder" => a != Dtype::Complex64 && b != Dtype::Complex64,
         _ => true,
     }
 }

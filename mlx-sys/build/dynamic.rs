@@ -107,7 +107,10 @@ pub fn generate(bindings: &str) -> String {
                 }
                 let args: Vec<String> = params.iter().map(|(n, t)| format!("{n}: {t}")).collect();
                 let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-                let ret_text = ret.as_deref().map(|r| format!(" -> {r}")).unwrap_or_default();
+                let ret_text = ret
+                    .as_deref()
+                    .map(|r| format!(" -> {r}"))
+                    .unwrap_or_default();
                 // Reached only when mlx-c could not be loaded, which callers
                 // learn from `load()`: a failing status, else an empty value.
                 let fallback = match ret.as_deref() {
@@ -145,7 +148,10 @@ pub fn generate(bindings: &str) -> String {
 
 fn fn_type(params: &[(String, String)], ret: &Option<String>) -> String {
     let types: Vec<&str> = params.iter().map(|(_, t)| t.as_str()).collect();
-    let ret = ret.as_deref().map(|r| format!(" -> {r}")).unwrap_or_default();
+    let ret = ret
+        .as_deref()
+        .map(|r| format!(" -> {r}"))
+        .unwrap_or_default();
     format!("unsafe extern \"C\" fn({}){ret}", types.join(", "))
 }
 

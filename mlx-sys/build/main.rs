@@ -64,8 +64,8 @@ fn emit_dynamic_bindings() {
     } else {
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("src/bindings.rs")
     };
-    let text = std::fs::read_to_string(&source)
-        .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let text =
+        std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
     let dest = out_dir.join("mlx_c.rs");
     std::fs::write(&dest, dynamic::generate(&text))
         .unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
@@ -95,7 +95,9 @@ fn publish(prefix: &mlx::Prefix, mlxc: &Path) {
         .and_then(|c| mlxc.strip_prefix(c).ok().map(Path::to_path_buf));
     println!(
         "cargo:rustc-env=MLX_SYS_MLXC_CACHE_PATH={}",
-        in_cache.map(|p| p.display().to_string()).unwrap_or_default()
+        in_cache
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     println!("cargo:rustc-env=MLX_SYS_BACKEND={}", prefix.backend);
     println!("cargo:rustc-env=MLX_SYS_SOURCE={}", prefix.source);

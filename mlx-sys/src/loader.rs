@@ -95,7 +95,9 @@ fn open_library(path: &str, flags: c_int) -> Result<*mut c_void, String> {
             format!("{path}: cannot be loaded")
         } else {
             // SAFETY: checked non-null above; valid until the next dl* call here.
-            unsafe { CStr::from_ptr(why) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(why) }
+                .to_string_lossy()
+                .into_owned()
         })
     } else {
         Ok(handle)
@@ -133,11 +135,13 @@ fn open() -> Result<Api, String> {
     // A run-time MLX_DIR picks libmlx: loaded first, it satisfies mlx-c's
     // dependency by name.
     if let Some(dir) = std::env::var_os("MLX_DIR") {
-        let lib = PathBuf::from(dir).join("lib").join(if cfg!(target_os = "macos") {
-            "libmlx.dylib"
-        } else {
-            "libmlx.so"
-        });
+        let lib = PathBuf::from(dir)
+            .join("lib")
+            .join(if cfg!(target_os = "macos") {
+                "libmlx.dylib"
+            } else {
+                "libmlx.so"
+            });
         if let Err(why) = open_library(&path_string(&lib), RTLD_GLOBAL) {
             return Err(format!(
                 "cannot load libmlx from MLX_DIR ({}): {why}\n\
