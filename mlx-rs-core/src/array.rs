@@ -347,7 +347,10 @@ pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
 /// After an evaluation: remembers a failure (see [`failed`]), or marks the
 /// arrays as readable by any thread.
 #[track_caller]
-fn settle<'a>(arrays: impl IntoIterator<Item = &'a Array> + Clone, result: Result<()>) -> Result<()> {
+fn settle<'a>(
+    arrays: impl IntoIterator<Item = &'a Array> + Clone,
+    result: Result<()>,
+) -> Result<()> {
     match result {
         Ok(()) => {
             failed::check(arrays.clone())?;
@@ -498,5 +501,7 @@ pub fn async_eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()>
     let exclusive = arrays.iter().any(|a| !home::is_own(a.home.get()));
     // The arrays stay tagged: they are not available until waited for.
     // SAFETY: `raw` is a live vector.
-    evaluating(exclusive, || check_unlocked(|| unsafe { mlx_sys::mlx_async_eval(raw) }))
+    evaluating(exclusive, || {
+        check_unlocked(|| unsafe { mlx_sys::mlx_async_eval(raw) })
+    })
 }

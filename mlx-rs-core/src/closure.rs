@@ -419,4 +419,3 @@ impl ValueAndGradClosure {
         Ok((values.into_vec()?, grads.into_vec()?))
     }
 }
-

@@ -124,10 +124,7 @@ impl Device {
     #[track_caller]
     pub fn default_stream(&self) -> Result<Stream> {
         let mut s = Stream::empty();
-        mlx_call!(mlx_get_default_stream(
-            s.raw.as_mut_ptr(),
-            self.raw.get()
-        ))?;
+        mlx_call!(mlx_get_default_stream(s.raw.as_mut_ptr(), self.raw.get()))?;
         Ok(s)
     }
 

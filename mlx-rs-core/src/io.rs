@@ -122,7 +122,8 @@ impl MapArrays {
     }
 
     fn to_map(&self) -> Result<HashMap<String, Array>> {
-        let raw: mlx_sys::mlx_map_string_to_array_iterator = mlx_value!(mlx_map_string_to_array_iterator_new(self.0.get()))?;
+        let raw: mlx_sys::mlx_map_string_to_array_iterator =
+            mlx_value!(mlx_map_string_to_array_iterator_new(self.0.get()))?;
         // SAFETY: a fresh iterator that only this guard owns.
         let it = unsafe { Owned::new(raw) };
         let mut out = HashMap::new();
@@ -131,7 +132,11 @@ impl MapArrays {
             let mut slot = ResultSlot::new();
             let value = slot.as_mut_ptr();
             // mlx-c returns 2 (without an error message) at the end.
-            let status = mlx_value!(mlx_map_string_to_array_iterator_next(&mut key, value, it.get()))?;
+            let status = mlx_value!(mlx_map_string_to_array_iterator_next(
+                &mut key,
+                value,
+                it.get()
+            ))?;
             if status == 2 {
                 break;
             }
@@ -170,7 +175,8 @@ impl MapStrings {
     }
 
     fn to_map(&self) -> Result<HashMap<String, String>> {
-        let raw: mlx_sys::mlx_map_string_to_string_iterator = mlx_value!(mlx_map_string_to_string_iterator_new(self.0.get()))?;
+        let raw: mlx_sys::mlx_map_string_to_string_iterator =
+            mlx_value!(mlx_map_string_to_string_iterator_new(self.0.get()))?;
         // SAFETY: a fresh iterator that only this guard owns.
         let it = unsafe { Owned::new(raw) };
         let mut out = HashMap::new();
@@ -178,7 +184,9 @@ impl MapStrings {
             let mut key: *const c_char = std::ptr::null();
             let mut value: *const c_char = std::ptr::null();
             let status = mlx_value!(mlx_map_string_to_string_iterator_next(
-                &mut key, &mut value, it.get()
+                &mut key,
+                &mut value,
+                it.get()
             ))?;
             if status == 2 {
                 break;
@@ -778,7 +786,11 @@ pub fn load_gguf(path: &Path) -> Result<Gguf> {
             ctx: std::ptr::null_mut(),
         })
     });
-    mlx_call!(mlx_load_gguf(handle.0.as_mut_ptr(), file.as_ptr(), s.as_raw()))?;
+    mlx_call!(mlx_load_gguf(
+        handle.0.as_mut_ptr(),
+        file.as_ptr(),
+        s.as_raw()
+    ))?;
     if handle.0.is_empty() {
         return Err(Error::invalid("MLX returned no GGUF contents"));
     }
@@ -824,7 +836,11 @@ pub fn load_gguf(path: &Path) -> Result<Gguf> {
         } else if has!(mlx_io_gguf_has_metadata_array) {
             let mut slot = ResultSlot::new();
             let out = slot.as_mut_ptr();
-            mlx_call!(mlx_io_gguf_get_metadata_array(out, handle.0.get(), key.as_ptr()))?;
+            mlx_call!(mlx_io_gguf_get_metadata_array(
+                out,
+                handle.0.get(),
+                key.as_ptr()
+            ))?;
             let a = slot.into_array()?;
             a.eval()?;
             GgufValue::Array(a)
@@ -854,7 +870,11 @@ pub fn save_gguf(
     }
     for (name, a) in arrays {
         let key = c_string(name)?;
-        mlx_call!(mlx_io_gguf_set_array(handle.0.get(), key.as_ptr(), a.as_raw()))?;
+        mlx_call!(mlx_io_gguf_set_array(
+            handle.0.get(),
+            key.as_ptr(),
+            a.as_raw()
+        ))?;
     }
     for (name, v) in metadata {
         let key = c_string(name)?;

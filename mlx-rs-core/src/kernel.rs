@@ -145,7 +145,6 @@ impl KernelConfig {
     }
 }
 
-
 /// Defines one backend's kernel type. The Metal and CUDA C APIs have the same
 /// shape under different prefixes; only construction differs.
 macro_rules! kernel_type {
