@@ -13,7 +13,6 @@
 //! `cargo bench --bench threads`; medians over the repeats are printed.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::PathBuf;
