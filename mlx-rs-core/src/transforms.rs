@@ -170,14 +170,14 @@ where
     let fun = Closure::new(f)?;
     let nums = to_c_ints(&sorted);
     let mut inner = ValueAndGradClosure::empty();
-    let res: *mut mlx_sys::mlx_closure_value_and_grad = &mut inner.0;
+    let res: *mut mlx_sys::mlx_closure_value_and_grad = inner.0.as_mut_ptr();
     mlx_call!(mlx_value_and_grad(
         res,
         fun.as_raw(),
         nums.as_ptr(),
         nums.len()
     ))?;
-    if inner.0.ctx.is_null() {
+    if inner.0.is_empty() {
         return Err(Error::invalid("MLX returned an empty closure"));
     }
     Ok(ValueAndGradFn {
@@ -425,19 +425,19 @@ impl CustomFunction {
             mlx_sys::mlx_closure_custom {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let jvp = self.jvp.as_ref().map_or(
             mlx_sys::mlx_closure_custom_jvp {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let vmap = self.vmap.as_ref().map_or(
             mlx_sys::mlx_closure_custom_vmap {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         Closure::from_call(|res| {
             mlx_call!(mlx_custom_function(res, self.fun.as_raw(), vjp, jvp, vmap))
@@ -454,5 +454,5 @@ where
 {
     let fun = Closure::new(f)?;
     let rule = CustomVjpClosure::new(Box::new(vjp))?;
-    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0)))
+    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0.get())))
 }
