@@ -187,11 +187,11 @@ fn export_errors_come_back_as_err() {
     let x = arr(&[1.0], &[1]);
     // MLX would silently append `.mlxfn`.
     let bad_ext = std::env::temp_dir().join("mlx-rs-export-no-extension.bin");
-    assert!(export::export_function(&bad_ext, &f, &[x.clone()], false).is_err());
+    assert!(export::export_function(&bad_ext, &f, std::slice::from_ref(&x), false).is_err());
     assert!(FunctionExporter::new(&bad_ext, &f, false).is_err());
     // A folder that does not exist.
     let nowhere = std::env::temp_dir().join("mlx-rs-no-such-dir/f.mlxfn");
-    assert!(export::export_function(&nowhere, &f, &[x.clone()], false).is_err());
+    assert!(export::export_function(&nowhere, &f, std::slice::from_ref(&x), false).is_err());
     // Missing and malformed files.
     assert!(ImportedFunction::load(std::env::temp_dir().join("mlx-rs-missing.mlxfn")).is_err());
     let garbage = TempPath::new("garbage");

@@ -21,12 +21,16 @@ fn read(a: &Array) -> Vec<f32> {
 fn dot_and_text_graphs_name_the_ops() {
     let x = arr(&[1.0, 2.0], &[2]);
     let y = ops::sqrt(&ops::multiply(&x, &x).unwrap()).unwrap();
-    let dot = graph::to_dot(&[y.clone()], &[(&x, "input_x"), (&y, "result_y")]).unwrap();
+    let dot = graph::to_dot(
+        std::slice::from_ref(&y),
+        &[(&x, "input_x"), (&y, "result_y")],
+    )
+    .unwrap();
     assert!(dot.trim_start().starts_with("digraph"), "{dot}");
     assert!(dot.contains("Multiply") && dot.contains("Sqrt"), "{dot}");
     assert!(dot.contains("input_x") && dot.contains("result_y"), "{dot}");
     assert!(dot.trim_end().ends_with('}'), "{dot}");
-    let text = graph::print_graph(&[y.clone()]).unwrap();
+    let text = graph::print_graph(std::slice::from_ref(&y)).unwrap();
     assert!(text.contains("Multiply") && text.contains("Sqrt"), "{text}");
     // Printing evaluates nothing; the value is still right afterwards.
     assert_eq!(read(&y), [1.0, 2.0]);
@@ -63,14 +67,24 @@ fn compile_mode_and_cache_controls() {
 
     // Enabled: traced once, then served from the cache.
     for _ in 0..3 {
-        common::assert_close_f32(&read(&f.call(&[x.clone()]).unwrap()[0]), &want, 1e-6, 1.0);
+        common::assert_close_f32(
+            &read(&f.call(std::slice::from_ref(&x)).unwrap()[0]),
+            &want,
+            1e-6,
+            1.0,
+        );
     }
     assert_eq!(calls.get(), 1);
 
     // Clearing the cache makes the next call trace again, once.
     transforms::clear_compile_cache().unwrap();
     for _ in 0..2 {
-        common::assert_close_f32(&read(&f.call(&[x.clone()]).unwrap()[0]), &want, 1e-6, 1.0);
+        common::assert_close_f32(
+            &read(&f.call(std::slice::from_ref(&x)).unwrap()[0]),
+            &want,
+            1e-6,
+            1.0,
+        );
     }
     assert_eq!(calls.get(), 2);
 
@@ -78,19 +92,34 @@ fn compile_mode_and_cache_controls() {
     transforms::set_compile_mode(CompileMode::Disabled).unwrap();
     let (d, d_calls) = counting_compiled();
     for _ in 0..3 {
-        common::assert_close_f32(&read(&d.call(&[x.clone()]).unwrap()[0]), &want, 1e-6, 1.0);
+        common::assert_close_f32(
+            &read(&d.call(std::slice::from_ref(&x)).unwrap()[0]),
+            &want,
+            1e-6,
+            1.0,
+        );
     }
     let result = d_calls.get();
     // The reduced modes still compile (trace once for new inputs) and agree.
     transforms::set_compile_mode(CompileMode::NoFuse).unwrap();
     let (g, g_calls) = counting_compiled();
     for _ in 0..2 {
-        common::assert_close_f32(&read(&g.call(&[x.clone()]).unwrap()[0]), &want, 1e-6, 1.0);
+        common::assert_close_f32(
+            &read(&g.call(std::slice::from_ref(&x)).unwrap()[0]),
+            &want,
+            1e-6,
+            1.0,
+        );
     }
     transforms::set_compile_mode(CompileMode::NoSimplify).unwrap();
     let (h, h_calls) = counting_compiled();
     for _ in 0..2 {
-        common::assert_close_f32(&read(&h.call(&[x.clone()]).unwrap()[0]), &want, 1e-6, 1.0);
+        common::assert_close_f32(
+            &read(&h.call(std::slice::from_ref(&x)).unwrap()[0]),
+            &want,
+            1e-6,
+            1.0,
+        );
     }
     transforms::set_compile_mode(CompileMode::Enabled).unwrap();
     println!(

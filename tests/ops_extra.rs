@@ -297,17 +297,17 @@ fn einsum_matches_explicit_sums() {
     let s = arr(&sq, &[4, 4]);
     let diag: Vec<f64> = (0..4).map(|d| f64::from(sq[d * 5])).collect();
     close(
-        &read(&ops::einsum("ii->i", &[s.clone()]).unwrap()),
+        &read(&ops::einsum("ii->i", std::slice::from_ref(&s)).unwrap()),
         &diag,
         1.0,
     );
     close(
-        &read(&ops::einsum("ii", &[s.clone()]).unwrap()),
+        &read(&ops::einsum("ii", std::slice::from_ref(&s)).unwrap()),
         &[diag.iter().sum()],
         4.0,
     );
     close(
-        &read(&ops::einsum("ij->", &[s.clone()]).unwrap()),
+        &read(&ops::einsum("ij->", std::slice::from_ref(&s)).unwrap()),
         &[common::to_f64(&sq).iter().sum()],
         16.0,
     );
@@ -318,7 +318,7 @@ fn einsum_matches_explicit_sums() {
         &[arr(&[1.0; 6], &[2, 3]), arr(&[1.0; 20], &[4, 5])]
     )
     .is_err());
-    assert!(ops::einsum("ij->ik", &[s.clone()]).is_err());
+    assert!(ops::einsum("ij->ik", std::slice::from_ref(&s)).is_err());
     assert!(ops::einsum("i\0j", &[s]).is_err());
 }
 
@@ -381,7 +381,8 @@ fn kron_inner_and_vecdot() {
 fn window_functions_match_their_formulas() {
     use std::f64::consts::PI;
     type Window = fn(i32) -> mlx_rs::Result<Array>;
-    let cases: [(&str, Window, fn(f64, f64) -> f64); 4] = [
+    type Formula = fn(f64, f64) -> f64;
+    let cases: [(&str, Window, Formula); 4] = [
         ("hanning", ops::hanning, |n, d| {
             0.5 - 0.5 * (2.0 * PI * n / d).cos()
         }),

@@ -33,9 +33,20 @@
 //! as far as the traced ops allow. [`FunctionExporter`] stores several traces
 //! (e.g. one per batch size) in one file.
 //!
-//! # Threads
+//! # Threads and streams
 //! [`FunctionExporter`] and [`ImportedFunction`] are neither `Send` nor
 //! `Sync`: use each on the thread that made it.
+//!
+//! MLX 0.32.2 records in the file the stream each op ran on, by number, and
+//! an imported function rebuilds its ops on those stream numbers. Streams
+//! belong to threads in MLX, so the results of an imported function can be
+//! evaluated only on a thread that has a stream of that number; elsewhere
+//! evaluation returns `Err` ("There is no Stream(cpu, 0) in current
+//! thread"). In practice: export from a program's main thread and call
+//! imported functions on the main thread (the first thread of a process to
+//! use a device gets that device's first stream, which is also what Python
+//! MLX uses). Also, MLX cannot export a function whose graph contains the
+//! constants of an imported one (`Unable to serialize primitive Load`).
 
 use std::marker::PhantomData;
 use std::path::Path;
@@ -151,8 +162,8 @@ impl Drop for FunctionExporter {
 
 /// A function loaded from an `.mlxfn` file (written by [`export_function`],
 /// [`FunctionExporter`], Python's `mx.export_function` or MLX's C++ API).
-/// Calling it builds the stored graph on the current default stream, lazily
-/// like any op.
+/// Calling it rebuilds the stored graph, lazily like any op, on the streams
+/// it was exported with (see the [module docs](self#threads-and-streams)).
 pub struct ImportedFunction {
     raw: mlx_sys::mlx_imported_function,
     // Not `Send`/`Sync`, like the other function objects of this crate.
