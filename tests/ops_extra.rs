@@ -1037,3 +1037,179 @@ fn masked_scatter_fills_in_order() {
     let trailing = Array::from_slice(&[true, false, false, true], &[4]).unwrap();
     assert!(ops::masked_scatter(&arr(&base, &[3, 4]), &trailing, &arr(&src, &[12])).is_err());
 }
+
+// ---------------------------------------------------------------------------
+// Transposed convolutions and the Hadamard transform.
+
+/// f64 transposed convolution over `dims` spatial axes (channels last,
+/// groups = 1): input position `i` adds `w[o, k, c] * x[i, c]` to output
+/// position `i * stride + k * dilation - padding` on every axis.
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose_ref(
+    x: &[f32],
+    xs: &[usize], // [N, spatial.., C_in]
+    w: &[f32],
+    ws: &[usize], // [C_out, kernel.., C_in]
+    stride: &[usize],
+    padding: &[usize],
+    dilation: &[usize],
+    output_padding: &[usize],
+) -> (Vec<f64>, Vec<usize>) {
+    let dims = xs.len() - 2;
+    let (n, ci, co) = (xs[0], xs[dims + 1], ws[0]);
+    let out_sp: Vec<usize> = (0..dims)
+        .map(|a| {
+            (xs[a + 1] - 1) * stride[a] + dilation[a] * (ws[a + 1] - 1) + output_padding[a] + 1
+                - 2 * padding[a]
+        })
+        .collect();
+    let mut out_shape = vec![n];
+    out_shape.extend(&out_sp);
+    out_shape.push(co);
+    let mut out = vec![0.0f64; out_shape.iter().product()];
+    let ostr = common::strides(&out_shape);
+    let xstr = common::strides(xs);
+    let wstr = common::strides(ws);
+    for b in 0..n {
+        for pos in common::multi_indices(&xs[1..=dims]) {
+            for k in common::multi_indices(&ws[1..=dims]) {
+                let mut t = Vec::with_capacity(dims);
+                for a in 0..dims {
+                    let v = (pos[a] * stride[a] + k[a] * dilation[a]) as i64 - padding[a] as i64;
+                    if v < 0 || v >= out_sp[a] as i64 {
+                        break;
+                    }
+                    t.push(v as usize);
+                }
+                if t.len() < dims {
+                    continue;
+                }
+                for o in 0..co {
+                    let mut acc = 0.0;
+                    for c in 0..ci {
+                        let xi = b * xstr[0]
+                            + (0..dims).map(|a| pos[a] * xstr[a + 1]).sum::<usize>()
+                            + c;
+                        let wi =
+                            o * wstr[0] + (0..dims).map(|a| k[a] * wstr[a + 1]).sum::<usize>() + c;
+                        acc += f64::from(x[xi]) * f64::from(w[wi]);
+                    }
+                    let oi = b * ostr[0] + (0..dims).map(|a| t[a] * ostr[a + 1]).sum::<usize>() + o;
+                    out[oi] += acc;
+                }
+            }
+        }
+    }
+    (out, out_shape)
+}
+
+#[test]
+fn transposed_convolutions_match_scatter_sums() {
+    let mut rng = common::rng();
+    // 1-D: stride 2, padding 1, dilation 2, output padding 1.
+    let (xs, ws) = ([2usize, 5, 3], [4usize, 3, 3]);
+    let x = rand_vec(&mut rng, xs.iter().product());
+    let w = rand_vec(&mut rng, ws.iter().product());
+    let got = ops::conv_transpose1d(&arr(&x, &xs), &arr(&w, &ws), 2, 1, 2, 1, 1).unwrap();
+    let (want, shape) = conv_transpose_ref(&x, &xs, &w, &ws, &[2], &[1], &[2], &[1]);
+    assert_eq!(
+        got.shape(),
+        shape.iter().map(|&d| d as i32).collect::<Vec<_>>()
+    );
+    close(&read(&got), &want, 3.0);
+    // 2-D with different settings per axis.
+    let (xs, ws) = ([1usize, 3, 4, 2], [3usize, 2, 3, 2]);
+    let x = rand_vec(&mut rng, xs.iter().product());
+    let w = rand_vec(&mut rng, ws.iter().product());
+    let got = ops::conv_transpose2d(
+        &arr(&x, &xs),
+        &arr(&w, &ws),
+        [2, 1],
+        [0, 1],
+        [1, 1],
+        [1, 0],
+        1,
+    )
+    .unwrap();
+    let (want, shape) = conv_transpose_ref(&x, &xs, &w, &ws, &[2, 1], &[0, 1], &[1, 1], &[1, 0]);
+    assert_eq!(
+        got.shape(),
+        shape.iter().map(|&d| d as i32).collect::<Vec<_>>()
+    );
+    close(&read(&got), &want, 4.0);
+    // 3-D, plain.
+    let (xs, ws) = ([1usize, 2, 3, 2, 2], [2usize, 2, 2, 2, 2]);
+    let x = rand_vec(&mut rng, xs.iter().product());
+    let w = rand_vec(&mut rng, ws.iter().product());
+    let got = ops::conv_transpose3d_on(
+        &arr(&x, &xs),
+        &arr(&w, &ws),
+        [1, 2, 1],
+        [0, 0, 1],
+        [1, 1, 1],
+        [0, 0, 0],
+        1,
+        &Device::cpu(),
+    )
+    .unwrap();
+    let (want, shape) = conv_transpose_ref(
+        &x,
+        &xs,
+        &w,
+        &ws,
+        &[1, 2, 1],
+        &[0, 0, 1],
+        &[1, 1, 1],
+        &[0, 0, 0],
+    );
+    assert_eq!(
+        got.shape(),
+        shape.iter().map(|&d| d as i32).collect::<Vec<_>>()
+    );
+    close(&read(&got), &want, 4.0);
+    // Channel mismatch.
+    assert!(ops::conv_transpose1d(
+        &arr(&x[..10], &[1, 5, 2]),
+        &arr(&w[..12], &[2, 2, 3]),
+        1,
+        0,
+        1,
+        0,
+        1
+    )
+    .is_err());
+}
+
+#[test]
+fn hadamard_transform_is_the_sylvester_matrix_product() {
+    let mut rng = common::rng();
+    for n in [2usize, 8, 64] {
+        let x = rand_vec(&mut rng, 3 * n);
+        // Sylvester's construction: H[i][j] = (-1)^popcount(i & j).
+        let h = |i: usize, j: usize| {
+            if (i & j).count_ones() % 2 == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        };
+        for scale in [None, Some(0.5f32)] {
+            let got = ops::hadamard_transform(&arr(&x, &[3, n]), scale).unwrap();
+            let s = scale.map_or(1.0 / (n as f64).sqrt(), f64::from);
+            let want: Vec<f64> = (0..3)
+                .flat_map(|r| {
+                    let x = &x;
+                    (0..n).map(move |i| {
+                        s * (0..n)
+                            .map(|j| h(i, j) * f64::from(x[r * n + j]))
+                            .sum::<f64>()
+                    })
+                })
+                .collect();
+            close(&read(&got), &want, (n as f64).sqrt());
+        }
+    }
+    // Sizes MLX has no Hadamard matrix for fail (when evaluated).
+    let bad = ops::hadamard_transform(&arr(&[1.0; 6], &[6]), None);
+    assert!(bad.and_then(|r| r.to_vec::<f32>()).is_err());
+}

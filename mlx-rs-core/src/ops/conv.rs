@@ -77,3 +77,33 @@ op! {
         ))
     }
 }
+
+ops! {
+    /// 1-D transposed convolution (the gradient of [`conv1d`] with respect
+    /// to its input) of `input` `[N, L, C_in]` with `weight`
+    /// `[C_out, K, C_in / groups]`: each input position `i` adds
+    /// `weight[.., k, ..] · input[i]` to output position
+    /// `i * stride + k * dilation - padding`. The output length is
+    /// `(L - 1) * stride - 2 * padding + dilation * (K - 1) + output_padding + 1`.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let x = Array::from_slice(&[1.0f32, 2.0], &[1, 2, 1])?;
+    /// let w = Array::from_slice(&[1.0f32, 10.0], &[1, 2, 1])?;
+    /// let y = ops::conv_transpose1d(&x, &w, 2, 0, 1, 0, 1)?;
+    /// assert_eq!(y.to_vec::<f32>()?, [1.0, 10.0, 2.0, 20.0]);
+    /// # Ok(()) }
+    /// ```
+    fn conv_transpose1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, output_padding: i32, groups: i32)
+        => mlx_conv_transpose1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, output_padding, groups);
+    /// 2-D transposed convolution of `input` `[N, H, W, C_in]` with `weight`
+    /// `[C_out, KH, KW, C_in / groups]` (per axis as in [`conv_transpose1d`]).
+    fn conv_transpose2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], output_padding: [i32; 2], groups: i32)
+        => mlx_conv_transpose2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], output_padding[0], output_padding[1], groups);
+    /// 3-D transposed convolution of `input` `[N, D, H, W, C_in]` with
+    /// `weight` `[C_out, KD, KH, KW, C_in / groups]` (per axis as in
+    /// [`conv_transpose1d`]).
+    fn conv_transpose3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], output_padding: [i32; 3], groups: i32)
+        => mlx_conv_transpose3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], output_padding[0], output_padding[1], output_padding[2], groups);
+}

@@ -1,6 +1,6 @@
 //! Products beyond [`matmul`](super::matmul): gathered, segmented and
 //! block-masked matrix products, Einstein summation, Kronecker, inner and
-//! vector dot products.
+//! vector dot products, and the Hadamard transform.
 
 use crate::ffi::array_op;
 use crate::handles::VectorArray;
@@ -205,4 +205,24 @@ ops! {
     /// # Ok(()) }
     /// ```
     fn vecdot(a: &Array, b: &Array, axis: i32) => mlx_vecdot(a.as_raw(), b.as_raw(), axis);
+}
+
+op! {
+    /// The Walsh-Hadamard transform along the last axis: multiplication by
+    /// the Hadamard matrix of that size, times `scale` (default `1/sqrt(n)`,
+    /// which makes the transform orthonormal). MLX has matrices for sizes
+    /// `m * 2^k` with `m` in 1, 12, 20, 28; other sizes are an `Err` when
+    /// evaluated.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let x = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[4])?;
+    /// assert_eq!(ops::hadamard_transform(&x, None)?.to_vec::<f32>()?, [5.0, -1.0, -2.0, 0.0]);
+    /// # Ok(()) }
+    /// ```
+    fn hadamard_transform(a: &Array, scale: Option<f32>) -> Array |s| {
+        let scale = mlx_sys::mlx_optional_float { value: scale.unwrap_or(0.0), has_value: scale.is_some() };
+        array_op!(mlx_hadamard_transform(a.as_raw(), scale, s.as_raw()))
+    }
 }
