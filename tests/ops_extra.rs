@@ -1213,3 +1213,104 @@ fn hadamard_transform_is_the_sylvester_matrix_product() {
     let bad = ops::hadamard_transform(&arr(&[1.0; 6], &[6]), None);
     assert!(bad.and_then(|r| r.to_vec::<f32>()).is_err());
 }
+
+#[test]
+fn bad_inputs_are_errors_not_crashes() {
+    let m = arr(&[1.0; 64 * 64], &[64, 64]);
+    let v = arr(&[1.0, 2.0, 3.0], &[3]);
+    let s = Array::scalar(2.0f32).unwrap();
+    let err = |what: &str, r: mlx_rs::Result<Array>| {
+        let r = r.and_then(|a| a.eval().map(|_| a));
+        assert!(r.is_err(), "{what}: expected an error");
+    };
+    let mask = Array::from_slice(&[true; 4], &[2, 2]).unwrap();
+    for bs in [0, 7, -32, 16] {
+        err(
+            "block size",
+            ops::block_masked_mm(&m, &m, bs, Some(&mask), None, None),
+        );
+    }
+    err("einsum empty", ops::einsum("", std::slice::from_ref(&v)));
+    err("einsum no operands", ops::einsum("i->i", &[]));
+    err(
+        "einsum non-letter",
+        ops::einsum("é->", std::slice::from_ref(&v)),
+    );
+    err("view scalar", ops::view(&s, Dtype::Float64));
+    err("diag scalar", ops::diag(&s, 0));
+    err("diag huge k", ops::diag(&v, i32::MAX));
+    err("diag huge negative k", ops::diag(&v, i32::MIN));
+    err("diagonal same axes", ops::diagonal(&m, 0, 1, 1));
+    err("trace 1-D", ops::trace(&v));
+    err("searchsorted 2-D", ops::searchsorted(&m, &v, Side::Left));
+    err(
+        "median duplicate axes",
+        ops::median_axes(&m, &[0, 0], false),
+    );
+    err("unstack scalar", ops::unstack(&s).map(|_| s.clone()));
+    err("vecdot axis", ops::vecdot(&v, &v, 3));
+    err(
+        "as_strided beyond memory",
+        ops::as_strided(&v, &[i32::MAX, i32::MAX], &[0, 0], 0),
+    );
+    err(
+        "segmented_mm K mismatch",
+        ops::segmented_mm(
+            &arr(&[1.0; 6], &[2, 3]),
+            &arr(&[1.0; 8], &[4, 2]),
+            &ints(&[0, 1], &[1, 2]),
+        ),
+    );
+    err(
+        "segmented_mm batched",
+        ops::segmented_mm(
+            &arr(&[1.0; 12], &[2, 2, 3]),
+            &arr(&[1.0; 6], &[3, 2]),
+            &ints(&[0, 1], &[1, 2]),
+        ),
+    );
+    err(
+        "nan_to_num complex",
+        ops::nan_to_num(
+            &Array::from_slice(&[mlx_rs::Complex32::new(f32::NAN, 1.0)], &[1]).unwrap(),
+            0.0,
+            None,
+            None,
+        ),
+    );
+    err("masked_scatter float mask", ops::masked_scatter(&v, &v, &v));
+    let (x, w) = (arr(&[1.0; 4], &[1, 2, 2]), arr(&[1.0; 4], &[1, 2, 2]));
+    err(
+        "conv_transpose groups 0",
+        ops::conv_transpose1d(&x, &w, 1, 0, 1, 0, 0),
+    );
+    err(
+        "conv_transpose stride 0",
+        ops::conv_transpose1d(&x, &w, 0, 0, 1, 0, 1),
+    );
+    err(
+        "conv_transpose dilation 0",
+        ops::conv_transpose1d(&x, &w, 1, 0, 0, 0, 1),
+    );
+    err(
+        "conv_transpose negative padding",
+        ops::conv_transpose1d(&x, &w, 1, -5, 1, 0, 1),
+    );
+    err(
+        "conv_transpose2d groups 0",
+        ops::conv_transpose2d(
+            &arr(&[1.0; 4], &[1, 2, 1, 2]),
+            &arr(&[1.0; 4], &[1, 2, 1, 2]),
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            [0, 0],
+            0,
+        ),
+    );
+    err("unflatten 0 and -1", ops::unflatten(&v, 0, &[0, -1]));
+    err("unflatten two -1", ops::unflatten(&v, 0, &[-1, -1]));
+    // A huge difference order is as cheap as one past the axis length.
+    assert_eq!(ops::diff(&v, i32::MAX, 0).unwrap().size(), 0);
+    assert_eq!(read(&ops::roll(&v, i32::MIN).unwrap()).len(), 3);
+}

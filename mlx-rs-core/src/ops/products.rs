@@ -100,7 +100,15 @@ op! {
     /// # Ok(()) }
     /// ```
     fn segmented_mm(a: &Array, b: &Array, segments: &Array) -> Array |s| {
-        let k = *a.shape().last().ok_or_else(|| Error::invalid("segmented_mm: `a` must have at least 1 dimension"))?;
+        let (ashape, bshape) = (a.shape(), b.shape());
+        // MLX does not compare the inner dimensions here; a `b` shorter than
+        // `a`'s K would be read past its end.
+        if ashape.len() != 2 || bshape.len() != 2 || ashape[1] != bshape[0] {
+            return Err(Error::invalid(format!(
+                "segmented_mm needs a [M, K] and b [K, N], got {ashape:?} and {bshape:?}"
+            )));
+        }
+        let k = ashape[1];
         let dtype = segments.dtype();
         if !dtype.is_integer() {
             return Err(Error::invalid(format!("segmented_mm: segments must be integers, got {dtype}")));

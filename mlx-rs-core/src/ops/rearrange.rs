@@ -54,16 +54,6 @@ ops! {
     /// # Ok(()) }
     /// ```
     fn view(a: &Array, dtype: crate::Dtype) => mlx_view(a.as_raw(), dtype.to_raw());
-    /// Splits axis `axis` into the dimensions `shape` (one may be `-1`).
-    ///
-    /// ```
-    /// # use mlx_rs_core::{ops, Array};
-    /// # fn main() -> mlx_rs_core::Result<()> {
-    /// let a = Array::from_slice(&[0i32, 1, 2, 3, 4, 5], &[6])?;
-    /// assert_eq!(ops::unflatten(&a, 0, &[2, -1])?.shape(), [2, 3]);
-    /// # Ok(()) }
-    /// ```
-    fn unflatten(a: &Array, axis: i32, shape: &[i32]) => mlx_unflatten(a.as_raw(), axis, shape.as_ptr(), shape.len());
     /// Removes the size-1 axis `axis` (other sizes are an error).
     fn squeeze_axis(a: &Array, axis: i32) => mlx_squeeze_axis(a.as_raw(), axis);
     /// `a` with at least one dimension (a scalar becomes shape `[1]`).
@@ -73,6 +63,27 @@ ops! {
     /// `a` with at least three dimensions (NumPy's placement of the new
     /// axes: a vector `[n]` becomes `[1, n, 1]`).
     fn atleast_3d(a: &Array) => mlx_atleast_3d(a.as_raw());
+}
+
+op! {
+    /// Splits axis `axis` into the dimensions `shape` (one may be `-1`,
+    /// inferred; it cannot be inferred next to a 0).
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[0i32, 1, 2, 3, 4, 5], &[6])?;
+    /// assert_eq!(ops::unflatten(&a, 0, &[2, -1])?.shape(), [2, 3]);
+    /// # Ok(()) }
+    /// ```
+    fn unflatten(a: &Array, axis: i32, shape: &[i32]) -> Array |s| {
+        // MLX divides by the product of the other dimensions to infer a -1:
+        // a 0 beside it killed the process (SIGFPE).
+        if shape.contains(&-1) && shape.contains(&0) || shape.iter().any(|&d| d < -1) {
+            return Err(Error::invalid(format!("unflatten: cannot split an axis into {shape:?}")));
+        }
+        array_op!(mlx_unflatten(a.as_raw(), axis, shape.as_ptr(), shape.len(), s.as_raw()))
+    }
 }
 
 op! {

@@ -213,6 +213,13 @@ op! {
     /// # Ok(()) }
     /// ```
     fn diff(a: &Array, n: i32, axis: i32) -> Array |s| {
+        // MLX builds one subtraction per pass: a huge `n` would build (and
+        // hang on) billions of ops, while every `n` past the axis length
+        // gives the same empty result.
+        let n = match a.dim(axis) {
+            Ok(len) if n > len => len,
+            _ => n,
+        };
         array_op!(mlx_diff(a.as_raw(), n, axis, s.as_raw()))
     }
 }
