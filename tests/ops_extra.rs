@@ -1308,6 +1308,22 @@ fn bad_inputs_are_errors_not_crashes() {
             0,
         ),
     );
+    err("conv1d groups 0", ops::conv1d(&x, &w, 1, 0, 1, 0));
+    err(
+        "conv2d groups 0",
+        ops::conv2d(
+            &arr(&[1.0; 4], &[1, 2, 1, 2]),
+            &arr(&[1.0; 4], &[1, 2, 1, 2]),
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            0,
+        ),
+    );
+    err(
+        "conv_general groups 0",
+        ops::conv_general(&x, &w, &[1], &[0], &[0], &[1], &[1], 0, false),
+    );
     err("unflatten 0 and -1", ops::unflatten(&v, 0, &[0, -1]));
     err("unflatten two -1", ops::unflatten(&v, 0, &[-1, -1]));
     // A huge difference order is as cheap as one past the axis length.

@@ -19,22 +19,46 @@
 use crate::ffi::array_op;
 use crate::Array;
 
-ops! {
+/// MLX 0.32.2 divides by `groups` before checking it: 0 killed the process
+/// (SIGFPE).
+#[track_caller]
+fn check_groups(groups: i32) -> crate::Result<()> {
+    if groups < 1 {
+        return Err(crate::Error::invalid(format!(
+            "convolution: groups must be at least 1, got {groups}"
+        )));
+    }
+    Ok(())
+}
+
+op! {
     /// 1-D convolution of `input` `[N, L, C_in]` with `weight`
     /// `[C_out, K, C_in / groups]`, giving `[N, L_out, C_out]`.
-    fn conv1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, groups: i32)
-        => mlx_conv1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, groups);
+    fn conv1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, groups: i32) -> Array |s| {
+        check_groups(groups)?;
+        array_op!(mlx_conv1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, groups, s.as_raw()))
+    }
+}
+
+op! {
     /// 2-D convolution of `input` `[N, H, W, C_in]` with `weight`
     /// `[C_out, KH, KW, C_in / groups]`, giving `[N, H_out, W_out, C_out]`.
     /// `stride`, `padding` and `dilation` are per spatial axis (`[h, w]`).
-    fn conv2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], groups: i32)
-        => mlx_conv2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups);
+    fn conv2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], groups: i32) -> Array |s| {
+        check_groups(groups)?;
+        array_op!(mlx_conv2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups, s.as_raw()))
+    }
+}
+
+op! {
     /// 3-D convolution of `input` `[N, D, H, W, C_in]` with `weight`
     /// `[C_out, KD, KH, KW, C_in / groups]`, giving `[N, D_out, H_out, W_out,
     /// C_out]`. `stride`, `padding` and `dilation` are per spatial axis;
     /// `groups` must be 1 (an MLX limitation).
-    fn conv3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], groups: i32)
-        => mlx_conv3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups);
+    fn conv3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], groups: i32) -> Array |s| {
+        check_groups(groups)?;
+        array_op!(mlx_conv3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups, s.as_raw()))
+    }
 }
 
 op! {
@@ -58,6 +82,7 @@ op! {
         groups: i32,
         flip: bool,
     ) -> Array |s| {
+        check_groups(groups)?;
         array_op!(mlx_conv_general(
             input.as_raw(),
             weight.as_raw(),
@@ -88,12 +113,11 @@ fn check_transpose_args(
     output_padding: &[i32],
     groups: i32,
 ) -> crate::Result<()> {
-    let checks: [(&str, &[i32], i32); 5] = [
+    let checks: [(&str, &[i32], i32); 4] = [
         ("stride", stride, 1),
         ("dilation", dilation, 1),
         ("padding", padding, 0),
         ("output padding", output_padding, 0),
-        ("groups", &[groups], 1),
     ];
     for (what, values, min) in checks {
         if values.iter().any(|&v| v < min) {
@@ -102,7 +126,7 @@ fn check_transpose_args(
             )));
         }
     }
-    Ok(())
+    check_groups(groups)
 }
 
 op! {
