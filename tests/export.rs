@@ -17,23 +17,9 @@ use mlx_rs::closure::Closure;
 use mlx_rs::export::{self, FunctionExporter, ImportedFunction};
 use mlx_rs::{ops, transforms, Array, Device, Error};
 
-/// `tests/data/NAME`, found at run time: `MLX_RS_TEST_DATA` if set, else the
-/// crate directory that cargo names when it runs the test. Nothing is baked
-/// in at build time, so a test binary built on one machine runs on another.
+/// `tests/data/NAME`, found at run time (see `common::data_dir`).
 fn data_file(name: &str) -> PathBuf {
-    let dir = std::env::var_os("MLX_RS_TEST_DATA")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("CARGO_MANIFEST_DIR").map(|d| PathBuf::from(d).join("tests/data"))
-        })
-        .unwrap_or_else(|| PathBuf::from("tests/data"));
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "test data {path:?} not found: run from the repository root, through cargo, \
-         or set MLX_RS_TEST_DATA to the tests/data folder"
-    );
-    path
+    common::data_dir().join(name)
 }
 
 /// A fresh path in the temporary folder, removed on drop.
@@ -255,5 +241,5 @@ fn main() {
             ran += 1;
         }
     });
-    println!("\ntest result: ok. {ran} passed; 0 failed");
+    println!("\ntest result: ok. {ran} passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }
