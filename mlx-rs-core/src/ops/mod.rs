@@ -68,6 +68,7 @@ mod conv;
 mod creation;
 mod index;
 mod reduce;
+mod quantized;
 mod shape;
 mod sort;
 
@@ -81,5 +82,6 @@ pub use conv::*;
 pub use creation::*;
 pub use index::*;
 pub use reduce::*;
+pub use quantized::*;
 pub use shape::*;
 pub use sort::*;
