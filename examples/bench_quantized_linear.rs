@@ -40,15 +40,21 @@ fn run() -> mlx_rs::Result<()> {
     let [m, k, n] = dims;
     let device = mlx_rs::Device::default_device()?;
     println!("device: {device:?}; x {m}x{k}, w {n}x{k}; {iters} iterations after 20 warm-up");
-    let w = ops::random::normal(&[n, k], Dtype::Float32, 0.0, 0.02, None)?.astype(Dtype::Bfloat16)?;
-    let x = ops::random::normal(&[m, k], Dtype::Float32, 0.0, 1.0, None)?.astype(Dtype::Bfloat16)?;
+    let w =
+        ops::random::normal(&[n, k], Dtype::Float32, 0.0, 0.02, None)?.astype(Dtype::Bfloat16)?;
+    let x =
+        ops::random::normal(&[m, k], Dtype::Float32, 0.0, 1.0, None)?.astype(Dtype::Bfloat16)?;
     let dense = Linear::from_weights(w.clone(), None)?;
     let mut q4 = dense.clone();
     q4.quantize(64, 4)?;
     let mut q8 = dense.clone();
     q8.quantize(64, 8)?;
     mlx_rs::eval([&w, &x, q4.weight(), q8.weight()])?;
-    let layers = [("bf16 Linear", &dense), ("4-bit QuantizedLinear (g64)", &q4), ("8-bit QuantizedLinear (g64)", &q8)];
+    let layers = [
+        ("bf16 Linear", &dense),
+        ("4-bit QuantizedLinear (g64)", &q4),
+        ("8-bit QuantizedLinear (g64)", &q8),
+    ];
     let mut medians = Vec::new();
     for (name, layer) in layers {
         for _ in 0..20 {
@@ -65,9 +71,16 @@ fn run() -> mlx_rs::Result<()> {
         println!("{name:30} median {med:9.1} us  p95 {p95:9.1} us  weights {:.1} MB  ({:.0} GB/s at the median)", bytes as f64 / 1e6, bytes as f64 / med / 1e3);
         medians.push(med);
     }
-    println!("speed-up of 4-bit over bf16: {:.2}x; 8-bit: {:.2}x", medians[0] / medians[1], medians[0] / medians[2]);
+    println!(
+        "speed-up of 4-bit over bf16: {:.2}x; 8-bit: {:.2}x",
+        medians[0] / medians[1],
+        medians[0] / medians[2]
+    );
     // The 4-bit output agrees with the bf16 layer within quantization error.
-    let (a, b) = (dense.forward(&x)?.astype(Dtype::Float32)?, q4.forward(&x)?.astype(Dtype::Float32)?);
+    let (a, b) = (
+        dense.forward(&x)?.astype(Dtype::Float32)?,
+        q4.forward(&x)?.astype(Dtype::Float32)?,
+    );
     let rel = ops::sqrt(&ops::sum(&ops::square(&(&a - &b)?)?, false)?)?.item::<f32>()?
         / ops::sqrt(&ops::sum(&ops::square(&a)?, false)?)?.item::<f32>()?;
     println!("relative L2 difference 4-bit vs bf16 output: {rel:.4}");

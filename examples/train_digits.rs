@@ -45,7 +45,10 @@ const BATCH: usize = 32;
 
 fn batch_arrays(set: &digits::Digits, rows: &[usize]) -> mlx_rs::Result<(Array, Array)> {
     let part = set.select(rows);
-    let x = Array::from_slice(&part.features, &[rows.len() as i32, digits::FEATURES as i32])?;
+    let x = Array::from_slice(
+        &part.features,
+        &[rows.len() as i32, digits::FEATURES as i32],
+    )?;
     let y = Array::from_slice(&part.labels, &[rows.len() as i32])?;
     Ok((x, y))
 }
@@ -75,19 +78,26 @@ pub fn run(config: &Config) -> Result<History, String> {
     mlx_rs::ops::random::seed(config.seed).map_err(mlx)?;
 
     let mut model = Sequential::new()
-        .add(Linear::new(64, 128, true).map_err(mlx)?.with_activation(Activation::Relu))
+        .add(
+            Linear::new(64, 128, true)
+                .map_err(mlx)?
+                .with_activation(Activation::Relu),
+        )
         .add(Linear::new(128, 10, true).map_err(mlx)?);
     let steps_per_epoch = train.len().div_ceil(BATCH);
     let total = (steps_per_epoch * config.epochs) as u64;
-    let mut opt = AdamW::new(Schedule::warmup_cosine(1e-2, total / 20, total, 1e-4))
-        .with_weight_decay(1e-4);
+    let mut opt =
+        AdamW::new(Schedule::warmup_cosine(1e-2, total / 20, total, 1e-4)).with_weight_decay(1e-4);
     let loss_and_grad = mlx_rs::nn::value_and_grad(|m: &Sequential, b: &[Array]| {
         losses::cross_entropy(&m.forward(&b[0])?, &b[1])
     });
     let all_test: Vec<usize> = (0..test.len()).collect();
     let (test_x, test_y) = batch_arrays(&test, &all_test).map_err(mlx)?;
 
-    let mut history = History { loss: Vec::new(), test_accuracy: Vec::new() };
+    let mut history = History {
+        loss: Vec::new(),
+        test_accuracy: Vec::new(),
+    };
     for epoch in 0..config.epochs {
         let order = digits::permutation(train.len(), config.seed.wrapping_add(epoch as u64 + 1));
         let mut sum = 0.0;
@@ -116,14 +126,25 @@ pub fn run(config: &Config) -> Result<History, String> {
     }
     if let Some(path) = &config.plot {
         let pts = |v: &[f32], scale: f64| -> Vec<(f64, f64)> {
-            v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y as f64 * scale)).collect()
+            v.iter()
+                .enumerate()
+                .map(|(i, &y)| ((i + 1) as f64, y as f64 * scale))
+                .collect()
         };
         let (loss, acc) = (pts(&history.loss, 1.0), pts(&history.test_accuracy, 100.0));
         plot::write_png(
             path,
             &[
-                plot::Panel { title: "train loss", points: &loss, color: [200, 60, 40] },
-                plot::Panel { title: "test accuracy (%)", points: &acc, color: [40, 90, 200] },
+                plot::Panel {
+                    title: "train loss",
+                    points: &loss,
+                    color: [200, 60, 40],
+                },
+                plot::Panel {
+                    title: "test accuracy (%)",
+                    points: &acc,
+                    color: [40, 90, 200],
+                },
             ],
         )?;
     }
@@ -148,11 +169,17 @@ fn parse_args() -> Result<Config, String> {
                     .filter(|&n| n > 0)
                     .ok_or("--epochs takes a positive integer")?
             }
-            "--seed" => config.seed = value("--seed")?.parse().map_err(|_| "--seed takes an integer")?,
+            "--seed" => {
+                config.seed = value("--seed")?
+                    .parse()
+                    .map_err(|_| "--seed takes an integer")?
+            }
             "--plot" => config.plot = Some(PathBuf::from(value("--plot")?)),
             "--no-plot" => config.plot = None,
             "-h" | "--help" => {
-                return Err("usage: train_digits [--epochs N] [--seed S] [--plot PATH | --no-plot]".into())
+                return Err(
+                    "usage: train_digits [--epochs N] [--seed S] [--plot PATH | --no-plot]".into(),
+                )
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -172,7 +199,11 @@ fn main() {
     match run(&config) {
         Ok(h) => {
             for (i, (l, a)) in h.loss.iter().zip(&h.test_accuracy).enumerate() {
-                println!("epoch {:>3}  loss {l:.4}  test accuracy {:.2}%", i + 1, a * 100.0);
+                println!(
+                    "epoch {:>3}  loss {l:.4}  test accuracy {:.2}%",
+                    i + 1,
+                    a * 100.0
+                );
             }
             if let Some(p) = &config.plot {
                 println!("plot written to {}", p.display());

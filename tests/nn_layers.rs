@@ -17,7 +17,8 @@ use mlx_rs::ops::fast::AttentionMask;
 use mlx_rs::{io, Array, Dtype};
 
 fn fixture(name: &str) -> (Params, BTreeMap<String, Array>) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/nn/{name}.safetensors"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/nn/{name}.safetensors"));
     let all = io::load_safetensors(&path).expect("fixture loads");
     let mut params = Params::new();
     let mut io_arrays = BTreeMap::new();
@@ -73,11 +74,24 @@ fn erf(x: f64) -> f64 {
 fn linear_matches_f64() {
     let mut r = rng();
     let (n, k, m) = (3usize, 7usize, 5usize);
-    let (x, w, b) = (uniform(&mut r, n * k, -1.0, 1.0), uniform(&mut r, m * k, -1.0, 1.0), uniform(&mut r, m, -1.0, 1.0));
-    for act in [Activation::Identity, Activation::Relu, Activation::Gelu, Activation::GeluTanh, Activation::Silu, Activation::Tanh, Activation::Sigmoid] {
-        let layer = Linear::from_weights(arr(&w, &[m as i32, k as i32]), Some(arr(&b, &[m as i32])))
-            .unwrap()
-            .with_activation(act);
+    let (x, w, b) = (
+        uniform(&mut r, n * k, -1.0, 1.0),
+        uniform(&mut r, m * k, -1.0, 1.0),
+        uniform(&mut r, m, -1.0, 1.0),
+    );
+    for act in [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Gelu,
+        Activation::GeluTanh,
+        Activation::Silu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ] {
+        let layer =
+            Linear::from_weights(arr(&w, &[m as i32, k as i32]), Some(arr(&b, &[m as i32])))
+                .unwrap()
+                .with_activation(act);
         let y = layer.forward(&arr(&x, &[n as i32, k as i32])).unwrap();
         let mut want = vec![0.0f64; n * m];
         for i in 0..n {
@@ -99,7 +113,8 @@ fn act_f64(act: Activation, v: f64) -> f64 {
         Activation::Relu => v.max(0.0),
         Activation::Gelu => 0.5 * v * (1.0 + erf(v / 2f64.sqrt())),
         Activation::GeluTanh => {
-            0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())
+            0.5 * v
+                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())
         }
         Activation::Silu => v / (1.0 + (-v).exp()),
         Activation::Tanh => v.tanh(),
@@ -112,7 +127,8 @@ fn activations_match_f64() {
     let mut r = rng();
     let x = uniform(&mut r, 200, -6.0, 6.0);
     let a = arr(&x, &[200]);
-    let funcs: [(Activation, fn(&Array) -> mlx_rs::Result<Array>); 6] = [
+    type ActFn = fn(&Array) -> mlx_rs::Result<Array>;
+    let funcs: [(Activation, ActFn); 6] = [
         (Activation::Relu, nn::relu),
         (Activation::Gelu, nn::gelu),
         (Activation::GeluTanh, nn::gelu_tanh),
@@ -158,9 +174,14 @@ fn norms_match_f64() {
     let (g, b) = (uniform(&mut r, d, 0.5, 1.5), uniform(&mut r, d, -0.5, 0.5));
     let eps = 1e-5f64;
     let mut ln = LayerNorm::new(d as i32, eps as f32, true).unwrap();
-    ln.update(&Params::from([("weight".into(), arr(&g, &[d as i32])), ("bias".into(), arr(&b, &[d as i32]))])).unwrap();
+    ln.update(&Params::from([
+        ("weight".into(), arr(&g, &[d as i32])),
+        ("bias".into(), arr(&b, &[d as i32])),
+    ]))
+    .unwrap();
     let mut rms = RmsNorm::new(d as i32, eps as f32).unwrap();
-    rms.update(&Params::from([("weight".into(), arr(&g, &[d as i32]))])).unwrap();
+    rms.update(&Params::from([("weight".into(), arr(&g, &[d as i32]))]))
+        .unwrap();
     let xa = arr(&x, &[rows as i32, d as i32]);
     let (mut want_ln, mut want_rms) = (Vec::new(), Vec::new());
     for row in x.chunks(d) {
@@ -197,7 +218,11 @@ fn group_norm_matches_python_mlx_and_f64() {
                 .flat_map(|p| (0..per).map(move |j| n * pos * c + p * c + g * per + j))
                 .collect();
             let mean = idx.iter().map(|&i| x[i] as f64).sum::<f64>() / idx.len() as f64;
-            let var = idx.iter().map(|&i| (x[i] as f64 - mean).powi(2)).sum::<f64>() / idx.len() as f64;
+            let var = idx
+                .iter()
+                .map(|&i| (x[i] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / idx.len() as f64;
             for &i in &idx {
                 let ch = i % c;
                 want[i] = (x[i] as f64 - mean) / (var + 1e-5).sqrt() * w[ch] as f64 + b[ch] as f64;
@@ -213,11 +238,19 @@ fn embedding_gathers_rows_and_rejects_bad_ids() {
     let table = uniform(&mut r, 6 * 3, -1.0, 1.0);
     let emb = Embedding::from_weight(arr(&table, &[6, 3])).unwrap();
     let ids = [5i32, 0, 2, 2];
-    let y = emb.forward(&Array::from_slice(&ids, &[2, 2]).unwrap()).unwrap();
+    let y = emb
+        .forward(&Array::from_slice(&ids, &[2, 2]).unwrap())
+        .unwrap();
     assert_eq!(y.shape(), [2, 2, 3]);
-    let want: Vec<f64> = ids.iter().flat_map(|&i| to_f64(&table[i as usize * 3..i as usize * 3 + 3])).collect();
+    let want: Vec<f64> = ids
+        .iter()
+        .flat_map(|&i| to_f64(&table[i as usize * 3..i as usize * 3 + 3]))
+        .collect();
     assert_close_f32(&f32s(&y), &want, 0.0, 1.0);
-    let err = emb.forward(&Array::from_slice(&[6i32], &[1]).unwrap()).unwrap_err().to_string();
+    let err = emb
+        .forward(&Array::from_slice(&[6i32], &[1]).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("0..6") && err.contains("[6, 3]"), "{err}");
     assert!(emb.forward(&arr(&[1.0], &[1])).is_err());
 }
@@ -230,7 +263,9 @@ fn dropout_keeps_expected_fraction_and_scales() {
     let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
     // Binomial(20000, 0.75): standard deviation 0.003; 6 sigma.
     assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
-    assert!(y.iter().all(|&v| v == 0.0 || (v as f64 - 1.0 / 0.75).abs() < 1e-6));
+    assert!(y
+        .iter()
+        .all(|&v| v == 0.0 || (v as f64 - 1.0 / 0.75).abs() < 1e-6));
     d.eval_mode();
     assert!(f32s(&d.forward(&x).unwrap()).iter().all(|&v| v == 1.0));
     assert!(Dropout::new(1.0).is_err());
@@ -246,9 +281,14 @@ fn multi_head_attention_matches_python_mlx() {
     assert_close_f32(&f32s(&y), &to_f64(&f32s(&io["y"])), 1e-4, 1.0);
     let yc = mha.attend(q, q, q, AttentionMask::Causal).unwrap();
     assert_close_f32(&f32s(&yc), &to_f64(&f32s(&io["y_self_causal"])), 1e-4, 1.0);
-    let yb = mha.attend(q, kv, kv, AttentionMask::Array(&io["bool_mask"])).unwrap();
+    let yb = mha
+        .attend(q, kv, kv, AttentionMask::Array(&io["bool_mask"]))
+        .unwrap();
     assert_close_f32(&f32s(&yb), &to_f64(&f32s(&io["y_bool"])), 1e-4, 1.0);
-    let err = mha.attend(q, &arr(&[0.0; 8], &[1, 1, 8]), kv, AttentionMask::None).unwrap_err().to_string();
+    let err = mha
+        .attend(q, &arr(&[0.0; 8], &[1, 1, 8]), kv, AttentionMask::None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("[1, 1, 8]") && err.contains("16"), "{err}");
 }
 
@@ -273,18 +313,38 @@ fn convolutions_match_python_mlx() {
     let (params, io) = fixture("conv1d");
     let mut c1 = Conv1d::new(3, 5, 3, 2, 1, true).unwrap();
     nn::io::load_params(&mut c1, &params, LoadOptions::default()).unwrap();
-    assert_close_f32(&f32s(&c1.forward(&io["x"]).unwrap()), &to_f64(&f32s(&io["y"])), 1e-5, 1.0);
+    assert_close_f32(
+        &f32s(&c1.forward(&io["x"]).unwrap()),
+        &to_f64(&f32s(&io["y"])),
+        1e-5,
+        1.0,
+    );
     let (params, io) = fixture("conv2d");
     let mut c2 = Conv2d::new(3, 4, 3, 1, 1, true).unwrap();
     nn::io::load_params(&mut c2, &params, LoadOptions::default()).unwrap();
-    assert_close_f32(&f32s(&c2.forward(&io["x"]).unwrap()), &to_f64(&f32s(&io["y"])), 1e-5, 1.0);
-    let err = c2.forward(&arr(&[0.0; 16], &[1, 2, 2, 4])).unwrap_err().to_string();
-    assert!(err.contains("[1, 2, 2, 4]") && err.contains("[4, 3, 3, 3]"), "{err}");
+    assert_close_f32(
+        &f32s(&c2.forward(&io["x"]).unwrap()),
+        &to_f64(&f32s(&io["y"])),
+        1e-5,
+        1.0,
+    );
+    let err = c2
+        .forward(&arr(&[0.0; 16], &[1, 2, 2, 4]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[1, 2, 2, 4]") && err.contains("[4, 3, 3, 3]"),
+        "{err}"
+    );
 }
 
 fn mlp() -> Sequential {
     Sequential::new()
-        .add(Linear::new(4, 8, true).unwrap().with_activation(Activation::Relu))
+        .add(
+            Linear::new(4, 8, true)
+                .unwrap()
+                .with_activation(Activation::Relu),
+        )
         .add(Dropout::new(0.5).unwrap())
         .add(Linear::new(8, 3, true).unwrap())
 }
@@ -299,11 +359,26 @@ fn sequential_names_forward_and_errors() {
     let mut r = rng();
     let x = arr(&uniform(&mut r, 2 * 4, -1.0, 1.0), &[2, 4]);
     let p = m.parameters();
-    let h = nn::relu(&(mlx_rs::ops::matmul(&x, &mlx_rs::ops::transpose(&p["0.weight"]).unwrap()).unwrap() + &p["0.bias"]).unwrap()).unwrap();
-    let want = (mlx_rs::ops::matmul(&h, &mlx_rs::ops::transpose(&p["2.weight"]).unwrap()).unwrap() + &p["2.bias"]).unwrap();
-    assert_close_f32(&f32s(&m.forward(&x).unwrap()), &to_f64(&f32s(&want)), 1e-6, 1.0);
+    let h = nn::relu(
+        &(mlx_rs::ops::matmul(&x, &mlx_rs::ops::transpose(&p["0.weight"]).unwrap()).unwrap()
+            + &p["0.bias"])
+            .unwrap(),
+    )
+    .unwrap();
+    let want = (mlx_rs::ops::matmul(&h, &mlx_rs::ops::transpose(&p["2.weight"]).unwrap()).unwrap()
+        + &p["2.bias"])
+        .unwrap();
+    assert_close_f32(
+        &f32s(&m.forward(&x).unwrap()),
+        &to_f64(&f32s(&want)),
+        1e-6,
+        1.0,
+    );
     let err = m.forward(&arr(&[0.0; 5], &[1, 5])).unwrap_err().to_string();
-    assert!(err.contains("layer 0") && err.contains("[1, 5]") && err.contains("[8, 4]"), "{err}");
+    assert!(
+        err.contains("layer 0") && err.contains("[1, 5]") && err.contains("[8, 4]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -325,13 +400,27 @@ fn freeze_update_and_dtype() {
         ("9.weight".into(), arr(&[1.0], &[1])),
     ]);
     let err = m.update(&bad).unwrap_err().to_string();
-    assert!(err.contains("0.weight") && err.contains("[2, 2]") && err.contains("[8, 4]") && err.contains("9.weight"), "{err}");
+    assert!(
+        err.contains("0.weight")
+            && err.contains("[2, 2]")
+            && err.contains("[8, 4]")
+            && err.contains("9.weight"),
+        "{err}"
+    );
     assert_eq!(f32s(&m.parameters()["0.bias"]), before);
 
     m.to_dtype(Dtype::Bfloat16).unwrap();
-    assert!(m.parameters().values().all(|a| a.dtype() == Dtype::Bfloat16));
+    assert!(m
+        .parameters()
+        .values()
+        .all(|a| a.dtype() == Dtype::Bfloat16));
     m.eval_mode();
-    assert_eq!(m.forward(&mlx_rs::ops::ones(&[1, 4], Dtype::Bfloat16).unwrap()).unwrap().dtype(), Dtype::Bfloat16);
+    assert_eq!(
+        m.forward(&mlx_rs::ops::ones(&[1, 4], Dtype::Bfloat16).unwrap())
+            .unwrap()
+            .dtype(),
+        Dtype::Bfloat16
+    );
     assert!(m.to_dtype(Dtype::Int32).is_err());
 }
 
@@ -339,11 +428,11 @@ fn freeze_update_and_dtype() {
 fn train_and_eval_mode_reach_nested_dropout() {
     let mut m = Sequential::new().add(Sequential::new().add(Dropout::new(0.9).unwrap()));
     let x = mlx_rs::ops::ones(&[1000], Dtype::Float32).unwrap();
-    assert!(f32s(&m.forward(&x).unwrap()).iter().any(|&v| v == 0.0));
+    assert!(f32s(&m.forward(&x).unwrap()).contains(&0.0));
     m.eval_mode();
     assert!(f32s(&m.forward(&x).unwrap()).iter().all(|&v| v == 1.0));
     m.train(true);
-    assert!(f32s(&m.forward(&x).unwrap()).iter().any(|&v| v == 0.0));
+    assert!(f32s(&m.forward(&x).unwrap()).contains(&0.0));
 }
 
 #[test]
@@ -354,6 +443,9 @@ fn bad_layer_configurations_are_errors() {
     assert!(MultiHeadAttention::new(10, 3, false).is_err());
     assert!(Conv2d::new(3, 4, 0, 1, 0, true).is_err());
     let ln = LayerNorm::new(4, 1e-5, true).unwrap();
-    let err = ln.forward(&arr(&[0.0; 3], &[1, 3])).unwrap_err().to_string();
+    let err = ln
+        .forward(&arr(&[0.0; 3], &[1, 3]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("[1, 3]") && err.contains('4'), "{err}");
 }

@@ -15,7 +15,14 @@ fn f32s(a: &Array) -> Vec<f32> {
 }
 
 /// loss = mean((x wᵀ + b - y)²) for a 1-output Linear; returns (loss, dw, db) in f64.
-fn mse_grad_f64(x: &[f64], y: &[f64], w: &[f64], b: f64, n: usize, k: usize) -> (f64, Vec<f64>, f64) {
+fn mse_grad_f64(
+    x: &[f64],
+    y: &[f64],
+    w: &[f64],
+    b: f64,
+    n: usize,
+    k: usize,
+) -> (f64, Vec<f64>, f64) {
     let mut loss = 0.0;
     let mut dw = vec![0.0; k];
     let mut db = 0.0;
@@ -121,7 +128,9 @@ fn sgd_variants_match_f64() {
     for nesterov in [false, true] {
         let (mu, wd) = (0.9, 0.01);
         check_optimizer(
-            Sgd::new(lr as f32).with_momentum(mu as f32, nesterov).with_weight_decay(wd as f32),
+            Sgd::new(lr as f32)
+                .with_momentum(mu as f32, nesterov)
+                .with_weight_decay(wd as f32),
             6,
             move |t, p, g, st| {
                 if st.is_empty() {
@@ -161,7 +170,11 @@ fn adam_rule(lr: f64, wd: f64) -> impl FnMut(usize, &mut [f64], &[f64], &mut Vec
 #[test]
 fn adam_and_adamw_match_f64() {
     check_optimizer(Adam::new(0.05), 7, adam_rule(0.05, 0.0));
-    check_optimizer(AdamW::new(0.05).with_weight_decay(0.1), 7, adam_rule(0.05, 0.1));
+    check_optimizer(
+        AdamW::new(0.05).with_weight_decay(0.1),
+        7,
+        adam_rule(0.05, 0.1),
+    );
 }
 
 #[test]
@@ -212,9 +225,14 @@ fn optimizer_state_round_trips_and_continues_exactly() {
     // Bad state is an Err, not a silent partial load.
     let mut junk = Params::new();
     junk.insert("step".into(), Array::scalar(1i64).unwrap());
-    junk.insert("weight.q".into(), ops::zeros(&[1], mlx_rs::Dtype::Float32).unwrap());
+    junk.insert(
+        "weight.q".into(),
+        ops::zeros(&[1], mlx_rs::Dtype::Float32).unwrap(),
+    );
     nn::io::save_params(&junk, dir.join("junk.safetensors")).unwrap();
-    assert!(AdamW::new(0.1).load_state(&dir.join("junk.safetensors")).is_err());
+    assert!(AdamW::new(0.1)
+        .load_state(&dir.join("junk.safetensors"))
+        .is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -223,9 +241,15 @@ fn optimizer_rejects_unknown_or_misshapen_gradients() {
     let mut r = rng();
     let (mut model, _, _) = setup(&mut r, 2, 3);
     let mut opt = Sgd::new(0.1);
-    let g = Params::from([("nope".to_string(), ops::zeros(&[1], mlx_rs::Dtype::Float32).unwrap())]);
+    let g = Params::from([(
+        "nope".to_string(),
+        ops::zeros(&[1], mlx_rs::Dtype::Float32).unwrap(),
+    )]);
     assert!(opt.update(&mut model, &g).is_err());
-    let g = Params::from([("weight".to_string(), ops::zeros(&[3, 1], mlx_rs::Dtype::Float32).unwrap())]);
+    let g = Params::from([(
+        "weight".to_string(),
+        ops::zeros(&[3, 1], mlx_rs::Dtype::Float32).unwrap(),
+    )]);
     let err = opt.update(&mut model, &g).unwrap_err().to_string();
     assert!(err.contains("[3, 1]") && err.contains("[1, 3]"), "{err}");
     assert_eq!(opt.step(), 0);

@@ -13,7 +13,8 @@ use mlx_rs::ops::{self, QuantizationMode};
 use mlx_rs::{io, Array, Device, Dtype};
 
 fn fixture() -> std::collections::HashMap<String, Array> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/nn/quantized.safetensors");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/nn/quantized.safetensors");
     io::load_safetensors(&path).unwrap().arrays
 }
 
@@ -43,13 +44,44 @@ fn quantize_is_bit_exact_with_python_mlx() {
     for (bits, gs) in [(4, 64), (8, 32), (3, 32)] {
         let tag = format!("io.b{bits}g{gs}");
         let q = ops::quantize(w, gs, bits, QuantizationMode::Affine).unwrap();
-        assert_eq!(q.weight.to_vec::<u32>().unwrap(), f[&format!("{tag}.wq")].to_vec::<u32>().unwrap(), "{tag}");
+        assert_eq!(
+            q.weight.to_vec::<u32>().unwrap(),
+            f[&format!("{tag}.wq")].to_vec::<u32>().unwrap(),
+            "{tag}"
+        );
         assert_eq!(f32s(&q.scales), f32s(&f[&format!("{tag}.scales")]), "{tag}");
-        assert_eq!(f32s(q.biases.as_ref().unwrap()), f32s(&f[&format!("{tag}.biases")]), "{tag}");
-        let d = ops::dequantize(&q.weight, &q.scales, q.biases.as_ref(), gs, bits, QuantizationMode::Affine).unwrap();
+        assert_eq!(
+            f32s(q.biases.as_ref().unwrap()),
+            f32s(&f[&format!("{tag}.biases")]),
+            "{tag}"
+        );
+        let d = ops::dequantize(
+            &q.weight,
+            &q.scales,
+            q.biases.as_ref(),
+            gs,
+            bits,
+            QuantizationMode::Affine,
+        )
+        .unwrap();
         assert_eq!(f32s(&d), f32s(&f[&format!("{tag}.dequantized")]), "{tag}");
-        let y = ops::quantized_matmul(&f["io.x"], &q.weight, &q.scales, q.biases.as_ref(), true, gs, bits, QuantizationMode::Affine).unwrap();
-        assert_close_f32(&f32s(&y), &to_f64(&f32s(&f[&format!("{tag}.qmm")])), 1e-5, 1.0);
+        let y = ops::quantized_matmul(
+            &f["io.x"],
+            &q.weight,
+            &q.scales,
+            q.biases.as_ref(),
+            true,
+            gs,
+            bits,
+            QuantizationMode::Affine,
+        )
+        .unwrap();
+        assert_close_f32(
+            &f32s(&y),
+            &to_f64(&f32s(&f[&format!("{tag}.qmm")])),
+            1e-5,
+            1.0,
+        );
     }
 }
 
@@ -78,11 +110,21 @@ fn affine_format_invariants_in_f64() {
                 let step = (scales[g] as f64).abs();
                 assert!(
                     (deq[i * k + j] - w[i * k + j] as f64).abs() <= step * (1.0 + 1e-5) + 1e-6,
-                    "bits {bits}: value {} reconstructed as {}", w[i * k + j], deq[i * k + j]
+                    "bits {bits}: value {} reconstructed as {}",
+                    w[i * k + j],
+                    deq[i * k + j]
                 );
             }
         }
-        let d = ops::dequantize(&q.weight, &q.scales, q.biases.as_ref(), gs as i32, bits as i32, QuantizationMode::Affine).unwrap();
+        let d = ops::dequantize(
+            &q.weight,
+            &q.scales,
+            q.biases.as_ref(),
+            gs as i32,
+            bits as i32,
+            QuantizationMode::Affine,
+        )
+        .unwrap();
         assert_close_f32(&f32s(&d), &deq, 1e-6, 1.0);
         // quantized_matmul == x @ deq.T in f64, and without transpose.
         let mut want = vec![0.0f64; 3 * rows];
@@ -92,9 +134,30 @@ fn affine_format_invariants_in_f64() {
             }
         }
         let xa = Array::from_slice(&x, &[3, k as i32]).unwrap();
-        let y = ops::quantized_matmul(&xa, &q.weight, &q.scales, q.biases.as_ref(), true, gs as i32, bits as i32, QuantizationMode::Affine).unwrap();
+        let y = ops::quantized_matmul(
+            &xa,
+            &q.weight,
+            &q.scales,
+            q.biases.as_ref(),
+            true,
+            gs as i32,
+            bits as i32,
+            QuantizationMode::Affine,
+        )
+        .unwrap();
         assert_close_f32(&f32s(&y), &want, 1e-4, 1.0);
-        let y_cpu = ops::quantized_matmul_on(&xa, &q.weight, &q.scales, q.biases.as_ref(), true, gs as i32, bits as i32, QuantizationMode::Affine, &Device::cpu()).unwrap();
+        let y_cpu = ops::quantized_matmul_on(
+            &xa,
+            &q.weight,
+            &q.scales,
+            q.biases.as_ref(),
+            true,
+            gs as i32,
+            bits as i32,
+            QuantizationMode::Affine,
+            &Device::cpu(),
+        )
+        .unwrap();
         assert_close_f32(&f32s(&y_cpu), &want, 1e-4, 1.0);
     }
 }
@@ -102,18 +165,51 @@ fn affine_format_invariants_in_f64() {
 #[test]
 fn gather_qmm_matches_python_mlx_and_per_expert_matmuls() {
     let f = fixture();
-    let (x, wq, s, b, idx) = (&f["io.experts.x"], &f["io.experts.wq"], &f["io.experts.scales"], &f["io.experts.biases"], &f["io.experts.idx"]);
-    let y = ops::gather_qmm(x, wq, s, Some(b), None, Some(idx), true, 32, 4, QuantizationMode::Affine, false).unwrap();
+    let (x, wq, s, b, idx) = (
+        &f["io.experts.x"],
+        &f["io.experts.wq"],
+        &f["io.experts.scales"],
+        &f["io.experts.biases"],
+        &f["io.experts.idx"],
+    );
+    let y = ops::gather_qmm(
+        x,
+        wq,
+        s,
+        Some(b),
+        None,
+        Some(idx),
+        true,
+        32,
+        4,
+        QuantizationMode::Affine,
+        false,
+    )
+    .unwrap();
     assert_eq!(y.shape(), f["io.experts.y"].shape());
     assert_close_f32(&f32s(&y), &to_f64(&f32s(&f["io.experts.y"])), 1e-5, 1.0);
     // Each row equals quantized_matmul with its expert's slice.
     let ids = idx.to_vec::<u32>().unwrap();
     let yv = f32s(&y);
     for (row, &e) in ids.iter().enumerate() {
-        let pick = |a: &Array| ops::take_axis(a, &Array::from_slice(&[e as i32], &[1]).unwrap(), 0).and_then(|t| ops::squeeze_axes(&t, &[0])).unwrap();
+        let pick = |a: &Array| {
+            ops::take_axis(a, &Array::from_slice(&[e as i32], &[1]).unwrap(), 0)
+                .and_then(|t| ops::squeeze_axes(&t, &[0]))
+                .unwrap()
+        };
         let xr = ops::take_axis(x, &Array::from_slice(&[row as i32], &[1]).unwrap(), 0).unwrap();
         let xr = ops::squeeze_axes(&xr, &[0]).unwrap();
-        let one = ops::quantized_matmul(&xr, &pick(wq), &pick(s), Some(&pick(b)), true, 32, 4, QuantizationMode::Affine).unwrap();
+        let one = ops::quantized_matmul(
+            &xr,
+            &pick(wq),
+            &pick(s),
+            Some(&pick(b)),
+            true,
+            32,
+            4,
+            QuantizationMode::Affine,
+        )
+        .unwrap();
         let n = one.size();
         assert_close_f32(&yv[row * n..(row + 1) * n], &to_f64(&f32s(&one)), 1e-5, 1.0);
     }
@@ -122,20 +218,36 @@ fn gather_qmm_matches_python_mlx_and_per_expert_matmuls() {
 #[test]
 fn quantized_linear_matches_python_mlx() {
     let f = fixture();
-    let mut layer = Linear::from_weights(f["io.w"].clone(), Some(ops::zeros(&[24], Dtype::Float32).unwrap())).unwrap();
+    let mut layer = Linear::from_weights(
+        f["io.w"].clone(),
+        Some(ops::zeros(&[24], Dtype::Float32).unwrap()),
+    )
+    .unwrap();
     assert_eq!(nn::quantize(&mut layer, 64, 4).unwrap(), 1);
     // Python MLX's names load strictly into the quantized layer.
     let params: nn::Params = f
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("qlinear.").map(|n| (n.to_string(), v.clone())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("qlinear.")
+                .map(|n| (n.to_string(), v.clone()))
+        })
         .collect();
-    assert_eq!(params.keys().collect::<Vec<_>>(), ["bias", "biases", "scales", "weight"]);
+    assert_eq!(
+        params.keys().collect::<Vec<_>>(),
+        ["bias", "biases", "scales", "weight"]
+    );
     nn::io::load_params(&mut layer, &params, nn::LoadOptions::default()).unwrap();
     let y = layer.forward(&f["io.x"]).unwrap();
     assert_close_f32(&f32s(&y), &to_f64(&f32s(&f["io.qlinear.y"])), 1e-5, 1.0);
-    assert!(layer.trainable_parameters().is_empty(), "quantized parameters are frozen");
+    assert!(
+        layer.trainable_parameters().is_empty(),
+        "quantized parameters are frozen"
+    );
     assert!(layer.quantize(64, 4).is_err());
-    let err = layer.forward(&ops::ones(&[1, 64], Dtype::Float32).unwrap()).unwrap_err().to_string();
+    let err = layer
+        .forward(&ops::ones(&[1, 64], Dtype::Float32).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("[1, 64]") && err.contains("128"), "{err}");
 }
 
@@ -154,13 +266,35 @@ fn fp8_round_trip_on_representable_values() {
 fn bad_quantization_input_is_an_error() {
     let w = ops::ones(&[4, 64], Dtype::Float32).unwrap();
     assert!(ops::quantize(&w, 64, 7, QuantizationMode::Affine).is_err());
-    assert!(ops::quantize(&ops::ones(&[4, 48], Dtype::Float32).unwrap(), 64, 4, QuantizationMode::Affine).is_err());
+    assert!(ops::quantize(
+        &ops::ones(&[4, 48], Dtype::Float32).unwrap(),
+        64,
+        4,
+        QuantizationMode::Affine
+    )
+    .is_err());
     let q = ops::quantize(&w, 64, 4, QuantizationMode::Affine).unwrap();
     assert!(ops::dequantize(&q.weight, &q.scales, None, 64, 4, QuantizationMode::Affine).is_err());
     let x = ops::ones(&[1, 32], Dtype::Float32).unwrap();
-    assert!(ops::quantized_matmul(&x, &q.weight, &q.scales, q.biases.as_ref(), true, 64, 4, QuantizationMode::Affine)
-        .and_then(|y| y.eval())
-        .is_err());
+    assert!(ops::quantized_matmul(
+        &x,
+        &q.weight,
+        &q.scales,
+        q.biases.as_ref(),
+        true,
+        64,
+        4,
+        QuantizationMode::Affine
+    )
+    .and_then(|y| y.eval())
+    .is_err());
     assert!(ops::qqmm(&x, &q.weight, &q.scales, 64, 4, QuantizationMode::Affine).is_err());
-    assert!(nn::QuantizedLinear::from_weights(&ops::ones(&[4, 48], Dtype::Float32).unwrap(), None, 32, 4, nn::Activation::Identity).is_err());
+    assert!(nn::QuantizedLinear::from_weights(
+        &ops::ones(&[4, 48], Dtype::Float32).unwrap(),
+        None,
+        32,
+        4,
+        nn::Activation::Identity
+    )
+    .is_err());
 }

@@ -14,7 +14,12 @@ fn train_digits_reaches_95_percent_in_a_few_epochs() {
         return;
     }
     let plot = std::env::temp_dir().join(format!("train_digits_{}.png", std::process::id()));
-    let config = train_digits::Config { epochs: 10, seed: 0, plot: Some(plot.clone()), progress: false };
+    let config = train_digits::Config {
+        epochs: 10,
+        seed: 0,
+        plot: Some(plot.clone()),
+        progress: false,
+    };
     let h = train_digits::run(&config).expect("training runs");
     assert_eq!(h.loss.len(), 10);
     assert!(h.loss[9] < h.loss[0] * 0.5, "loss {:?}", h.loss);

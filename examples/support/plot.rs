@@ -24,7 +24,11 @@ struct Canvas {
 
 impl Canvas {
     fn new(w: usize, h: usize) -> Canvas {
-        Canvas { w, h, px: vec![255; w * h * 3] }
+        Canvas {
+            w,
+            h,
+            px: vec![255; w * h * 3],
+        }
     }
 
     fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
@@ -68,7 +72,11 @@ impl Canvas {
                     if bits >> (14 - (row * 3 + col)) & 1 == 1 {
                         for a in 0..scale {
                             for b in 0..scale {
-                                self.set(x + (i as i64 * 4 + col) * scale + a, y + row * scale + b, c);
+                                self.set(
+                                    x + (i as i64 * 4 + col) * scale + a,
+                                    y + row * scale + b,
+                                    c,
+                                );
                             }
                         }
                     }
@@ -175,7 +183,12 @@ pub fn write_png(path: &Path, panels: &[Panel<'_>]) -> Result<(), String> {
         let end = label(x1);
         cv.text(right - 8 * end.len() as i64, bottom + 10, &end, 2, black);
         for w in p.points.windows(2) {
-            cv.line((sx(w[0].0), sy(w[0].1)), (sx(w[1].0), sy(w[1].1)), p.color, 2);
+            cv.line(
+                (sx(w[0].0), sy(w[0].1)),
+                (sx(w[1].0), sy(w[1].1)),
+                p.color,
+                2,
+            );
         }
     }
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -51,7 +51,9 @@ where
     pub fn call(&self, model: &M, inputs: &[Array]) -> Result<(Array, Params)> {
         let trainable = model.trainable_parameters();
         if trainable.is_empty() {
-            return Err(invalid("value_and_grad: the model has no trainable parameters"));
+            return Err(invalid(
+                "value_and_grad: the model has no trainable parameters",
+            ));
         }
         let names: Vec<String> = trainable.keys().cloned().collect();
         let n = names.len();
@@ -62,7 +64,11 @@ where
         let keys = names.clone();
         let f = move |args: &[Array]| -> Result<Vec<Array>> {
             let mut m = template.clone();
-            let params: Params = keys.iter().cloned().zip(args[..n].iter().cloned()).collect();
+            let params: Params = keys
+                .iter()
+                .cloned()
+                .zip(args[..n].iter().cloned())
+                .collect();
             m.update(&params)?;
             let value = loss(&m, &args[n..])?;
             if value.size() != 1 {

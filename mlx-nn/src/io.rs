@@ -115,14 +115,18 @@ pub fn save_safetensors(model: &dyn Module, path: impl AsRef<Path>) -> Result<()
 /// Saves named arrays (e.g. optimizer state) as safetensors.
 #[track_caller]
 pub fn save_params(params: &Params, path: impl AsRef<Path>) -> Result<()> {
-    let arrays: HashMap<String, Array> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let arrays: HashMap<String, Array> =
+        params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     io::save_safetensors(path.as_ref(), &arrays, &HashMap::new())
 }
 
 /// Reads every tensor of a safetensors file (lazily) as named arrays.
 #[track_caller]
 pub fn load_params_file(path: impl AsRef<Path>) -> Result<Params> {
-    Ok(io::load_safetensors_lazy(path.as_ref())?.arrays.into_iter().collect())
+    Ok(io::load_safetensors_lazy(path.as_ref())?
+        .arrays
+        .into_iter()
+        .collect())
 }
 
 /// Which tensors to take, and to which dtype to convert them (if any).
@@ -139,7 +143,11 @@ fn check(
     for (name, param) in &expected {
         let Some((dtype, shape)) = found.get(name) else {
             if options.strict {
-                problems.push(format!("missing {name} (shape {:?}, {:?})", param.shape(), param.dtype()));
+                problems.push(format!(
+                    "missing {name} (shape {:?}, {:?})",
+                    param.shape(),
+                    param.dtype()
+                ));
             }
             continue;
         };
@@ -164,7 +172,10 @@ fn check(
         plan.push((name.clone(), None));
     }
     if options.strict {
-        let mut extra: Vec<&String> = found.keys().filter(|k| !expected.contains_key(*k)).collect();
+        let mut extra: Vec<&String> = found
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .collect();
         extra.sort();
         for name in extra {
             let (dtype, shape) = &found[name];

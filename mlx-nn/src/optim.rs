@@ -276,7 +276,10 @@ impl Optimizer for Sgd {
         &self.lr
     }
     fn slots(&self) -> Params {
-        self.velocity.iter().map(|(k, v)| (format!("{k}.v"), v.clone())).collect()
+        self.velocity
+            .iter()
+            .map(|(k, v)| (format!("{k}.v"), v.clone()))
+            .collect()
     }
     fn set_slots(&mut self, slots: Params) -> Result<()> {
         check_slots(&slots, &["v"])?;

@@ -389,7 +389,11 @@ pub fn read_safetensors_header(path: &Path) -> Result<SafeTensorsHeader> {
 
 /// Checks a safetensors header (the JSON after the length) against the size
 /// of the data section that follows it.
-fn parse_safetensors_header(path: &Path, header: &[u8], data_len: u64) -> Result<SafeTensorsHeader> {
+fn parse_safetensors_header(
+    path: &Path,
+    header: &[u8],
+    data_len: u64,
+) -> Result<SafeTensorsHeader> {
     let bad = |why: String| malformed("safetensors", path, why);
     let json: serde_json::Value =
         serde_json::from_slice(header).map_err(|e| bad(format!("header is not JSON: {e}")))?;

@@ -27,7 +27,9 @@ impl Rope {
     #[track_caller]
     pub fn new(dims: i32, traditional: bool, base: f32) -> Result<Rope> {
         if dims <= 0 || dims % 2 != 0 {
-            return Err(invalid(format!("Rope needs a positive, even dims, got {dims}")));
+            return Err(invalid(format!(
+                "Rope needs a positive, even dims, got {dims}"
+            )));
         }
         Ok(Rope {
             dims,
@@ -47,7 +49,15 @@ impl Rope {
                 self.dims
             )));
         }
-        fast::rope(x, self.dims, self.traditional, Some(self.base), self.scale, offset, None)
+        fast::rope(
+            x,
+            self.dims,
+            self.traditional,
+            Some(self.base),
+            self.scale,
+            offset,
+            None,
+        )
     }
 }
 
@@ -121,7 +131,13 @@ impl MultiHeadAttention {
     /// `[B, L_kv, dims]` with `mask` (none, causal, or an array broadcastable
     /// to `[B, heads, L_q, L_kv]`: boolean, or additive in the queries' dtype).
     #[track_caller]
-    pub fn attend(&self, queries: &Array, keys: &Array, values: &Array, mask: AttentionMask<'_>) -> Result<Array> {
+    pub fn attend(
+        &self,
+        queries: &Array,
+        keys: &Array,
+        values: &Array,
+        mask: AttentionMask<'_>,
+    ) -> Result<Array> {
         let dims = self.query_proj.input_dims();
         for (name, a) in [("queries", queries), ("keys", keys), ("values", values)] {
             let s = a.shape();
@@ -145,7 +161,10 @@ impl MultiHeadAttention {
         let scale = 1.0 / (head_dim as f32).sqrt();
         let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask)?;
         let qs = queries.shape();
-        let merged = ops::reshape(&ops::transpose_axes(&o, &[0, 2, 1, 3])?, &[qs[0], qs[1], dims])?;
+        let merged = ops::reshape(
+            &ops::transpose_axes(&o, &[0, 2, 1, 3])?,
+            &[qs[0], qs[1], dims],
+        )?;
         self.out_proj.forward(&merged)
     }
 }

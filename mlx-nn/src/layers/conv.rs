@@ -46,7 +46,14 @@ pub struct Conv1d {
 impl Conv1d {
     /// A convolution with weights from `U(-1/√(C_in·K), 1/√(C_in·K))`.
     #[track_caller]
-    pub fn new(in_channels: i32, out_channels: i32, kernel: i32, stride: i32, padding: i32, bias: bool) -> Result<Conv1d> {
+    pub fn new(
+        in_channels: i32,
+        out_channels: i32,
+        kernel: i32,
+        stride: i32,
+        padding: i32,
+        bias: bool,
+    ) -> Result<Conv1d> {
         if in_channels <= 0 || out_channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 {
             return Err(invalid(format!(
                 "Conv1d: bad configuration in {in_channels}, out {out_channels}, kernel {kernel}, stride {stride}, padding {padding}"
@@ -55,7 +62,11 @@ impl Conv1d {
         let fan_in = in_channels * kernel;
         Ok(Conv1d {
             weight: Param::new(init(&[out_channels, kernel, in_channels], fan_in)?),
-            bias: if bias { Some(Param::new(init(&[out_channels], fan_in)?)) } else { None },
+            bias: if bias {
+                Some(Param::new(init(&[out_channels], fan_in)?))
+            } else {
+                None
+            },
             stride,
             padding,
             dilation: 1,
@@ -110,7 +121,14 @@ impl Conv2d {
     /// A convolution with a square `kernel`, the same `stride` and `padding`
     /// on both axes, weights from `U(-1/√(C_in·K²), 1/√(C_in·K²))`.
     #[track_caller]
-    pub fn new(in_channels: i32, out_channels: i32, kernel: i32, stride: i32, padding: i32, bias: bool) -> Result<Conv2d> {
+    pub fn new(
+        in_channels: i32,
+        out_channels: i32,
+        kernel: i32,
+        stride: i32,
+        padding: i32,
+        bias: bool,
+    ) -> Result<Conv2d> {
         if in_channels <= 0 || out_channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 {
             return Err(invalid(format!(
                 "Conv2d: bad configuration in {in_channels}, out {out_channels}, kernel {kernel}, stride {stride}, padding {padding}"
@@ -119,7 +137,11 @@ impl Conv2d {
         let fan_in = in_channels * kernel * kernel;
         Ok(Conv2d {
             weight: Param::new(init(&[out_channels, kernel, kernel, in_channels], fan_in)?),
-            bias: if bias { Some(Param::new(init(&[out_channels], fan_in)?)) } else { None },
+            bias: if bias {
+                Some(Param::new(init(&[out_channels], fan_in)?))
+            } else {
+                None
+            },
             stride: [stride; 2],
             padding: [padding; 2],
             dilation: [1; 2],

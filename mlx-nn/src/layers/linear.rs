@@ -75,7 +75,9 @@ impl Linear {
     pub fn from_weights(weight: Array, bias: Option<Array>) -> Result<Linear> {
         let ws = weight.shape();
         if ws.len() != 2 {
-            return Err(invalid(format!("Linear weight must be [out, in], got {ws:?}")));
+            return Err(invalid(format!(
+                "Linear weight must be [out, in], got {ws:?}"
+            )));
         }
         if let Some(b) = &bias {
             if b.shape() != [ws[0]] {

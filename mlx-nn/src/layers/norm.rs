@@ -54,7 +54,9 @@ impl LayerNorm {
     #[track_caller]
     pub fn new(dims: i32, eps: f32, affine: bool) -> Result<LayerNorm> {
         if dims <= 0 {
-            return Err(invalid(format!("LayerNorm needs positive dims, got {dims}")));
+            return Err(invalid(format!(
+                "LayerNorm needs positive dims, got {dims}"
+            )));
         }
         let (weight, bias) = if affine {
             (Some(ones(dims)?), Some(zeros(dims)?))

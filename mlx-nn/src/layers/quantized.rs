@@ -55,7 +55,9 @@ impl QuantizedLinear {
     ) -> Result<QuantizedLinear> {
         let ws = weight.shape();
         if ws.len() != 2 {
-            return Err(invalid(format!("QuantizedLinear weight must be [out, in], got {ws:?}")));
+            return Err(invalid(format!(
+                "QuantizedLinear weight must be [out, in], got {ws:?}"
+            )));
         }
         if ![2, 3, 4, 5, 6, 8].contains(&bits) || ![32, 64, 128].contains(&group_size) {
             return Err(invalid(format!(
@@ -87,11 +89,21 @@ impl QuantizedLinear {
 
     /// The quantized form of a (dense) [`crate::Linear`].
     #[track_caller]
-    pub fn from_linear(linear: &crate::Linear, group_size: i32, bits: i32) -> Result<QuantizedLinear> {
+    pub fn from_linear(
+        linear: &crate::Linear,
+        group_size: i32,
+        bits: i32,
+    ) -> Result<QuantizedLinear> {
         if linear.quantized().is_some() {
             return Err(invalid("the Linear is already quantized"));
         }
-        QuantizedLinear::from_weights(linear.weight(), linear.bias(), group_size, bits, linear.activation())
+        QuantizedLinear::from_weights(
+            linear.weight(),
+            linear.bias(),
+            group_size,
+            bits,
+            linear.activation(),
+        )
     }
 
     /// `in` (unpacked).
@@ -102,7 +114,14 @@ impl QuantizedLinear {
     /// The dense weight `[out, in]` this layer represents.
     #[track_caller]
     pub fn dequantized_weight(&self) -> Result<Array> {
-        ops::dequantize(&self.weight, &self.scales, self.biases.as_deref(), self.group_size, self.bits, QuantizationMode::Affine)
+        ops::dequantize(
+            &self.weight,
+            &self.scales,
+            self.biases.as_deref(),
+            self.group_size,
+            self.bits,
+            QuantizationMode::Affine,
+        )
     }
 }
 

@@ -67,8 +67,8 @@ mod arith;
 mod conv;
 mod creation;
 mod index;
-mod reduce;
 mod quantized;
+mod reduce;
 mod shape;
 mod sort;
 
@@ -81,7 +81,7 @@ pub use arith::*;
 pub use conv::*;
 pub use creation::*;
 pub use index::*;
-pub use reduce::*;
 pub use quantized::*;
+pub use reduce::*;
 pub use shape::*;
 pub use sort::*;

@@ -1,26 +1,5 @@
 //! Quantized weights: `quantize`, `dequantize`, `quantized_matmul`,
 //! `gather_qmm`, `qqmm`, and float8 conversions.
-//!
-//! In the [`QuantizationMode::Affine`] mode each group of `group_size`
-//! consecutive values along the last axis of a weight `w` is stored as
-//! `bits`-bit unsigned integers `q` with one `scale` and one `bias` per
-//! group, so that `w ≈ scale · q + bias`. MLX picks
-//! `scale = (max - min) / (2^bits - 1)` and `bias = min`, except that it keeps
-//! the endpoint with the larger magnitude exact (the group's `min` or `max`,
-//! whichever is larger in absolute value, is reproduced without error; the
-//! scale's sign follows). The integers are packed little-endian into `uint32`
-//! words, so the packed last axis has `K · bits / 32` entries.
-//!
-//! ```
-//! use mlx_rs_core::{ops, Array};
-//! # fn main() -> mlx_rs_core::Result<()> {
-//! let w = ops::random::normal(&[8, 64], mlx_rs_core::Dtype::Float32, 0.0, 1.0, None)?;
-//! let q = ops::quantize(&w, 64, 4, ops::QuantizationMode::Affine)?;
-//! assert_eq!(q.weight.shape(), [8, 8]); // 64 values × 4 bits / 32
-//! let back = ops::dequantize(&q.weight, &q.scales, q.biases.as_ref(), 64, 4, ops::QuantizationMode::Affine)?;
-//! assert_eq!(back.shape(), [8, 64]);
-//! # Ok(()) }
-//! ```
 
 use std::ffi::CStr;
 
@@ -110,7 +89,28 @@ fn check_biases(mode: QuantizationMode, biases: Option<&Array>) -> Result<()> {
 
 op! {
     /// Quantizes `w` (float, last axis a multiple of `group_size`) in groups
-    /// along its last axis; see the [module docs](self).
+    /// along its last axis.
+    ///
+    /// In the [`QuantizationMode::Affine`] mode each group of `group_size`
+    /// consecutive values along the last axis of a weight `w` is stored as
+    /// `bits`-bit unsigned integers `q` with one `scale` and one `bias` per
+    /// group, so that `w ≈ scale · q + bias`, with `q` in `0..2^bits`; MLX derives
+    /// `scale` and `bias` from the group's minimum and maximum, and every value is
+    /// reconstructed within one step (`|scale|`) of the original (checked by this
+    /// crate's tests against an f64 decoding of the packed integers). The integers
+    /// are packed little-endian into `uint32` words, so the packed last axis has
+    /// `K · bits / 32` entries.
+    ///
+    /// ```
+    /// use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let w = ops::random::normal(&[8, 64], mlx_rs_core::Dtype::Float32, 0.0, 1.0, None)?;
+    /// let q = ops::quantize(&w, 64, 4, ops::QuantizationMode::Affine)?;
+    /// assert_eq!(q.weight.shape(), [8, 8]); // 64 values × 4 bits / 32
+    /// let back = ops::dequantize(&q.weight, &q.scales, q.biases.as_ref(), 64, 4, ops::QuantizationMode::Affine)?;
+    /// assert_eq!(back.shape(), [8, 64]);
+    /// # Ok(()) }
+    /// ```
     fn quantize(w: &Array, group_size: i32, bits: i32, mode: QuantizationMode) -> Quantized |s| {
         let parts = vector_op!(mlx_quantize(
             w.as_raw(),
