@@ -7,7 +7,7 @@
 //! and panics inside them come back). A transformation returns a function
 //! object with a `call(&[Array])` method; calling it is lazy like any op.
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::{ops, transforms, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! // d/dx sum(x^2) = 2x
@@ -170,14 +170,14 @@ where
     let fun = Closure::new(f)?;
     let nums = to_c_ints(&sorted);
     let mut inner = ValueAndGradClosure::empty();
-    let res: *mut mlx_sys::mlx_closure_value_and_grad = &mut inner.0;
+    let res: *mut mlx_sys::mlx_closure_value_and_grad = inner.0.as_mut_ptr();
     mlx_call!(mlx_value_and_grad(
         res,
         fun.as_raw(),
         nums.as_ptr(),
         nums.len()
     ))?;
-    if inner.0.ctx.is_null() {
+    if inner.0.is_empty() {
         return Err(Error::invalid("MLX returned an empty closure"));
     }
     Ok(ValueAndGradFn {
@@ -348,7 +348,7 @@ where
 /// A function with custom derivative rules; [`CustomFunction::build`] makes
 /// the [`Closure`] to call.
 ///
-/// ```no_run
+/// ```
 /// use mlx_rs_core::{ops, transforms::CustomFunction, Array};
 /// # fn main() -> mlx_rs_core::Result<()> {
 /// // round() with a straight-through gradient.
@@ -425,19 +425,19 @@ impl CustomFunction {
             mlx_sys::mlx_closure_custom {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let jvp = self.jvp.as_ref().map_or(
             mlx_sys::mlx_closure_custom_jvp {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let vmap = self.vmap.as_ref().map_or(
             mlx_sys::mlx_closure_custom_vmap {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         Closure::from_call(|res| {
             mlx_call!(mlx_custom_function(res, self.fun.as_raw(), vjp, jvp, vmap))
@@ -454,5 +454,5 @@ where
 {
     let fun = Closure::new(f)?;
     let rule = CustomVjpClosure::new(Box::new(vjp))?;
-    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0)))
+    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0.get())))
 }
