@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, CStr, CString};
 
 use crate::ffi::{mlx_call, mlx_value};
+use crate::handles::Owned;
 use crate::io::VecStrings;
 use crate::{Device, Error, Result};
 
@@ -62,15 +63,6 @@ impl DeviceInfo {
     }
 }
 
-/// An owned `mlx_device_info`.
-struct InfoHandle(mlx_sys::mlx_device_info);
-
-impl Drop for InfoHandle {
-    fn drop(&mut self) {
-        let _ = mlx_call!(mlx_device_info_free(self.0));
-    }
-}
-
 impl Device {
     /// What MLX reports about this device. A device MLX does not have (a GPU
     /// where there is no GPU backend) is an `Err`.
@@ -86,10 +78,12 @@ impl Device {
     /// ```
     #[track_caller]
     pub fn info(&self) -> Result<DeviceInfo> {
-        let mut info = InfoHandle(mlx_value!(mlx_device_info_new())?);
-        mlx_call!(mlx_device_info_get(&mut info.0, self.as_raw()))?;
+        let raw = mlx_value!(mlx_device_info_new())?;
+        // SAFETY: a fresh handle that only this guard owns.
+        let mut info = unsafe { Owned::new(raw) };
+        mlx_call!(mlx_device_info_get(info.as_mut_ptr(), self.as_raw()))?;
         let mut keys = VecStrings::new();
-        mlx_call!(mlx_device_info_get_keys(&mut keys.0, info.0))?;
+        mlx_call!(mlx_device_info_get_keys(keys.0.as_mut_ptr(), info.get()))?;
         let mut entries = BTreeMap::new();
         for key in keys.to_vec()? {
             let c_key = CString::new(key.as_str()).map_err(|_| {
@@ -98,14 +92,14 @@ impl Device {
             let mut is_string = false;
             mlx_call!(mlx_device_info_is_string(
                 &mut is_string,
-                info.0,
+                info.get(),
                 c_key.as_ptr()
             ))?;
             let value = if is_string {
                 let mut text: *const c_char = std::ptr::null();
                 mlx_call!(mlx_device_info_get_string(
                     &mut text,
-                    info.0,
+                    info.get(),
                     c_key.as_ptr()
                 ))?;
                 if text.is_null() {
@@ -116,7 +110,7 @@ impl Device {
                 DeviceInfoValue::Text(text.to_string_lossy().into_owned())
             } else {
                 let mut n = 0usize;
-                mlx_call!(mlx_device_info_get_size(&mut n, info.0, c_key.as_ptr()))?;
+                mlx_call!(mlx_device_info_get_size(&mut n, info.get(), c_key.as_ptr()))?;
                 DeviceInfoValue::Size(n)
             };
             entries.insert(key, value);

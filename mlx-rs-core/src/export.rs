@@ -54,7 +54,7 @@ use std::path::Path;
 
 use crate::closure::{with_callbacks, Closure};
 use crate::ffi::{mlx_call, mlx_value, vector_op};
-use crate::handles::VectorArray;
+use crate::handles::{Owned, VectorArray};
 use crate::io::{c_path, require_extension, MapArrays};
 use crate::{Array, Error, Result};
 
@@ -105,7 +105,7 @@ pub fn export_function(
 /// # Ok(()) }
 /// ```
 pub struct FunctionExporter {
-    raw: mlx_sys::mlx_function_exporter,
+    raw: Owned<mlx_sys::mlx_function_exporter>,
     // Not `Send`/`Sync`: it calls a closure that need not be either.
     _not_send: PhantomData<*const ()>,
 }
@@ -128,7 +128,8 @@ impl FunctionExporter {
             )));
         }
         Ok(FunctionExporter {
-            raw,
+            // SAFETY: a fresh, non-empty handle that only this value owns.
+            raw: unsafe { Owned::new(raw) },
             _not_send: PhantomData,
         })
     }
@@ -137,27 +138,17 @@ impl FunctionExporter {
     #[track_caller]
     pub fn trace(&self, args: &[Array]) -> Result<()> {
         let args = VectorArray::from_arrays(args)?;
-        with_callbacks(|| mlx_call!(mlx_function_exporter_apply(self.raw, args.as_raw())))
+        with_callbacks(|| mlx_call!(mlx_function_exporter_apply(self.raw.get(), args.as_raw())))
     }
 
     /// Closes the file, reporting a failure (drop closes it too, silently).
     #[track_caller]
-    pub fn finish(mut self) -> Result<()> {
-        let raw = std::mem::replace(
-            &mut self.raw,
-            mlx_sys::mlx_function_exporter {
-                ctx: std::ptr::null_mut(),
-            },
-        );
+    pub fn finish(self) -> Result<()> {
+        // The one free outside `Owned`'s drop: closing the file can fail,
+        // and the caller asked to hear about it. Under the graph lock, like
+        // every free of a graph-related handle.
+        let raw = self.raw.into_raw();
         mlx_call!(mlx_function_exporter_free(raw))
-    }
-}
-
-impl Drop for FunctionExporter {
-    fn drop(&mut self) {
-        if !self.raw.ctx.is_null() {
-            let _ = mlx_call!(mlx_function_exporter_free(self.raw));
-        }
     }
 }
 
@@ -166,7 +157,7 @@ impl Drop for FunctionExporter {
 /// Calling it rebuilds the stored graph, lazily like any op, on the streams
 /// it was exported with (see the [module docs](self#threads-and-streams)).
 pub struct ImportedFunction {
-    raw: mlx_sys::mlx_imported_function,
+    raw: Owned<mlx_sys::mlx_imported_function>,
     // Not `Send`/`Sync`, like the other function objects of this crate.
     _not_send: PhantomData<*const ()>,
 }
@@ -183,7 +174,8 @@ impl ImportedFunction {
             return Err(Error::invalid(format!("MLX could not import {path:?}")));
         }
         Ok(ImportedFunction {
-            raw,
+            // SAFETY: a fresh, non-empty handle that only this value owns.
+            raw: unsafe { Owned::new(raw) },
             _not_send: PhantomData,
         })
     }
@@ -193,7 +185,7 @@ impl ImportedFunction {
     #[track_caller]
     pub fn call(&self, args: &[Array]) -> Result<Vec<Array>> {
         let args = VectorArray::from_arrays(args)?;
-        vector_op!(mlx_imported_function_apply(self.raw, args.as_raw()))
+        vector_op!(mlx_imported_function_apply(self.raw.get(), args.as_raw()))
     }
 
     /// Calls the function with positional arguments and keyword arguments
@@ -220,15 +212,9 @@ impl ImportedFunction {
         let args = VectorArray::from_arrays(args)?;
         let kwargs = MapArrays::from_map(kwargs)?;
         vector_op!(mlx_imported_function_apply_kwargs(
-            self.raw,
+            self.raw.get(),
             args.as_raw(),
-            kwargs.0
+            kwargs.0.get()
         ))
-    }
-}
-
-impl Drop for ImportedFunction {
-    fn drop(&mut self) {
-        let _ = mlx_call!(mlx_imported_function_free(self.raw));
     }
 }

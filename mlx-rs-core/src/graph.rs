@@ -18,7 +18,7 @@
 use std::ffi::{c_int, c_long, CString};
 
 use crate::ffi::{mlx_call, mlx_value};
-use crate::handles::VectorArray;
+use crate::handles::{Owned, VectorArray};
 use crate::{Array, Error, Result};
 
 // The C standard library's stream functions: mlx-c writes graphs to a
@@ -80,27 +80,23 @@ impl Drop for TempFile {
 }
 
 /// Names for graph nodes (an `mlx_node_namer`).
-struct Namer(mlx_sys::mlx_node_namer);
+struct Namer(Owned<mlx_sys::mlx_node_namer>);
 
 impl Namer {
     fn new(names: &[(&Array, &str)]) -> Result<Namer> {
-        let namer = Namer(mlx_value!(mlx_node_namer_new())?);
+        let raw = mlx_value!(mlx_node_namer_new())?;
+        // SAFETY: a fresh handle that only this guard owns.
+        let namer = Namer(unsafe { Owned::new(raw) });
         for (array, name) in names {
             let name = CString::new(*name)
                 .map_err(|_| Error::invalid(format!("node name {name:?} contains a NUL byte")))?;
             mlx_call!(mlx_node_namer_set_name(
-                namer.0,
+                namer.0.get(),
                 array.as_raw(),
                 name.as_ptr()
             ))?;
         }
         Ok(namer)
-    }
-}
-
-impl Drop for Namer {
-    fn drop(&mut self) {
-        let _ = mlx_call!(mlx_node_namer_free(self.0));
     }
 }
 
@@ -112,7 +108,7 @@ pub fn to_dot(outputs: &[Array], names: &[(&Array, &str)]) -> Result<String> {
     let file = TempFile::new()?;
     let namer = Namer::new(names)?;
     let v = VectorArray::from_arrays(outputs)?;
-    mlx_call!(mlx_export_to_dot(file.0, namer.0, v.as_raw()))?;
+    mlx_call!(mlx_export_to_dot(file.0, namer.0.get(), v.as_raw()))?;
     file.contents()
 }
 
@@ -123,6 +119,6 @@ pub fn print_graph(outputs: &[Array]) -> Result<String> {
     let file = TempFile::new()?;
     let namer = Namer::new(&[])?;
     let v = VectorArray::from_arrays(outputs)?;
-    mlx_call!(mlx_print_graph(file.0, namer.0, v.as_raw()))?;
+    mlx_call!(mlx_print_graph(file.0, namer.0.get(), v.as_raw()))?;
     file.contents()
 }

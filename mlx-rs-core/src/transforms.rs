@@ -154,15 +154,11 @@ pub fn set_compile_mode(mode: CompileMode) -> Result<()> {
 /// ```
 #[track_caller]
 pub fn clear_compile_cache() -> Result<()> {
-    struct Cache(mlx_sys::mlx_compile_cache);
-    impl Drop for Cache {
-        fn drop(&mut self) {
-            let _ = mlx_call!(mlx_compile_cache_free(self.0));
-        }
-    }
-    let mut cache = Cache(crate::ffi::mlx_value!(mlx_compile_cache_new())?);
-    mlx_call!(mlx_detail_compile_cache(&mut cache.0))?;
-    mlx_call!(mlx_detail_compile_clear_cache(cache.0))
+    let raw = crate::ffi::mlx_value!(mlx_compile_cache_new())?;
+    // SAFETY: a fresh handle that only this guard owns.
+    let mut cache = unsafe { crate::handles::Owned::new(raw) };
+    mlx_call!(mlx_detail_compile_cache(cache.as_mut_ptr()))?;
+    mlx_call!(mlx_detail_compile_clear_cache(cache.get()))
 }
 
 /// A function returning values and gradients, made by [`value_and_grad`].
@@ -234,14 +230,14 @@ where
     let fun = Closure::new(f)?;
     let nums = to_c_ints(&sorted);
     let mut inner = ValueAndGradClosure::empty();
-    let res: *mut mlx_sys::mlx_closure_value_and_grad = &mut inner.0;
+    let res: *mut mlx_sys::mlx_closure_value_and_grad = inner.0.as_mut_ptr();
     mlx_call!(mlx_value_and_grad(
         res,
         fun.as_raw(),
         nums.as_ptr(),
         nums.len()
     ))?;
-    if inner.0.ctx.is_null() {
+    if inner.0.is_empty() {
         return Err(Error::invalid("MLX returned an empty closure"));
     }
     Ok(ValueAndGradFn {
@@ -489,19 +485,19 @@ impl CustomFunction {
             mlx_sys::mlx_closure_custom {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let jvp = self.jvp.as_ref().map_or(
             mlx_sys::mlx_closure_custom_jvp {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let vmap = self.vmap.as_ref().map_or(
             mlx_sys::mlx_closure_custom_vmap {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         Closure::from_call(|res| {
             mlx_call!(mlx_custom_function(res, self.fun.as_raw(), vjp, jvp, vmap))
@@ -518,5 +514,5 @@ where
 {
     let fun = Closure::new(f)?;
     let rule = CustomVjpClosure::new(Box::new(vjp))?;
-    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0)))
+    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0.get())))
 }
