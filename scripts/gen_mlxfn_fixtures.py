@@ -15,6 +15,8 @@ this script records no expected values; it only defines the functions:
   (MLX cannot re-export the constants of an imported function).
 - tests/data/py_gauss_shapeless.mlxfn: g(x) -> exp(-x * x) * 0.5, exported
   shapeless (any shape of rank 1 works); 0.5 is a stored constant.
+- tests/data/py_kwargs.mlxfn: h(x[3], *, scale[3], shift[]) -> x * scale + shift,
+  with `scale` and `shift` passed by keyword.
 """
 
 import os
@@ -33,6 +35,10 @@ def gauss(x):
     return mx.exp(-x * x) * 0.5
 
 
+def with_kwargs(x, scale, shift):
+    return x * scale + shift
+
+
 def main():
     assert mx.__version__ == "0.32.2", f"need MLX 0.32.2, have {mx.__version__}"
     mx.set_default_device(mx.cpu)
@@ -47,6 +53,13 @@ def main():
         mx.zeros((5,), dtype=mx.float32),
         shapeless=True,
     )
+    mx.export_function(
+        os.path.join(OUT, "py_kwargs.mlxfn"),
+        with_kwargs,
+        mx.zeros((3,), dtype=mx.float32),
+        scale=mx.zeros((3,), dtype=mx.float32),
+        shift=mx.zeros((), dtype=mx.float32),
+    )
     # Check that the files load and compute what they should.
     f = mx.import_function(os.path.join(OUT, "py_affine_tanh.mlxfn"))
     xs = mx.random.normal((2, 3))
@@ -57,6 +70,9 @@ def main():
     g = mx.import_function(os.path.join(OUT, "py_gauss_shapeless.mlxfn"))
     v = mx.random.normal((7,))
     assert mx.allclose(g(v)[0], gauss(v)).item()
+    h = mx.import_function(os.path.join(OUT, "py_kwargs.mlxfn"))
+    sc, sh = mx.random.normal((3,)), mx.random.normal(())
+    assert mx.allclose(h(v[:3], scale=sc, shift=sh)[0], with_kwargs(v[:3], sc, sh)).item()
     print("wrote", sorted(p for p in os.listdir(OUT) if p.endswith(".mlxfn")))
 
 

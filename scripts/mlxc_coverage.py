@@ -61,7 +61,7 @@ NOT_WRAPPED = [
     (r"mlx_closure_(new_func|new_unary|set)$|mlx_closure_value_and_grad_(new_func|new_func_payload|set)$",
      "not needed: closures are created from Rust payloads (`closure::Closure::new`)"),
     (r"mlx_closure_kwargs_\w+$|mlx_(export_function_kwargs|function_exporter_apply_kwargs|imported_function_apply_kwargs)$",
-     "not wrapped yet: keyword arguments of exported functions (positional arguments are wrapped)"),
+     "not wrapped yet: exporting Rust functions with keyword arguments (calling imported ones with keywords is wrapped)"),
     (r"mlx_detail_compile$|mlx_detail_compile_erase$",
      "not needed: MLX's internal compile entry points (explicit ids and constants); `transforms::compile` covers compilation"),
     (r"mlx_node_namer_get_name$",

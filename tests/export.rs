@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use mlx_rs::closure::Closure;
@@ -95,6 +96,27 @@ fn imports_a_shapeless_python_function_at_several_shapes() {
             .collect();
         common::assert_close_f32(&read(&out[0]), &want, 1e-5, 1e-3);
     }
+}
+
+fn imports_a_python_function_with_keyword_arguments() {
+    let mut rng = common::rng();
+    let h = ImportedFunction::load(data_file("py_kwargs.mlxfn")).unwrap();
+    let x = common::uniform(&mut rng, 3, -2.0, 2.0);
+    let scale = common::uniform(&mut rng, 3, -2.0, 2.0);
+    let shift = common::uniform(&mut rng, 1, -2.0, 2.0)[0];
+    let kwargs = HashMap::from([
+        ("scale".to_string(), arr(&scale, &[3])),
+        ("shift".to_string(), Array::scalar(shift).unwrap()),
+    ]);
+    let out = h.call_kwargs(&[arr(&x, &[3])], &kwargs).unwrap();
+    let want: Vec<f64> = (0..3)
+        .map(|i| f64::from(x[i]) * f64::from(scale[i]) + f64::from(shift))
+        .collect();
+    common::assert_close_f32(&read(&out[0]), &want, 1e-6, 1.0);
+    // A missing keyword, or keywords passed positionally, match no trace.
+    let missing = HashMap::from([("scale".to_string(), arr(&scale, &[3]))]);
+    assert!(h.call_kwargs(&[arr(&x, &[3])], &missing).is_err());
+    assert!(h.call(&[arr(&x, &[3])]).is_err());
 }
 
 fn python_file_round_trips_through_rust_export() {
@@ -199,7 +221,7 @@ fn export_errors_come_back_as_err() {
 fn main() {
     // Take the first CPU stream on this thread before anything else does.
     let stream = Device::cpu().default_stream().expect("a CPU stream");
-    let checks: [(&str, fn()); 6] = [
+    let checks: [(&str, fn()); 7] = [
         (
             "imports_a_function_exported_by_python",
             imports_a_function_exported_by_python,
@@ -207,6 +229,10 @@ fn main() {
         (
             "imports_a_shapeless_python_function_at_several_shapes",
             imports_a_shapeless_python_function_at_several_shapes,
+        ),
+        (
+            "imports_a_python_function_with_keyword_arguments",
+            imports_a_python_function_with_keyword_arguments,
         ),
         (
             "python_file_round_trips_through_rust_export",

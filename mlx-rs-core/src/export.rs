@@ -48,13 +48,14 @@
 //! MLX uses). Also, MLX cannot export a function whose graph contains the
 //! constants of an imported one (`Unable to serialize primitive Load`).
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::Path;
 
 use crate::closure::{with_callbacks, Closure};
 use crate::ffi::{mlx_call, mlx_value, vector_op};
 use crate::handles::{Owned, VectorArray};
-use crate::io::{c_path, require_extension};
+use crate::io::{c_path, require_extension, MapArrays};
 use crate::{Array, Error, Result};
 
 /// Traces `f` with `example_args` and writes the graph to `path`, which must
@@ -185,5 +186,35 @@ impl ImportedFunction {
     pub fn call(&self, args: &[Array]) -> Result<Vec<Array>> {
         let args = VectorArray::from_arrays(args)?;
         vector_op!(mlx_imported_function_apply(self.raw.get(), args.as_raw()))
+    }
+
+    /// Calls the function with positional arguments and keyword arguments
+    /// by name (as Python's `f(x, scale=s)` for a function exported with
+    /// keyword arguments).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use mlx_rs_core::{export::ImportedFunction, Array};
+    /// # fn run(path: &std::path::Path) -> mlx_rs_core::Result<()> {
+    /// // A file from Python: mx.export_function(path, f, x, scale=s)
+    /// let f = ImportedFunction::load(path)?;
+    /// let x = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3])?;
+    /// let kwargs = HashMap::from([("scale".to_string(), Array::from_slice(&[2.0f32; 3], &[3])?)]);
+    /// let y = f.call_kwargs(&[x], &kwargs)?;
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn call_kwargs(
+        &self,
+        args: &[Array],
+        kwargs: &HashMap<String, Array>,
+    ) -> Result<Vec<Array>> {
+        let args = VectorArray::from_arrays(args)?;
+        let kwargs = MapArrays::from_map(kwargs)?;
+        vector_op!(mlx_imported_function_apply_kwargs(
+            self.raw.get(),
+            args.as_raw(),
+            kwargs.0.get()
+        ))
     }
 }

@@ -106,7 +106,7 @@ pub struct Gguf {
 // ---------------------------------------------------------------------------
 // Small owned handles.
 
-struct MapArrays(Owned<mlx_sys::mlx_map_string_to_array>);
+pub(crate) struct MapArrays(pub(crate) Owned<mlx_sys::mlx_map_string_to_array>);
 
 impl MapArrays {
     fn new() -> Self {
@@ -114,7 +114,7 @@ impl MapArrays {
         MapArrays(unsafe { Owned::new(mlx_sys::mlx_map_string_to_array_new()) })
     }
 
-    fn from_map(map: &HashMap<String, Array>) -> Result<Self> {
+    pub(crate) fn from_map(map: &HashMap<String, Array>) -> Result<Self> {
         let m = MapArrays::new();
         for (k, v) in map {
             let key = c_string(k)?;
