@@ -64,6 +64,7 @@ use std::path::Path;
 
 use crate::ffi::{mlx_call, mlx_value};
 use crate::handles::{MlxString, ResultSlot};
+use crate::tree::Tree;
 use crate::{Array, Device, Dtype, Error, Result};
 
 /// Arrays and metadata read from a safetensors file.
@@ -421,7 +422,8 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Loads every tensor and the metadata of a safetensors file (eagerly; see the
 /// module docs for the header checks done first).
 #[track_caller]
-pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
+pub fn load_safetensors(path: impl AsRef<Path>) -> Result<SafeTensors> {
+    let path = path.as_ref();
     let bytes = read_file(path)?;
     validate_safetensors(path, &bytes)?;
     drop(bytes);
@@ -443,19 +445,36 @@ pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
     })
 }
 
-/// Saves `arrays` (every dtype but float64, see the module docs) and a string
-/// `metadata` map as safetensors.
+/// Saves `arrays` (every dtype but float64, see the module docs) and an
+/// optional string `metadata` map as safetensors. `arrays` is any
+/// [`Tree`]: a `HashMap<String, Array>` (names as keys) or a parameter
+/// struct (dotted paths as names, see [`Tree::flatten_named`]).
 /// `path` must end in `.safetensors`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use mlx_rs_core::{io, Array};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let path = std::env::temp_dir().join("mlx_rs_doc_save.safetensors");
+/// let arrays = HashMap::from([("w".to_string(), Array::ones::<f32>([2, 2])?)]);
+/// io::save_safetensors(&path, &arrays, None)?;
+/// let back = io::load_safetensors(&path)?;
+/// assert_eq!(back.arrays["w"].shape(), [2, 2]);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(()) }
+/// ```
 #[track_caller]
-pub fn save_safetensors(
-    path: &Path,
-    arrays: &HashMap<String, Array>,
-    metadata: &HashMap<String, String>,
+pub fn save_safetensors<'m>(
+    path: impl AsRef<Path>,
+    arrays: &impl Tree,
+    metadata: impl Into<Option<&'m HashMap<String, String>>>,
 ) -> Result<()> {
+    let path = path.as_ref();
     require_extension(path, "safetensors")?;
     let file = c_path(path)?;
-    let a = MapArrays::from_map(arrays)?;
-    let m = MapStrings::from_map(metadata)?;
+    let a = MapArrays::from_map(&arrays.to_map())?;
+    let empty = HashMap::new();
+    let m = MapStrings::from_map(metadata.into().unwrap_or(&empty))?;
     let _guard = crate::ffi::lock();
     mlx_call!(mlx_save_safetensors(file.as_ptr(), a.0, m.0))
 }
@@ -584,7 +603,8 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Loads one array from a NumPy `.npy` file (eagerly; header checked first).
 #[track_caller]
-pub fn load_npy(path: &Path) -> Result<Array> {
+pub fn load_npy(path: impl AsRef<Path>) -> Result<Array> {
+    let path = path.as_ref();
     let bytes = read_file(path)?;
     validate_npy(path, &bytes)?;
     drop(bytes);
@@ -601,7 +621,8 @@ pub fn load_npy(path: &Path) -> Result<Array> {
 /// Saves `array` as a NumPy `.npy` file (every dtype but bfloat16, which
 /// NumPy lacks: that returns `Err`). `path` must end in `.npy`.
 #[track_caller]
-pub fn save_npy(path: &Path, array: &Array) -> Result<()> {
+pub fn save_npy(path: impl AsRef<Path>, array: &Array) -> Result<()> {
+    let path = path.as_ref();
     require_extension(path, "npy")?;
     if array.dtype() == Dtype::Bfloat16 {
         return Err(Error::invalid(
@@ -806,7 +827,8 @@ fn validate_gguf(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
 /// table checked first). Metadata values MLX does not expose (e.g. arrays of
 /// arrays) are left out.
 #[track_caller]
-pub fn load_gguf(path: &Path) -> Result<Gguf> {
+pub fn load_gguf(path: impl AsRef<Path>) -> Result<Gguf> {
+    let path = path.as_ref();
     let bytes = read_file(path)?;
     let keys = validate_gguf(path, &bytes)?;
     drop(bytes);
@@ -876,11 +898,14 @@ pub fn load_gguf(path: &Path) -> Result<Gguf> {
 /// Saves `arrays` and `metadata` as GGUF. `path` must end in `.gguf`; see the
 /// module docs for the dtypes the format takes.
 #[track_caller]
-pub fn save_gguf(
-    path: &Path,
+pub fn save_gguf<'m>(
+    path: impl AsRef<Path>,
     arrays: &HashMap<String, Array>,
-    metadata: &HashMap<String, GgufValue>,
+    metadata: impl Into<Option<&'m HashMap<String, GgufValue>>>,
 ) -> Result<()> {
+    let path = path.as_ref();
+    let empty = HashMap::new();
+    let metadata = metadata.into().unwrap_or(&empty);
     require_extension(path, "gguf")?;
     let file = c_path(path)?;
     let handle = GgufHandle(mlx_value!(mlx_io_gguf_new())?);

@@ -41,6 +41,7 @@
 //!   or let them exit only while no other thread evaluates on the GPU.
 #![warn(missing_docs)]
 
+pub mod args;
 mod array;
 pub mod closure;
 mod device;
@@ -51,9 +52,11 @@ mod handles;
 pub mod io;
 pub mod kernel;
 pub mod memory;
+mod methods;
 pub mod operators;
 pub mod ops;
 pub mod transforms;
+pub mod tree;
 
 pub use array::{async_eval, eval, Array};
 pub use device::{
@@ -63,7 +66,9 @@ pub use device::{
 pub use dtype::{Dtype, Element};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};
+pub use methods::IntoIndices;
 pub use num_complex::Complex32;
+pub use tree::{compile, compile_with_state, grad, value_and_grad, Tree};
 
 /// The version string of the libmlx this process runs (e.g. `0.32.2`).
 #[track_caller]

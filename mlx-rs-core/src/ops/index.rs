@@ -489,7 +489,7 @@ fn bounded(indices: &Array, n: i32, block: i32, s: &Stream) -> Result<Array> {
     } else {
         indices.clone()
     };
-    crate::ops::clip_on(&wrapped, &zero, &scalar(n - block.max(1))?, s)
+    crate::ops::clip_on(&wrapped, Some(&zero), Some(&scalar(n - block.max(1))?), s)
 }
 
 /// Size of axis `axis` of `a` (negative counts from the end).
