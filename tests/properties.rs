@@ -1148,8 +1148,8 @@ fn sort_argsort_cumsum() {
             let (name, got, want) = match op {
                 0 => ("sort_axis", ops::sort_axis(&a, axis), same),
                 1 => ("argsort_axis", ops::argsort_axis(&a, axis), same),
-                2 => ("sort", ops::sort(&a), flat),
-                3 => ("argsort", ops::argsort(&a), flat),
+                2 => ("sort_flat", ops::sort_flat(&a), flat),
+                3 => ("argsort_flat", ops::argsort_flat(&a), flat),
                 4 => ("cumsum_axis", ops::cumsum_axis(&a, axis, flag, !flag), same),
                 5 => (
                     "cumprod_axis",

@@ -30,7 +30,9 @@
 //!
 //! # Scalars
 //! `f32`, `f64`, [`crate::f16`], [`crate::bf16`] and the integer types (see
-//! [`ScalarArg`]) can stand on either side of an `Array`/`&Array`. Like Python scalars
+//! [`ScalarArg`]) can stand right of an array; `f32`, `i32`, `f16` and
+//! `bf16` (so any literal: `2.0 * &a`, `1 - &a`) also left of one
+//! (`x as f32 * &a` for an `f64` variable) of an `Array`/`&Array`. Like Python scalars
 //! in MLX, they are *weak*: they take the array's dtype instead of promoting
 //! it, so `bf16_array * 0.5` stays `bfloat16` and `u8_array + 1` stays
 //! `uint8`. A float scalar with an integer or bool array gives `float32`; an
@@ -322,7 +324,11 @@ macro_rules! scalar_lhs_all {
     )*};
 }
 
-scalar_lhs_all!(f32, f64, f16, bf16, i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+// One float and one integer type only: with two candidates (f32 and f64)
+// a literal such as `2.0 * &a` stays ambiguous until Rust's fallback, too
+// late for a method call or `?` on the result (E0282). f32 is the type ML
+// code holds its constants in.
+scalar_lhs_all!(f32, i32, f16, bf16);
 
 /// `-a`: [`ops::negative`]; finish with `?` (see the operators docs).
 impl Neg for Array {
