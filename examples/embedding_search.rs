@@ -34,9 +34,8 @@ fn main() -> mlx_rs::Result<()> {
     let ids = best.to_vec::<u32>()?;
     let sims = best_scores.to_vec::<f32>()?;
     for (q, target) in targets.to_vec::<i32>()?.iter().enumerate() {
-        let row: Vec<String> = (0..3)
-            .map(|j| format!("doc {} ({:.3})", ids[q * 3 + j], sims[q * 3 + j]))
-            .collect();
+        let row: Vec<String> =
+            (0..3).map(|j| format!("doc {} ({:.3})", ids[q * 3 + j], sims[q * 3 + j])).collect();
         println!("query from doc {target}: {}", row.join(", "));
     }
     Ok(())

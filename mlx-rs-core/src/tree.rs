@@ -328,6 +328,27 @@ macro_rules! impl_tree {
     };
 }
 
+/// Declares a struct of trees (arrays, `Vec`s of layers, ...) that derives
+/// `Clone` and implements [`Tree`] over all its fields, in order.
+///
+/// ```
+/// use mlx_rs_core::{tree::Tree, Array};
+/// mlx_rs_core::tree_struct! { pub struct Linear { pub weight: Array, pub bias: Option<Array> } }
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let l = Linear { weight: Array::ones::<f32>([3, 2])?, bias: Some(Array::zeros::<f32>([2])?) };
+/// assert_eq!(l.num_leaves(), 2);
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! tree_struct {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($fvis:vis $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone)]
+        $vis struct $name { $($fvis $field: $ty),* }
+        $crate::impl_tree!($name { $($field),* });
+    };
+}
+
 /// `Err` with advice unless `loss` is a scalar (what gradients are taken of).
 fn check_scalar_loss(loss: &Array, location: &'static Location<'static>) -> Result<()> {
     if loss.ndim() == 0 {
