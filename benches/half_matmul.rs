@@ -9,6 +9,8 @@
 #[path = "harness/mod.rs"]
 mod harness;
 
+use std::time::Instant;
+
 use mlx_rs::{ops, Array, Device, Dtype};
 
 const M: i32 = 256;
@@ -19,24 +21,43 @@ fn main() -> mlx_rs::Result<()> {
     let cpu = Device::cpu();
     let a = ops::random::uniform(-1.0, 1.0, &[M, K], Dtype::Float32, None)?;
     let b = ops::random::uniform(-1.0, 1.0, &[K, N], Dtype::Float32, None)?;
-    mlx_rs::eval([&a, &b])?;
-    let time = |a: &Array, b: &Array| harness::time(|| ops::matmul_on(a, b, &cpu)?.eval());
-    let f32_ours = time(&a, &b).map_err(|e| e.to_string());
+    let dtypes = [Dtype::Float32, Dtype::Bfloat16, Dtype::Float16];
+    let inputs: Vec<(Array, Array)> = dtypes
+        .iter()
+        .map(|&d| Ok((a.astype(d)?, b.astype(d)?)))
+        .collect::<mlx_rs::Result<_>>()?;
+    for (x, y) in &inputs {
+        mlx_rs::eval([x, y])?;
+    }
+    // The three dtypes are timed in turn within each sample, so that load on
+    // a shared machine weighs on all of them alike.
+    let run = |(x, y): &(Array, Array)| -> mlx_rs::Result<f64> {
+        let t = Instant::now();
+        ops::matmul_on(x, y, &cpu)?.eval()?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    };
+    for _ in 0..harness::WARMUP {
+        for pair in &inputs {
+            run(pair)?;
+        }
+    }
+    let mut samples = vec![Vec::new(); inputs.len()];
+    for _ in 0..harness::SAMPLES {
+        for (pair, out) in inputs.iter().zip(&mut samples) {
+            out.push(run(pair)?);
+        }
+    }
+    let stats: Vec<_> = samples.into_iter().map(harness::stats).collect();
     let dims = |code: i64| [M as i64, K as i64, N as i64, code];
-    for (code, dtype) in [(1, Dtype::Bfloat16), (2, Dtype::Float16)] {
-        let (ah, bh) = (a.astype(dtype)?, b.astype(dtype)?);
-        mlx_rs::eval([&ah, &bh])?;
+    for (code, dtype) in [(1usize, Dtype::Bfloat16), (2, Dtype::Float16)] {
         harness::table(
             &format!("matmul {dtype} {M}x{K} @ {K}x{N}, CPU"),
             &[
-                (
-                    &format!("mlx-rs {dtype}"),
-                    time(&ah, &bh).map_err(|e| e.to_string()),
-                ),
-                ("mlx-rs float32", f32_ours.clone()),
+                (&format!("mlx-rs {dtype}"), Ok(stats[code])),
+                ("mlx-rs float32", Ok(stats[0])),
                 (
                     &format!("python-mlx {dtype}"),
-                    harness::python_side("python-mlx", "matmul_dtype", "cpu", &dims(code)),
+                    harness::python_side("python-mlx", "matmul_dtype", "cpu", &dims(code as i64)),
                 ),
                 (
                     "python-mlx float32",
