@@ -1,8 +1,8 @@
 //! The one path into mlx-c.
 //!
 //! Every C call goes through [`check`] (usually via the [`mlx_call!`],
-//! [`array_op!`] and [`vector_op!`] macros): it makes sure the error handler is
-//! installed, takes the process-wide MLX lock, clears this thread's error slot,
+//! [`array_op!`] and [`vector_op!`] macros): it makes sure mlx-c is loaded and
+//! the error handler is installed, takes the process-wide MLX lock, clears this thread's error slot,
 //! makes the call, and turns a non-zero status, a recorded message, or a panic
 //! caught in a Rust callback into an [`Error`].
 
@@ -24,6 +24,10 @@ thread_local! {
 /// caller. `f` must make exactly one C call and return its status.
 #[track_caller]
 pub(crate) fn check(f: impl FnOnce() -> c_int) -> Result<()> {
+    // mlx-c is loaded at run time; a missing library is an error, not a crash.
+    mlx_sys::load().map_err(|message| Error::Unavailable {
+        message: message.to_string(),
+    })?;
     install_handler();
     let status;
     let message;

@@ -148,7 +148,7 @@ impl KernelConfig {
 /// Owns one backend's config handle while a launch is prepared.
 struct ConfigGuard<T: Copy> {
     raw: T,
-    free: unsafe extern "C" fn(T),
+    free: unsafe fn(T),
 }
 
 impl<T: Copy> Drop for ConfigGuard<T> {
