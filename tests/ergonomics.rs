@@ -185,7 +185,7 @@ fn compile_with_state_matches_uncompiled_steps() {
     common::assert_close_f32(&f32s(&a.b), &common::to_f64(&f32s(&b.b)), 1e-5, 1e-6);
 
     // Stateless compile over a tuple.
-    let f = tree::compile(|(u, v): &(Array, Array)| Ok((u * v)?.sum()?)).unwrap();
+    let f = tree::compile(|(u, v): &(Array, Array)| (u * v)?.sum()).unwrap();
     let s = f.call(&(x.clone(), x.clone())).unwrap();
     let want: f64 = xs.iter().map(|v| (*v as f64) * (*v as f64)).sum();
     common::assert_close_f32(&[s.item::<f32>().unwrap()], &[want], 1e-5, 0.0);
