@@ -11,6 +11,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Python-like use
+//! Most ops are also [`Array`] methods with Python's defaults
+//! (`x.reshape([b, l, h, d])?.permute([0, 2, 1, 3])?`, `x.mean_keepdims(-1)?`),
+//! numbers mix with arrays (`&x * 2.0`, `1.0 - &x`, `ops::power(&x, 2)`), and
+//! [`value_and_grad`], [`grad`], [`compile`] and [`compile_with_state`] take
+//! structured parameters: any [`Tree`] (see [`tree`]).
+//!
 //! # Laziness
 //! Ops build a graph; work happens at [`eval`], [`Array::eval`],
 //! [`Array::to_vec`], [`Array::item`] or when printing. Time an op including
