@@ -15,8 +15,7 @@
 //! ```
 //! use mlx_rs_core::{tree, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
-//! struct Line { w: Array, b: Array }
-//! mlx_rs_core::impl_tree!(Line { w, b });
+//! mlx_rs_core::tree_struct! { struct Line { w: Array, b: Array } }
 //!
 //! let p = Line { w: Array::scalar(2.0f32)?, b: Array::scalar(1.0f32)? };
 //! let x = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3])?;

@@ -75,11 +75,16 @@ pub(crate) use op;
 /// 12-17x slower than its float32 BLAS path; float32 also accumulates more
 /// precisely. The casts are linear in the data, the product is not, so the
 /// detour is cheap; gradients flow through the casts unchanged.
+#[track_caller]
 pub(crate) fn half_via_f32(
     inputs: &[&Array],
     s: &crate::Stream,
     f: impl FnOnce(&[Array]) -> Result<Array>,
 ) -> Result<Array> {
+    // `f` is a closure, which `#[track_caller]` does not reach: errors are
+    // re-located at the op's caller.
+    let location = std::panic::Location::caller();
+    let f = |x: &[Array]| f(x).map_err(|e| e.at(location));
     let half = match inputs.first().map(|a| a.dtype()) {
         Some(d @ (crate::Dtype::Bfloat16 | crate::Dtype::Float16))
             if inputs.iter().all(|a| a.dtype() == d)
