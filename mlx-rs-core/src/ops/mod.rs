@@ -109,10 +109,14 @@ pub(crate) fn half_via_f32(
 mod arith;
 mod conv;
 mod creation;
+mod diagonal;
 mod index;
+mod products;
+mod rearrange;
 mod reduce;
 mod shape;
 mod sort;
+mod window;
 
 pub mod fast;
 pub mod fft;
@@ -123,7 +127,11 @@ pub mod random;
 pub use arith::*;
 pub use conv::*;
 pub use creation::*;
+pub use diagonal::*;
 pub use index::*;
+pub use products::*;
+pub use rearrange::*;
 pub use reduce::*;
 pub use shape::*;
 pub use sort::*;
+pub use window::*;
