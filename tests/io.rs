@@ -234,7 +234,7 @@ fn save_requires_matching_extension() -> Result<()> {
     let a = Array::from_slice(&[1.0f32, 2.0], &[2])?;
     let p = TempPath::new("bin");
     assert!(io::save_npy(&p.0, &a).is_err());
-    assert!(io::save_safetensors(&p.0, &HashMap::new(), &HashMap::new()).is_err());
+    assert!(io::save_safetensors(&p.0, &HashMap::<String, Array>::new(), None).is_err());
     assert!(io::save_gguf(&p.0, &HashMap::new(), &HashMap::new()).is_err());
     assert!(!p.0.exists());
     Ok(())

@@ -45,7 +45,7 @@ fn kv(key: &str, ty: u32, value: &[u8]) -> Vec<u8> {
 /// with SIGSEGV. The binding now rejects float64 metadata.
 #[test]
 fn gguf_crash_996c9c4f_float64_metadata() {
-    let e = io::load_gguf(&data("gguf-crash-996c9c4f.gguf")).expect_err("float64 metadata");
+    let e = io::load_gguf(data("gguf-crash-996c9c4f.gguf")).expect_err("float64 metadata");
     assert!(e.message().contains("float64"), "{e}");
 }
 

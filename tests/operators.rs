@@ -134,7 +134,7 @@ fn scalars_are_weak() {
 
     let xh: Vec<f16> = x.iter().map(|v| f16::from_f32(*v)).collect();
     let h = Array::from_slice(&xh, &[4]).unwrap();
-    assert_eq!((2.0f64 - &h).unwrap().dtype(), Dtype::Float16);
+    assert_eq!((2.0 - &h).unwrap().dtype(), Dtype::Float16);
     assert_eq!((&h + f16::from_f32(1.0)).unwrap().dtype(), Dtype::Float16);
 
     let u = Array::from_slice(&[1u8, 2, 250], &[3]).unwrap();

@@ -86,8 +86,8 @@ fn sort_and_argsort_match_reference() {
 
     let mut want = data.clone();
     want.sort_by(|a, b| a.total_cmp(b));
-    assert_eq!(f32s(&ops::sort(&t).unwrap()), want);
-    let idx = u32s(&ops::argsort(&t).unwrap());
+    assert_eq!(f32s(&ops::sort_flat(&t).unwrap()), want);
+    let idx = u32s(&ops::argsort_flat(&t).unwrap());
     let by_idx: Vec<f32> = idx.iter().map(|&i| data[i as usize]).collect();
     assert_eq!(by_idx, want);
 
@@ -155,8 +155,8 @@ fn partition_and_argpartition() {
 
     for kth in [0, n as i32 / 2, -1, -(n as i32)] {
         let k = resolve(kth, n);
-        assert_partitioned(&f32s(&ops::partition(&t, kth).unwrap()), &data, k);
-        let idx = u32s(&ops::argpartition(&t, kth).unwrap());
+        assert_partitioned(&f32s(&ops::partition_flat(&t, kth).unwrap()), &data, k);
+        let idx = u32s(&ops::argpartition_flat(&t, kth).unwrap());
         let got: Vec<f32> = idx.iter().map(|&i| data[i as usize]).collect();
         assert_partitioned(&got, &data, k);
     }
@@ -176,7 +176,7 @@ fn partition_and_argpartition() {
             assert_partitioned(&got, &vals, k);
         }
     }
-    let got = f32s(&ops::partition_on(&t, 0, &Device::cpu()).unwrap());
+    let got = f32s(&ops::partition_flat_on(&t, 0, &Device::cpu()).unwrap());
     assert_partitioned(&got, &data, 0);
 }
 
@@ -186,7 +186,7 @@ fn topk_matches_reference() {
     let (t, shape, data) = transposed_input(&mut rng, -100.0, 100.0, false);
 
     let k = 3;
-    let mut got = f32s(&ops::topk(&t, k).unwrap());
+    let mut got = f32s(&ops::topk_flat(&t, k).unwrap());
     got.sort_by(|a, b| a.total_cmp(b));
     let mut want = data.clone();
     want.sort_by(|a, b| a.total_cmp(b));

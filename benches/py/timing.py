@@ -4,7 +4,7 @@ forced inside the timed region (NumPy is eager; MLX gets mx.eval).
 
 usage: timing.py IMPL CASE DEVICE WARMUP SAMPLES DIMS...
   IMPL   numpy | python-mlx
-  CASE   matmul M K N | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE
+  CASE   matmul M K N | matmul_dtype M K N DTYPE | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE
   DEVICE cpu | gpu
 DTYPE is 0 (float32), 1 (bfloat16) or 2 (float16).
 Prints one JSON object: {"median_ms": .., "p95_ms": ..} or {"error": ..}.
@@ -51,6 +51,13 @@ def mlx_case(case, device, dims):
         m, k, n = dims
         a = mx.random.uniform(-1, 1, (m, k))
         b = mx.random.uniform(-1, 1, (k, n))
+        mx.eval(a, b)
+        return lambda: mx.eval(a @ b)
+    if case == "matmul_dtype":
+        m, k, n, code = dims
+        dtype = [mx.float32, mx.bfloat16, mx.float16][code]
+        a = mx.random.uniform(-1, 1, (m, k)).astype(dtype)
+        b = mx.random.uniform(-1, 1, (k, n)).astype(dtype)
         mx.eval(a, b)
         return lambda: mx.eval(a @ b)
     rows, cols, code = dims

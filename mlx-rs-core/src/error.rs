@@ -82,6 +82,37 @@ impl Error {
         }
     }
 
+    /// The same error, located at `location` if it was located inside this
+    /// crate (so an error raised while a transform runs points at the user's
+    /// call instead of this crate's internals).
+    pub(crate) fn at(self, location: &'static Location<'static>) -> Self {
+        let internal = |l: &Location<'_>| {
+            let here = file!();
+            let dir = &here[..here.rfind(['/', '\\']).map_or(0, |i| i + 1)];
+            l.file().starts_with(dir)
+        };
+        match self {
+            Error::Mlx {
+                message,
+                location: l,
+            } if internal(l) => Error::Mlx { message, location },
+            Error::InvalidArgument {
+                message,
+                location: l,
+            } if internal(l) => Error::InvalidArgument { message, location },
+            Error::DtypeMismatch {
+                expected,
+                found,
+                location: l,
+            } if internal(l) => Error::DtypeMismatch {
+                expected,
+                found,
+                location,
+            },
+            e => e,
+        }
+    }
+
     #[track_caller]
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidArgument {

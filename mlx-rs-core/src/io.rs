@@ -70,6 +70,7 @@ use std::path::Path;
 
 use crate::ffi::{mlx_call, mlx_value};
 use crate::handles::{MlxString, Owned, ResultSlot};
+use crate::tree::Tree;
 use crate::{Array, Device, Dtype, Error, Result};
 
 /// Arrays and metadata read from a safetensors file.
@@ -333,7 +334,8 @@ pub struct SafeTensorsHeader {
 /// bytes are read, and the data section is checked against the file's size
 /// (see the module docs for the checks). Cheap for any file size.
 #[track_caller]
-pub fn read_safetensors_header(path: &Path) -> Result<SafeTensorsHeader> {
+pub fn read_safetensors_header(path: impl AsRef<Path>) -> Result<SafeTensorsHeader> {
+    let path = path.as_ref();
     use std::io::Read;
     let cannot = |e: std::io::Error| Error::invalid(format!("cannot read {path:?}: {e}"));
     let mut file = std::fs::File::open(path).map_err(cannot)?;
@@ -443,7 +445,7 @@ fn parse_safetensors_header(
 /// the module docs for the header checks done first, from the header bytes
 /// alone).
 #[track_caller]
-pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
+pub fn load_safetensors(path: impl AsRef<Path>) -> Result<SafeTensors> {
     let loaded = load_safetensors_lazy(path)?;
     crate::eval(loaded.arrays.values())?;
     Ok(loaded)
@@ -456,7 +458,8 @@ pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
 /// checkpoint as large as memory can be loaded and converted tensor by
 /// tensor. A file changed on disk after this call is read as it then is.
 #[track_caller]
-pub fn load_safetensors_lazy(path: &Path) -> Result<SafeTensors> {
+pub fn load_safetensors_lazy(path: impl AsRef<Path>) -> Result<SafeTensors> {
+    let path = path.as_ref();
     read_safetensors_header(path)?;
     let file = c_path(path)?;
     let s = cpu_stream()?;
@@ -474,19 +477,36 @@ pub fn load_safetensors_lazy(path: &Path) -> Result<SafeTensors> {
     })
 }
 
-/// Saves `arrays` (every dtype but float64, see the module docs) and a string
-/// `metadata` map as safetensors.
+/// Saves `arrays` (every dtype but float64, see the module docs) and an
+/// optional string `metadata` map as safetensors. `arrays` is any
+/// [`Tree`]: a `HashMap<String, Array>` (names as keys) or a parameter
+/// struct (dotted paths as names, see [`Tree::flatten_named`]).
 /// `path` must end in `.safetensors`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use mlx_rs_core::{io, Array};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let path = std::env::temp_dir().join("mlx_rs_doc_save.safetensors");
+/// let arrays = HashMap::from([("w".to_string(), Array::ones::<f32>([2, 2])?)]);
+/// io::save_safetensors(&path, &arrays, None)?;
+/// let back = io::load_safetensors(&path)?;
+/// assert_eq!(back.arrays["w"].shape(), [2, 2]);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(()) }
+/// ```
 #[track_caller]
-pub fn save_safetensors(
-    path: &Path,
-    arrays: &HashMap<String, Array>,
-    metadata: &HashMap<String, String>,
+pub fn save_safetensors<'m>(
+    path: impl AsRef<Path>,
+    arrays: &impl Tree,
+    metadata: impl Into<Option<&'m HashMap<String, String>>>,
 ) -> Result<()> {
+    let path = path.as_ref();
     require_extension(path, "safetensors")?;
     let file = c_path(path)?;
-    let a = MapArrays::from_map(arrays)?;
-    let m = MapStrings::from_map(metadata)?;
+    let a = MapArrays::from_map(&arrays.to_map())?;
+    let empty = HashMap::new();
+    let m = MapStrings::from_map(metadata.into().unwrap_or(&empty))?;
     // Saving evaluates the arrays inside one mlx-c call, arrays of any thread.
     crate::ffi::exclusive(|| mlx_call!(mlx_save_safetensors(file.as_ptr(), a.0.get(), m.0.get())))
 }
@@ -615,7 +635,8 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Loads one array from a NumPy `.npy` file (eagerly; header checked first).
 #[track_caller]
-pub fn load_npy(path: &Path) -> Result<Array> {
+pub fn load_npy(path: impl AsRef<Path>) -> Result<Array> {
+    let path = path.as_ref();
     let bytes = read_file(path)?;
     validate_npy(path, &bytes)?;
     drop(bytes);
@@ -632,7 +653,8 @@ pub fn load_npy(path: &Path) -> Result<Array> {
 /// Saves `array` as a NumPy `.npy` file (every dtype but bfloat16, which
 /// NumPy lacks: that returns `Err`). `path` must end in `.npy`.
 #[track_caller]
-pub fn save_npy(path: &Path, array: &Array) -> Result<()> {
+pub fn save_npy(path: impl AsRef<Path>, array: &Array) -> Result<()> {
+    let path = path.as_ref();
     require_extension(path, "npy")?;
     if array.dtype() == Dtype::Bfloat16 {
         return Err(Error::invalid(
@@ -837,7 +859,8 @@ fn validate_gguf(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
 /// table checked first). Metadata values MLX does not expose (e.g. arrays of
 /// arrays) are left out.
 #[track_caller]
-pub fn load_gguf(path: &Path) -> Result<Gguf> {
+pub fn load_gguf(path: impl AsRef<Path>) -> Result<Gguf> {
+    let path = path.as_ref();
     let bytes = read_file(path)?;
     let keys = validate_gguf(path, &bytes)?;
     drop(bytes);
@@ -918,11 +941,14 @@ pub fn load_gguf(path: &Path) -> Result<Gguf> {
 /// Saves `arrays` and `metadata` as GGUF. `path` must end in `.gguf`; see the
 /// module docs for the dtypes the format takes.
 #[track_caller]
-pub fn save_gguf(
-    path: &Path,
+pub fn save_gguf<'m>(
+    path: impl AsRef<Path>,
     arrays: &HashMap<String, Array>,
-    metadata: &HashMap<String, GgufValue>,
+    metadata: impl Into<Option<&'m HashMap<String, GgufValue>>>,
 ) -> Result<()> {
+    let path = path.as_ref();
+    let empty = HashMap::new();
+    let metadata = metadata.into().unwrap_or(&empty);
     require_extension(path, "gguf")?;
     let file = c_path(path)?;
     let raw = mlx_value!(mlx_io_gguf_new())?;

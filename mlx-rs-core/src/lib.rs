@@ -11,6 +11,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Python-like use
+//! Most ops are also [`Array`] methods with Python's defaults
+//! (`x.reshape([b, l, h, d])?.permute([0, 2, 1, 3])?`, `x.mean_keepdims(-1)?`),
+//! numbers mix with arrays (`&x * 2.0`, `1.0 - &x`, `ops::power(&x, 2)`), and
+//! [`value_and_grad`], [`grad`], [`compile`] and [`compile_with_state`] take
+//! structured parameters: any [`Tree`] (see [`tree`]).
+//!
 //! # Laziness
 //! Ops build a graph; work happens at [`eval`], [`Array::eval`],
 //! [`Array::to_vec`], [`Array::item`] or when printing. Time an op including
@@ -102,6 +109,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod args;
 mod array;
 pub mod closure;
 mod device;
@@ -115,9 +123,11 @@ mod handles;
 pub mod io;
 pub mod kernel;
 pub mod memory;
+mod methods;
 pub mod operators;
 pub mod ops;
 pub mod transforms;
+pub mod tree;
 
 pub use array::{async_eval, eval, Array};
 pub use device::{
@@ -128,7 +138,9 @@ pub use device_info::{DeviceInfo, DeviceInfoValue};
 pub use dtype::{Dtype, Element};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};
+pub use methods::IntoIndices;
 pub use num_complex::Complex32;
+pub use tree::{compile, compile_with_state, grad, value_and_grad, Tree};
 
 /// The version string of the libmlx this process runs (e.g. `0.32.2`).
 #[track_caller]

@@ -176,7 +176,8 @@ impl ValueAndGradFn {
     /// of the first output (which must be a scalar) with respect to it.
     #[track_caller]
     pub fn call(&self, args: &[Array]) -> Result<(Vec<Array>, Vec<Array>)> {
-        let (values, grads) = self.inner.apply(args)?;
+        let location = std::panic::Location::caller();
+        let (values, grads) = self.inner.apply(args).map_err(|e| e.at(location))?;
         if grads.len() != self.order.len() {
             return Err(Error::invalid(format!(
                 "MLX returned {} gradients for {} argnums",
@@ -227,7 +228,23 @@ where
         .iter()
         .map(|a| sorted.binary_search(a).unwrap_or(0))
         .collect();
-    let fun = Closure::new(f)?;
+    // MLX's own message for a non-scalar loss ("cotangent shape ()") names
+    // neither the cause nor the fix.
+    let location = std::panic::Location::caller();
+    let fun = Closure::new(move |xs: &[Array]| {
+        let out = f(xs)?;
+        match out.first() {
+            Some(loss) if loss.ndim() != 0 => Err(Error::InvalidArgument {
+                message: format!(
+                    "value_and_grad: the function's first output must be a scalar loss, \
+                     it has shape {:?}; reduce it first (e.g. `mean` or `sum`)",
+                    loss.shape()
+                ),
+                location,
+            }),
+            _ => Ok(out),
+        }
+    })?;
     let nums = to_c_ints(&sorted);
     let mut inner = ValueAndGradClosure::empty();
     let res: *mut mlx_sys::mlx_closure_value_and_grad = inner.0.as_mut_ptr();

@@ -22,7 +22,9 @@ use crate::module::{Entry, EntryMut, Module, Param};
 /// let x = ops::random::normal(&[2, 128], Dtype::Float32, 0.0, 1.0, None)?;
 /// let (a, b) = (dense.forward(&x)?, q.forward(&x)?);
 /// let err = ops::max(&ops::abs(&(&a - &b)?)?, false)?.item::<f32>()?;
-/// assert!(err < 0.1);
+/// // 4-bit rounding moves each weight by at most half a step (~0.006 here);
+/// // summed over 128 inputs that is ~0.04 per output (one sigma).
+/// assert!(err < 0.3);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]

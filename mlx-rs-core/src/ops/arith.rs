@@ -87,12 +87,6 @@ ops! {
     fn multiply(a: &Array, b: &Array) => mlx_multiply(a.as_raw(), b.as_raw());
     /// Element-wise `a / b` with broadcasting (true division).
     fn divide(a: &Array, b: &Array) => mlx_divide(a.as_raw(), b.as_raw());
-    /// Element-wise `a` raised to `b`, with broadcasting.
-    fn power(a: &Array, b: &Array) => mlx_power(a.as_raw(), b.as_raw());
-    /// Element-wise maximum with broadcasting (NaN propagates).
-    fn maximum(a: &Array, b: &Array) => mlx_maximum(a.as_raw(), b.as_raw());
-    /// Element-wise minimum with broadcasting (NaN propagates).
-    fn minimum(a: &Array, b: &Array) => mlx_minimum(a.as_raw(), b.as_raw());
     /// Element-wise `ln(exp(a) + exp(b))`, computed stably.
     fn logaddexp(a: &Array, b: &Array) => mlx_logaddexp(a.as_raw(), b.as_raw());
     /// Element-wise `atan2(a, b)`.
@@ -127,8 +121,6 @@ ops! {
     fn round(a: &Array, decimals: i32) => mlx_round(a.as_raw(), decimals);
     /// Picks from `x` where `condition` is true, else from `y` (broadcasting).
     fn r#where(condition: &Array, x: &Array, y: &Array) => mlx_where(condition.as_raw(), x.as_raw(), y.as_raw());
-    /// Limits values to `[min, max]` (arrays broadcast against `a`).
-    fn clip(a: &Array, min: &Array, max: &Array) => mlx_clip(a.as_raw(), min.as_raw(), max.as_raw());
     /// Element-wise closeness test `|a - b| <= atol + rtol * |b|`.
     fn isclose(a: &Array, b: &Array, rtol: f64, atol: f64, equal_nan: bool) => mlx_isclose(a.as_raw(), b.as_raw(), rtol, atol, equal_nan);
     /// Whether all elements are close (a 0-d bool array).
@@ -205,6 +197,48 @@ op! {
 op! {
     /// Element-wise negation (alias of [`negative`]).
     fn neg(a: &Array) -> Array |s| { crate::ffi::array_op!(mlx_negative(a.as_raw(), s.as_raw())) }
+}
+
+/// Defines a binary op whose operands may be arrays or plain numbers.
+macro_rules! scalar_binary {
+    ($($(#[$m:meta])* fn $name:ident => $f:ident;)*) => {$(
+        op! {
+            $(#[$m])*
+            ///
+            /// Either operand may be an array or a plain number (a weak
+            /// scalar: it takes the array's dtype; see [`crate::operators`]).
+            fn $name(a: impl crate::operators::ArrayArg, b: impl crate::operators::ArrayArg) -> Array |s| {
+                let (a, b) = crate::operators::operands(a, b)?;
+                crate::ffi::array_op!($f(a.as_raw(), b.as_raw(), s.as_raw()))
+            }
+        }
+    )*};
+}
+
+scalar_binary! {
+    /// Element-wise `a ** b` with broadcasting (`ops::power(&x, 2)`).
+    fn power => mlx_power;
+    /// Element-wise maximum with broadcasting (NaN propagates).
+    fn maximum => mlx_maximum;
+    /// Element-wise minimum with broadcasting (NaN propagates).
+    fn minimum => mlx_minimum;
+}
+
+op! {
+    /// Limits values to `[min, max]`; either bound may be `None` (open),
+    /// not both. Bounds broadcast against `a`.
+    fn clip(a: &Array, min: Option<&Array>, max: Option<&Array>) -> Array |s| {
+        if min.is_none() && max.is_none() {
+            return Err(crate::Error::invalid("clip needs at least one bound"));
+        }
+        let null = mlx_sys::mlx_array { ctx: std::ptr::null_mut() };
+        crate::ffi::array_op!(mlx_clip(
+            a.as_raw(),
+            min.map_or(null, Array::as_raw),
+            max.map_or(null, Array::as_raw),
+            s.as_raw()
+        ))
+    }
 }
 
 ops! {

@@ -13,6 +13,9 @@
 //! `C_out` must be divisible by `groups`). MLX supports `groups != 1` only
 //! for 1-D and 2-D convolutions.
 //!
+//! On CPU streams, bfloat16 and float16 convolutions run in float32 and
+//! are rounded once (see [`crate::ops::matmul`]).
+//!
 //! To convert from PyTorch's `NCHW` input and `OIHW` weight, move the channel
 //! axis to the end (`ops::moveaxis(x, 1, -1)`) on both.
 
@@ -36,7 +39,9 @@ op! {
     /// `[C_out, K, C_in / groups]`, giving `[N, L_out, C_out]`.
     fn conv1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, groups: i32) -> Array |s| {
         check_groups(groups)?;
-        array_op!(mlx_conv1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, groups, s.as_raw()))
+        super::half_via_f32(&[input, weight], &s, |x| {
+            array_op!(mlx_conv1d(x[0].as_raw(), x[1].as_raw(), stride, padding, dilation, groups, s.as_raw()))
+        })
     }
 }
 
@@ -46,7 +51,9 @@ op! {
     /// `stride`, `padding` and `dilation` are per spatial axis (`[h, w]`).
     fn conv2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], groups: i32) -> Array |s| {
         check_groups(groups)?;
-        array_op!(mlx_conv2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups, s.as_raw()))
+        super::half_via_f32(&[input, weight], &s, |x| {
+            array_op!(mlx_conv2d(x[0].as_raw(), x[1].as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups, s.as_raw()))
+        })
     }
 }
 
@@ -57,7 +64,9 @@ op! {
     /// `groups` must be 1 (an MLX limitation).
     fn conv3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], groups: i32) -> Array |s| {
         check_groups(groups)?;
-        array_op!(mlx_conv3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups, s.as_raw()))
+        super::half_via_f32(&[input, weight], &s, |x| {
+            array_op!(mlx_conv3d(x[0].as_raw(), x[1].as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups, s.as_raw()))
+        })
     }
 }
 
@@ -83,9 +92,9 @@ op! {
         flip: bool,
     ) -> Array |s| {
         check_groups(groups)?;
-        array_op!(mlx_conv_general(
-            input.as_raw(),
-            weight.as_raw(),
+        super::half_via_f32(&[input, weight], &s, |x| array_op!(mlx_conv_general(
+            x[0].as_raw(),
+            x[1].as_raw(),
             stride.as_ptr(),
             stride.len(),
             padding_lo.as_ptr(),
@@ -99,7 +108,7 @@ op! {
             groups,
             flip,
             s.as_raw()
-        ))
+        )))
     }
 }
 

@@ -489,7 +489,7 @@ pub(crate) fn bounded(indices: &Array, n: i32, block: i32, s: &Stream) -> Result
     } else {
         indices.clone()
     };
-    crate::ops::clip_on(&wrapped, &zero, &scalar(n - block.max(1))?, s)
+    crate::ops::clip_on(&wrapped, Some(&zero), Some(&scalar(n - block.max(1))?), s)
 }
 
 /// Size of axis `axis` of `a` (negative counts from the end).
@@ -849,7 +849,7 @@ fn dynamic_starts(
     let neg = crate::ops::less_on(&start, &zero, s)?;
     let shifted = crate::ops::add_on(&start, &as_array(&dims)?, s)?;
     let wrapped = crate::ops::where_on(&neg, &shifted, &start, s)?;
-    let clamped = crate::ops::clip_on(&wrapped, &zero, &as_array(&highest)?, s)?;
+    let clamped = crate::ops::clip_on(&wrapped, Some(&zero), Some(&as_array(&highest)?), s)?;
     Ok((clamped, resolved))
 }
 

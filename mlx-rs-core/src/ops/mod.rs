@@ -13,7 +13,11 @@
 //! ```
 //!
 //! Naming follows mlx-c: `sum` reduces everything, `sum_axis` one axis,
-//! `sum_axes` several. Negative axes count from the end.
+//! `sum_axes` several. Negative axes count from the end. Most of these are
+//! also methods on [`Array`] with Python's defaults (`x.sum_axis(-1)`).
+//!
+//! Ops with a fixed number of outputs return a tuple (`linalg::qr` gives
+//! `(q, r)`); ops with a variable number return a `Vec` (`split`).
 
 #[allow(unused_imports)]
 use crate::{Array, Result, StreamOrDevice};
@@ -63,6 +67,45 @@ macro_rules! ops {
 
 pub(crate) use op;
 
+/// Runs `f` on `inputs`, through float32 when they all share one half
+/// dtype (bfloat16, float16) and `s` is a CPU stream, and rounds the result
+/// back to that dtype once.
+///
+/// MLX's CPU matmul and convolution kernels for half types are plain loops,
+/// 12-17x slower than its float32 BLAS path; float32 also accumulates more
+/// precisely. The casts are linear in the data, the product is not, so the
+/// detour is cheap; gradients flow through the casts unchanged.
+#[track_caller]
+pub(crate) fn half_via_f32(
+    inputs: &[&Array],
+    s: &crate::Stream,
+    f: impl FnOnce(&[Array]) -> Result<Array>,
+) -> Result<Array> {
+    // `f` is a closure, which `#[track_caller]` does not reach: errors are
+    // re-located at the op's caller.
+    let location = std::panic::Location::caller();
+    let f = |x: &[Array]| f(x).map_err(|e| e.at(location));
+    let half = match inputs.first().map(|a| a.dtype()) {
+        Some(d @ (crate::Dtype::Bfloat16 | crate::Dtype::Float16))
+            if inputs.iter().all(|a| a.dtype() == d)
+                && s.device()?.device_type() == crate::DeviceType::Cpu =>
+        {
+            Some(d)
+        }
+        _ => None,
+    };
+    match half {
+        Some(d) => {
+            let wide = inputs
+                .iter()
+                .map(|a| astype_on(a, crate::Dtype::Float32, s))
+                .collect::<Result<Vec<_>>>()?;
+            astype_on(&f(&wide)?, d, s)
+        }
+        None => f(&inputs.iter().map(|&a| a.clone()).collect::<Vec<_>>()),
+    }
+}
+
 mod arith;
 mod conv;
 mod creation;
@@ -79,6 +122,7 @@ mod window;
 pub mod fast;
 pub mod fft;
 pub mod linalg;
+pub mod nn;
 pub mod random;
 
 pub use arith::*;

@@ -121,7 +121,7 @@ op! {
         }
         // Work in int32 so that `k` is representable whatever the input dtype.
         let seg = crate::ops::astype_on(segments, crate::Dtype::Int32, &s)?;
-        let seg = crate::ops::clip_on(&seg, &Array::scalar(0i32)?, &Array::scalar(k)?, &s)?;
+        let seg = crate::ops::clip_on(&seg, Some(&Array::scalar(0i32)?), Some(&Array::scalar(k)?), &s)?;
         let parts = crate::ops::split_on(&seg, 2, -1, &s)?;
         let end = crate::ops::maximum_on(&parts[1], &parts[0], &s)?;
         let seg = crate::ops::concatenate_on(&[parts[0].clone(), end], -1, &s)?;

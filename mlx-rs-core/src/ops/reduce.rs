@@ -77,16 +77,32 @@ ops! {
     fn softmax_axis(a: &Array, axis: i32, precise: bool) => mlx_softmax_axis(a.as_raw(), axis, precise);
     /// Softmax along several axes.
     fn softmax_axes(a: &Array, axes: &[i32], precise: bool) => mlx_softmax_axes(a.as_raw(), axes.as_ptr(), axes.len(), precise);
-    /// Matrix product with NumPy broadcasting of batch dimensions.
-    fn matmul(a: &Array, b: &Array) => mlx_matmul(a.as_raw(), b.as_raw());
-    /// `alpha * (a @ b) + beta * c`.
-    fn addmm(c: &Array, a: &Array, b: &Array, alpha: f32, beta: f32) => mlx_addmm(c.as_raw(), a.as_raw(), b.as_raw(), alpha, beta);
     /// Outer product of two vectors (flattened first).
     fn outer(a: &Array, b: &Array) => mlx_outer(a.as_raw(), b.as_raw());
     /// Contracts the last `axis` axes of `a` with the first `axis` of `b`.
     fn tensordot(a: &Array, b: &Array, axis: i32) => mlx_tensordot_axis(a.as_raw(), b.as_raw(), axis);
     /// Contracts axes `axes_a` of `a` with `axes_b` of `b` pairwise.
     fn tensordot_axes(a: &Array, b: &Array, axes_a: &[i32], axes_b: &[i32]) => mlx_tensordot(a.as_raw(), b.as_raw(), axes_a.as_ptr(), axes_a.len(), axes_b.as_ptr(), axes_b.len());
+}
+
+op! {
+    /// Matrix product with NumPy broadcasting of batch dimensions. On CPU
+    /// streams, bfloat16 and float16 operands are multiplied in float32
+    /// (BLAS, float32 accumulation) and rounded once.
+    fn matmul(a: &Array, b: &Array) -> Array |s| {
+        super::half_via_f32(&[a, b], &s, |x| {
+            crate::ffi::array_op!(mlx_matmul(x[0].as_raw(), x[1].as_raw(), s.as_raw()))
+        })
+    }
+}
+
+op! {
+    /// `alpha * (a @ b) + beta * c`; half precision on CPU as in [`matmul`].
+    fn addmm(c: &Array, a: &Array, b: &Array, alpha: f32, beta: f32) -> Array |s| {
+        super::half_via_f32(&[c, a, b], &s, |x| {
+            crate::ffi::array_op!(mlx_addmm(x[0].as_raw(), x[1].as_raw(), x[2].as_raw(), alpha, beta, s.as_raw()))
+        })
+    }
 }
 
 ops! {

@@ -53,17 +53,17 @@ op! {
 }
 
 op! {
-    /// Joins arrays along an existing axis.
-    fn concatenate(arrays: &[Array], axis: i32) -> Array |s| {
-        let v = VectorArray::from_arrays(arrays)?;
+    /// Joins arrays (`&[Array]` or `&[&Array]`) along an existing axis.
+    fn concatenate(arrays: &[impl std::borrow::Borrow<Array>], axis: i32) -> Array |s| {
+        let v = VectorArray::from_arrays(arrays.iter().map(std::borrow::Borrow::borrow))?;
         array_op!(mlx_concatenate_axis(v.as_raw(), axis, s.as_raw()))
     }
 }
 
 op! {
-    /// Joins arrays along a new axis.
-    fn stack(arrays: &[Array], axis: i32) -> Array |s| {
-        let v = VectorArray::from_arrays(arrays)?;
+    /// Joins arrays (`&[Array]` or `&[&Array]`) along a new axis.
+    fn stack(arrays: &[impl std::borrow::Borrow<Array>], axis: i32) -> Array |s| {
+        let v = VectorArray::from_arrays(arrays.iter().map(std::borrow::Borrow::borrow))?;
         array_op!(mlx_stack_axis(v.as_raw(), axis, s.as_raw()))
     }
 }

@@ -1,7 +1,9 @@
 //! Sorting, partitioning, top-k and cumulative (scan) ops.
 //!
-//! The flattened forms (`sort`, `argsort`, ...) work on `a` flattened to one
-//! axis; the `_axis` forms work along one axis (negative counts from the end).
+//! As in Python MLX, `sort`, `argsort`, `partition`, `argpartition` and
+//! `topk` work along the last axis; the `_axis` forms along a chosen axis
+//! (negative counts from the end), and the `_flat` forms on `a` flattened to
+//! one axis.
 //! The cumulative ops keep the input's shape: `reverse` scans from the end,
 //! and `inclusive = false` shifts the result by one (the first element is the
 //! op's identity: 0 for sums, 1 for products).
@@ -47,7 +49,7 @@ op! {
     /// would hold if sorted, smaller-or-equal values before it and
     /// greater-or-equal after (each side in no particular order). Negative
     /// `kth` counts from the end.
-    fn partition(a: &Array, kth: i32) -> Array |s| {
+    fn partition_flat(a: &Array, kth: i32) -> Array |s| {
         let a = &sort_input(a, &s)?;
         array_op!(mlx_partition(a.as_raw(), kth, s.as_raw()))
     }
@@ -63,7 +65,7 @@ op! {
 
 op! {
     /// Indices (uint32) that [`partition`] the flattened `a`.
-    fn argpartition(a: &Array, kth: i32) -> Array |s| {
+    fn argpartition_flat(a: &Array, kth: i32) -> Array |s| {
         let a = &sort_input(a, &s)?;
         array_op!(mlx_argpartition(a.as_raw(), kth, s.as_raw()))
     }
@@ -79,7 +81,7 @@ op! {
 
 op! {
     /// The `k` largest elements of the flattened `a`, in no particular order.
-    fn topk(a: &Array, k: i32) -> Array |s| {
+    fn topk_flat(a: &Array, k: i32) -> Array |s| {
         let a = &sort_input(a, &s)?;
         array_op!(mlx_topk(a.as_raw(), k, s.as_raw()))
     }
@@ -96,7 +98,7 @@ op! {
 
 op! {
     /// The flattened `a`, sorted ascending (NaNs last).
-    fn sort(a: &Array) -> Array |s| {
+    fn sort_flat(a: &Array) -> Array |s| {
         let input = sort_input(a, &s)?;
         empty_safe(a, array_op!(mlx_sort(input.as_raw(), s.as_raw())), &s)
     }
@@ -112,7 +114,7 @@ op! {
 
 op! {
     /// Indices (uint32) that sort the flattened `a` ascending.
-    fn argsort(a: &Array) -> Array |s| {
+    fn argsort_flat(a: &Array) -> Array |s| {
         let input = sort_input(a, &s)?;
         empty_safe(a, array_op!(mlx_argsort(input.as_raw(), s.as_raw())), &s)
     }
@@ -182,6 +184,33 @@ op! {
     fn cummin_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) -> Array |s| {
         empty_safe(a, array_op!(mlx_cummin_axis(a.as_raw(), axis, reverse, inclusive, s.as_raw())), &s)
     }
+}
+
+/// Defines the last-axis form of a sorting op from its `_axis` form.
+macro_rules! last_axis {
+    ($($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) => $axis_fn:ident;)*) => {$(
+        op! {
+            $(#[$m])*
+            fn $name(a: &Array $(, $arg: $ty)*) -> Array |s| {
+                paste::paste! { [<$axis_fn _on>](a $(, $arg)*, -1, &s) }
+            }
+        }
+    )*};
+}
+
+last_axis! {
+    /// `a` sorted along the last axis (Python's default); [`sort_flat`]
+    /// sorts the flattened array.
+    fn sort() => sort_axis;
+    /// Indices that sort `a` along the last axis.
+    fn argsort() => argsort_axis;
+    /// `a` partitioned along the last axis around position `kth` (see
+    /// [`partition_flat`]).
+    fn partition(kth: i32) => partition_axis;
+    /// Indices that partition `a` along the last axis around `kth`.
+    fn argpartition(kth: i32) => argpartition_axis;
+    /// The `k` largest values along the last axis (in no particular order).
+    fn topk(k: i32) => topk_axis;
 }
 
 op! {
