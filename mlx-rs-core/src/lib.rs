@@ -20,6 +20,13 @@
 //! Every fallible call returns [`Result`]. MLX failures carry MLX's message
 //! and the Rust call site; nothing prints to stderr or exits the process.
 //!
+//! # Loading MLX
+//! mlx-c and libmlx are loaded at the first call, not linked into binaries,
+//! so programs start without an rpath or `LD_LIBRARY_PATH`. If they cannot be
+//! found (the MLX cache moved after the build), fallible calls return
+//! [`Error::Unavailable`], whose message names `MLX_RS_CACHE_DIR` and
+//! `MLX_DIR` (see the README's "Programs start anywhere").
+//!
 //! # Threads
 //! - [`Array`], [`Device`] and [`Stream`] are `Send`; [`Device`] is also `Sync`.
 //!   Arrays are not `Sync`: clone them (cheap) to share.
