@@ -264,3 +264,91 @@ pub fn multi_indices(shape: &[usize]) -> Vec<Vec<usize>> {
     }
     out
 }
+
+/// An element-wise graph of `3 * depth` ops on `x`, on `stream`:
+/// `y <- sin(y) * 0.5 + x`, starting from `y = x` (shared by the thread
+/// scaling test and benchmark).
+pub fn elementwise_chain(
+    x: &mlx_rs::Array,
+    depth: usize,
+    stream: &mlx_rs::Stream,
+) -> mlx_rs::Result<mlx_rs::Array> {
+    use mlx_rs::ops;
+    let half = mlx_rs::Array::scalar(0.5f32)?;
+    let mut y = x.clone();
+    for _ in 0..depth {
+        let s = ops::multiply_on(&ops::sin_on(&y, stream)?, &half, stream)?;
+        y = ops::add_on(&s, x, stream)?;
+    }
+    Ok(y)
+}
+
+/// `elementwise_chain` in f64.
+pub fn elementwise_chain_f64(x: f64, depth: usize) -> f64 {
+    (0..depth).fold(x, |y, _| y.sin() * 0.5 + x)
+}
+
+/// Evaluations per second of `elementwise_chain` when `threads` threads each
+/// evaluate `rounds` independent graphs over `n` elements on their own CPU
+/// stream (a thread-local one: streams stay on their thread).
+pub fn chain_throughput(
+    threads: usize,
+    n: usize,
+    depth: usize,
+    rounds: usize,
+) -> mlx_rs::Result<f64> {
+    parallel_throughput(threads, rounds, move || {
+        thread_local! {
+            static STREAM: mlx_rs::Stream = mlx_rs::Stream::new(&mlx_rs::Device::cpu())
+                .expect("a CPU stream");
+        }
+        let data: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 500.0 - 1.0).collect();
+        let x = mlx_rs::Array::from_slice(&data, &[n as i32])?;
+        STREAM.with(|s| elementwise_chain(&x, depth, s)?.eval())
+    })
+}
+
+/// Runs per second when `threads` threads each run `f` `rounds` times,
+/// started together (the slowest thread's time counts).
+pub fn parallel_throughput(
+    threads: usize,
+    rounds: usize,
+    f: impl Fn() -> mlx_rs::Result<()> + Send + Sync + 'static,
+) -> mlx_rs::Result<f64> {
+    use std::sync::{Arc, Barrier};
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (f, barrier) = (f.clone(), barrier.clone());
+            std::thread::spawn(move || -> mlx_rs::Result<f64> {
+                f()?; // warm-up
+                barrier.wait();
+                let start = std::time::Instant::now();
+                for _ in 0..rounds {
+                    f()?;
+                }
+                Ok(start.elapsed().as_secs_f64())
+            })
+        })
+        .collect();
+    let mut slowest: f64 = 0.0;
+    for h in handles {
+        slowest = slowest.max(h.join().expect("thread panicked")?);
+    }
+    Ok((threads * rounds) as f64 / slowest)
+}
+
+/// Pure-Rust work of about the size of one `elementwise_chain` evaluation:
+/// the control that shows how much two threads can gain on this machine
+/// right now.
+pub fn control_work(n: usize, depth: usize) -> mlx_rs::Result<()> {
+    let mut v: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 500.0 - 1.0).collect();
+    for _ in 0..depth {
+        for (i, y) in v.iter_mut().enumerate() {
+            *y = y.sin() * 0.5 + (i % 1000) as f32 / 500.0 - 1.0;
+        }
+    }
+    std::hint::black_box(&v);
+    Ok(())
+}
