@@ -65,7 +65,7 @@ pub fn python_side(
             &SAMPLES.to_string(),
         ])
         .args(dims.iter().map(|d| d.to_string()))
-        // Cargo points the loader at our libmlx; Python must load its own.
+        // A loader path meant for this binary must not steer Python's MLX.
         .env_remove("LD_LIBRARY_PATH")
         .output()
         .map_err(|e| format!("{python}: {e}"))?;

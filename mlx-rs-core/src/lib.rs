@@ -27,6 +27,13 @@
 //! Every fallible call returns [`Result`]. MLX failures carry MLX's message
 //! and the Rust call site; nothing prints to stderr or exits the process.
 //!
+//! # Loading MLX
+//! mlx-c and libmlx are loaded at the first call, not linked into binaries,
+//! so programs start without an rpath or `LD_LIBRARY_PATH`. If they cannot be
+//! found (the MLX cache moved after the build), fallible calls return
+//! [`Error::Unavailable`], whose message names `MLX_RS_CACHE_DIR` and
+//! `MLX_DIR` (see the README's "Programs start anywhere").
+//!
 //! # Threads
 //! Threads evaluate in parallel; what runs concurrently follows from what
 //! MLX 0.32.2 itself synchronizes (sources: `mlx/transforms.cpp`

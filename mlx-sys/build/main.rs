@@ -53,7 +53,7 @@ fn main() {
     let mlxc = mlxc::build_shared(&mlxc_dir, &prefix.include_dir(), &prefix.lib_dir(), &target);
     bindings::emit(&mlxc_dir, &prefix.include_dir());
     emit_dynamic_bindings();
-    publish(&prefix, &mlxc);
+    publish(&prefix, &mlxc, &target);
 }
 
 /// Writes `OUT_DIR/mlx_c.rs`: the bindings, calling through `dlopen`ed mlx-c.
@@ -74,10 +74,17 @@ fn emit_dynamic_bindings() {
 /// Tells the crate where mlx-c and libmlx are. Nothing is linked: the crate
 /// loads mlx-c at run time (see `src/loader.rs`), so binaries need no rpath,
 /// no `LD_LIBRARY_PATH` and no build script of their own.
-fn publish(prefix: &mlx::Prefix, mlxc: &Path) {
+fn publish(prefix: &mlx::Prefix, mlxc: &Path, target: &mlx::Target) {
     let lib_dir = prefix.lib_dir();
+    // A deleted or moved cache makes the next build run this script again
+    // (cargo treats a missing path as changed), so rebuilding repairs it.
+    println!("cargo:rerun-if-changed={}", mlxc.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        lib_dir.join(target.lib_file()).display()
+    );
     // glibc before 2.34 keeps dlopen in libdl.
-    if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
+    if target.os == "linux" {
         println!("cargo:rustc-link-lib=dylib=dl");
     }
     // Metadata for direct dependents (`DEP_MLX_*`).
