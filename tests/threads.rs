@@ -186,6 +186,11 @@ fn two_threads_evaluate_in_parallel() -> Result<()> {
         println!("skipped: one CPU core, no parallel speed-up to measure");
         return Ok(());
     }
+    if mlx_rs::cuda_is_available() {
+        // Where CUDA is usable every evaluation is serialized (crate docs).
+        println!("skipped: evaluations are serialized where CUDA is usable");
+        return Ok(());
+    }
     let control = |threads| {
         common::parallel_throughput(threads, rounds, move || common::control_work(n, depth))
     };
