@@ -91,7 +91,10 @@ fn main() -> mlx_rs::Result<()> {
     println!(
         "machine: {} logical CPUs, load average {}",
         std::thread::available_parallelism().map_or(1, |c| c.get()),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 
     // 1. Thread scaling.

@@ -176,7 +176,7 @@ fn chain_results_match_f64() -> Result<()> {
 /// The machine may be shared with other work, so each attempt also measures
 /// a pure-Rust control of the same size: an attempt counts only if the
 /// control shows two free cores (>= 1.6x), and then MLX must reach >= 1.3x
-/// (two free cores give ~1.9x, BENCHMARKS.md). If no attempt finds two free
+/// (the goal, on an idle machine, is >= 1.8x: BENCHMARKS.md). If no attempt finds two free
 /// cores, the test says `skipped:` and does not assert.
 #[test]
 fn two_threads_evaluate_in_parallel() -> Result<()> {
