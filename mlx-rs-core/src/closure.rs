@@ -6,7 +6,7 @@
 //! `mlx_closure` whose payload is the boxed Rust closure, freed by MLX when
 //! its last copy goes away).
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::{closure::Closure, ops, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let square = Closure::new(|args: &[Array]| Ok(vec![ops::square(&args[0])?]))?;

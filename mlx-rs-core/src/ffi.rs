@@ -1,12 +1,12 @@
 //! The one path into mlx-c.
 //!
 //! Every C call goes through [`check`] (usually via the [`mlx_call!`],
-//! [`array_op!`] and [`vector_op!`] macros): it makes sure the error handler is
-//! installed, takes the graph lock, clears this thread's error slot, makes the
-//! call, and turns a non-zero status, a recorded message, or a panic caught in
-//! a Rust callback into an [`Error`]. Evaluations go through [`evaluating`]
-//! and [`check_unlocked`] instead; handles are freed only by
-//! [`crate::handles::Owned`], through [`release`].
+//! [`array_op!`] and [`vector_op!`] macros): it makes sure mlx-c is loaded and
+//! the error handler is installed, takes the graph lock, clears this thread's
+//! error slot, makes the call, and turns a non-zero status, a recorded message,
+//! or a panic caught in a Rust callback into an [`Error`]. Evaluations go
+//! through [`evaluating`] and [`check_unlocked`] instead; handles are freed
+//! only by [`crate::handles::Owned`], through [`release`].
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -28,6 +28,7 @@ thread_local! {
 /// return its status.
 #[track_caller]
 pub(crate) fn check(f: impl FnOnce() -> c_int) -> Result<()> {
+    ensure_loaded()?;
     let status = {
         let _lock = lock();
         call(f)
@@ -40,7 +41,15 @@ pub(crate) fn check(f: impl FnOnce() -> c_int) -> Result<()> {
 /// and calls that only touch the handle they are given.
 #[track_caller]
 pub(crate) fn check_unlocked(f: impl FnOnce() -> c_int) -> Result<()> {
+    ensure_loaded()?;
     status_to_result(call(f))
+}
+
+/// mlx-c is loaded at run time; a missing library is an error, not a crash.
+fn ensure_loaded() -> Result<()> {
+    mlx_sys::load().map_err(|message| Error::Unavailable {
+        message: message.to_string(),
+    })
 }
 
 fn call(f: impl FnOnce() -> c_int) -> (c_int, Option<String>) {

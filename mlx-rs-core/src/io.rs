@@ -1,7 +1,7 @@
 //! Reading and writing arrays: safetensors (with metadata), GGUF (arrays and
 //! metadata) and NumPy `.npy`, through MLX's own loaders and writers.
 //!
-//! ```no_run
+//! ```
 //! use std::collections::HashMap;
 //! use std::path::Path;
 //! use mlx_rs_core::{io, Array};
@@ -9,9 +9,12 @@
 //! let mut arrays = HashMap::new();
 //! arrays.insert("w".to_string(), Array::from_slice(&[1.0f32, 2.0], &[2])?);
 //! let meta = HashMap::from([("format".to_string(), "mlx".to_string())]);
-//! io::save_safetensors(Path::new("/tmp/w.safetensors"), &arrays, &meta)?;
-//! let loaded = io::load_safetensors(Path::new("/tmp/w.safetensors"))?;
+//! let path = std::env::temp_dir().join(format!("w-{}.safetensors", std::process::id()));
+//! io::save_safetensors(&path, &arrays, &meta)?;
+//! let loaded = io::load_safetensors(&path)?;
 //! assert_eq!(loaded.metadata["format"], "mlx");
+//! assert_eq!(loaded.arrays["w"].to_vec::<f32>()?, [1.0, 2.0]);
+//! # std::fs::remove_file(&path).ok();
 //! # Ok(()) }
 //! ```
 //!

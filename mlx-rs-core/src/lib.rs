@@ -1,7 +1,7 @@
 //! Safe Rust API over Apple's [MLX](https://github.com/ml-explore/mlx), through its
 //! official C API (mlx-c).
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::{ops, Array, Dtype};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;

@@ -7,7 +7,7 @@
 //! and panics inside them come back). A transformation returns a function
 //! object with a `call(&[Array])` method; calling it is lazy like any op.
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::{ops, transforms, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! // d/dx sum(x^2) = 2x
@@ -348,7 +348,7 @@ where
 /// A function with custom derivative rules; [`CustomFunction::build`] makes
 /// the [`Closure`] to call.
 ///
-/// ```no_run
+/// ```
 /// use mlx_rs_core::{ops, transforms::CustomFunction, Array};
 /// # fn main() -> mlx_rs_core::Result<()> {
 /// // round() with a straight-through gradient.

@@ -1,8 +1,60 @@
 //! Helpers shared by the parity tests: fresh random inputs and f64 comparisons.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// The GPU, for tests marked
+/// `#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]`.
+/// An ordinary `cargo test` reports them as ignored; run with `--ignored` or
+/// `--include-ignored` where MLX has no usable GPU, they fail here with this
+/// message instead of passing without running.
+#[track_caller]
+pub fn gpu() -> mlx_rs::Device {
+    let gpu = mlx_rs::Device::gpu();
+    assert!(
+        gpu.is_available(),
+        "this test needs a GPU, and the MLX loaded here (built against a `{}` libmlx) has \
+         none; run the GPU tests on a GPU host (scripts/gpu-suite.sh)",
+        mlx_rs::sys::BUILD_BACKEND
+    );
+    gpu
+}
+
+/// The test data folder (`tests/data`), found at run time so that test
+/// binaries built on one machine run on another. In order: `MLX_RS_TEST_DATA`;
+/// `tests/data` under `CARGO_MANIFEST_DIR` as cargo sets it when it runs the
+/// tests; a `data` folder beside the executable (a staged copy); a
+/// `tests/data` folder above it (the source tree the binary was built in).
+pub fn data_dir() -> PathBuf {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("MLX_RS_TEST_DATA") {
+        candidates.push(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        candidates.push(PathBuf::from(dir).join("tests/data"));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("data"));
+        }
+        candidates.extend(exe.ancestors().skip(1).map(|d| d.join("tests/data")));
+    }
+    for dir in candidates {
+        if dir.is_dir() {
+            return dir;
+        }
+        tried.push(dir.display().to_string());
+    }
+    panic!(
+        "cannot find the test data folder; set MLX_RS_TEST_DATA to the repository's \
+         tests/data. Tried: {}",
+        tried.join(", ")
+    )
+}
 
 /// A generator seeded from the OS: every run draws new inputs. The seed is
 /// printed so a failure can be replayed with `MLX_RS_TEST_SEED`.

@@ -23,7 +23,7 @@ use crate::{Array, Error, Result, Stream, StreamOrDevice};
 /// Build entries with `From` conversions (`2.into()`, `(1..3).into()`,
 /// `(..).into()`, `(&idx).into()`) or the constructors:
 ///
-/// ```no_run
+/// ```
 /// # use mlx_rs_core::{ops::{self, Index}, Array, Dtype};
 /// # fn main() -> mlx_rs_core::Result<()> {
 /// let a = ops::reshape(&ops::arange(0.0, 24.0, 1.0, Dtype::Float32)?, &[2, 3, 4])?;

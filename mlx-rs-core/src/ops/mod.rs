@@ -4,7 +4,7 @@
 //! Each op `foo(..)` runs on the current default stream and has a twin
 //! `foo_on(.., on)` that takes a [`crate::Stream`] or [`crate::Device`]:
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::{ops, Array, Device};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let a = Array::from_slice(&[1.0f32, 2.0], &[2])?;
