@@ -65,6 +65,11 @@ handle_kinds! {
     mlx_fast_metal_kernel_config => mlx_fast_metal_kernel_config_free,
     mlx_fast_cuda_kernel => mlx_fast_cuda_kernel_free,
     mlx_fast_cuda_kernel_config => mlx_fast_cuda_kernel_config_free,
+    mlx_function_exporter => mlx_function_exporter_free,
+    mlx_imported_function => mlx_imported_function_free,
+    mlx_node_namer => mlx_node_namer_free,
+    mlx_compile_cache => mlx_compile_cache_free,
+    mlx_device_info => mlx_device_info_free,
     #[unlocked] mlx_device => mlx_device_free,
     #[unlocked] mlx_stream => mlx_stream_free,
 }

@@ -208,15 +208,15 @@ impl MapStrings {
     }
 }
 
-struct VecStrings(Owned<mlx_sys::mlx_vector_string>);
+pub(crate) struct VecStrings(pub(crate) Owned<mlx_sys::mlx_vector_string>);
 
 impl VecStrings {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // SAFETY: creates an empty vector, owned by this guard alone.
         VecStrings(unsafe { Owned::new(mlx_sys::mlx_vector_string_new()) })
     }
 
-    fn to_vec(&self) -> Result<Vec<String>> {
+    pub(crate) fn to_vec(&self) -> Result<Vec<String>> {
         let n = mlx_value!(mlx_vector_string_size(self.0.get()))?;
         (0..n)
             .map(|i| {
@@ -243,7 +243,7 @@ fn c_string(s: &str) -> Result<CString> {
 }
 
 #[track_caller]
-fn c_path(path: &Path) -> Result<CString> {
+pub(crate) fn c_path(path: &Path) -> Result<CString> {
     #[cfg(unix)]
     let bytes = {
         use std::os::unix::ffi::OsStrExt;
@@ -261,7 +261,7 @@ fn c_path(path: &Path) -> Result<CString> {
 /// MLX appends its extension to paths that lack it; refuse instead of writing
 /// somewhere other than `path`.
 #[track_caller]
-fn require_extension(path: &Path, ext: &str) -> Result<()> {
+pub(crate) fn require_extension(path: &Path, ext: &str) -> Result<()> {
     if path.extension().and_then(|e| e.to_str()) == Some(ext) {
         Ok(())
     } else {

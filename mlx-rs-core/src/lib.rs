@@ -105,9 +105,12 @@
 mod array;
 pub mod closure;
 mod device;
+mod device_info;
 mod dtype;
 mod error;
+pub mod export;
 mod ffi;
+pub mod graph;
 mod handles;
 pub mod io;
 pub mod kernel;
@@ -121,6 +124,7 @@ pub use device::{
     cuda_is_available, metal_is_available, synchronize, with_device, with_stream, Device,
     DeviceType, Stream, StreamOrDevice,
 };
+pub use device_info::{DeviceInfo, DeviceInfoValue};
 pub use dtype::{Dtype, Element};
 pub use error::{Error, Result};
 pub use half::{bf16, f16};

@@ -101,6 +101,66 @@ pub fn disable_compile() -> Result<()> {
     mlx_call!(mlx_disable_compile())
 }
 
+/// How much [`compile`] does (see [`set_compile_mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompileMode {
+    /// No compilation: functions compiled while this mode is set run the
+    /// closure on every call (the same as [`disable_compile`]).
+    Disabled,
+    /// Trace and cache graphs, but skip graph simplification.
+    NoSimplify,
+    /// Trace, cache and simplify graphs, but do not fuse element-wise ops.
+    NoFuse,
+    /// Everything (the default; the same as [`enable_compile`]).
+    Enabled,
+}
+
+/// Sets how much [`compile`] does, for the whole process. Useful to rule
+/// compilation (or one of its passes) in or out when chasing a numerical
+/// difference.
+///
+/// ```
+/// use mlx_rs_core::transforms::{self, CompileMode};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// transforms::set_compile_mode(CompileMode::NoFuse)?;
+/// transforms::set_compile_mode(CompileMode::Enabled)?;
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn set_compile_mode(mode: CompileMode) -> Result<()> {
+    let raw = match mode {
+        CompileMode::Disabled => mlx_sys::MLX_COMPILE_MODE_DISABLED,
+        CompileMode::NoSimplify => mlx_sys::MLX_COMPILE_MODE_NO_SIMPLIFY,
+        CompileMode::NoFuse => mlx_sys::MLX_COMPILE_MODE_NO_FUSE,
+        CompileMode::Enabled => mlx_sys::MLX_COMPILE_MODE_ENABLED,
+    };
+    mlx_call!(mlx_set_compile_mode(raw))
+}
+
+/// Drops every graph that [`compile`]d functions have cached on this thread
+/// (MLX's compile cache is per thread). The functions stay usable: the next
+/// call traces the closure again. Frees the memory the cached graphs hold
+/// (their constants, for instance).
+///
+/// ```
+/// use mlx_rs_core::{ops, transforms, Array};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let f = transforms::compile(|a: &[Array]| Ok(vec![ops::exp(&a[0])?]), false)?;
+/// let x = Array::from_slice(&[0.0f32], &[1])?;
+/// f.call(&[x.clone()])?;
+/// transforms::clear_compile_cache()?;
+/// assert_eq!(f.call(&[x])?[0].to_vec::<f32>()?, [1.0]); // traced again
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn clear_compile_cache() -> Result<()> {
+    let raw = crate::ffi::mlx_value!(mlx_compile_cache_new())?;
+    // SAFETY: a fresh handle that only this guard owns.
+    let mut cache = unsafe { crate::handles::Owned::new(raw) };
+    mlx_call!(mlx_detail_compile_cache(cache.as_mut_ptr()))?;
+    mlx_call!(mlx_detail_compile_clear_cache(cache.get()))
+}
+
 /// A function returning values and gradients, made by [`value_and_grad`].
 pub struct ValueAndGradFn {
     inner: ValueAndGradClosure,
