@@ -87,9 +87,14 @@ fn python_scaling() -> Result<(f64, f64), String> {
 }
 
 fn main() -> mlx_rs::Result<()> {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "machine: {} logical CPUs",
-        std::thread::available_parallelism().map_or(1, |c| c.get())
+        "machine: {} logical CPUs, load average {}",
+        std::thread::available_parallelism().map_or(1, |c| c.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 
     // 1. Thread scaling.

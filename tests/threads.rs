@@ -17,6 +17,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const THREADS: usize = 8;
+
+/// The tests of this binary run one at a time: two of them measure time.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 const RUN_FOR: Duration = Duration::from_secs(10);
 
 /// One random graph on `stream`, checked against f64; returns ops evaluated.
@@ -69,6 +76,7 @@ fn one_round(rng: &mut StdRng, stream: &Stream) -> Result<usize> {
 
 #[test]
 fn eight_threads_with_their_own_streams() {
+    let _alone = alone();
     let barrier = Arc::new(Barrier::new(THREADS));
     let seed: u64 = rand::random();
     println!("seed: {seed}");
@@ -105,6 +113,7 @@ fn eight_threads_with_their_own_streams() {
 
 #[test]
 fn clones_of_one_array_shared_across_threads() -> Result<()> {
+    let _alone = alone();
     let mut rng = common::rng();
     let n = 64;
     for round in 0..20 {
@@ -157,6 +166,7 @@ fn clones_of_one_array_shared_across_threads() -> Result<()> {
 
 #[test]
 fn chain_results_match_f64() -> Result<()> {
+    let _alone = alone();
     let mut rng = common::rng();
     let data = common::uniform(&mut rng, 1000, -2.0, 2.0);
     let x = Array::from_slice(&data, &[1000])?;
@@ -175,15 +185,22 @@ fn chain_results_match_f64() -> Result<()> {
 ///
 /// The machine may be shared with other work, so each attempt also measures
 /// a pure-Rust control of the same size: an attempt counts only if the
-/// control shows two free cores (>= 1.6x), and then MLX must reach >= 1.3x
-/// (two free cores give ~1.9x, BENCHMARKS.md). If no attempt finds two free
+/// control, run right before and after, shows two free cores (1.6x to 2.2x)
+/// both times, and then MLX must reach >= 1.3x
+/// (the goal, on an idle machine, is >= 1.8x: BENCHMARKS.md). If no attempt finds two free
 /// cores, the test says `skipped:` and does not assert.
 #[test]
 fn two_threads_evaluate_in_parallel() -> Result<()> {
+    let _alone = alone();
     let (n, depth, rounds) = (1 << 16, 8, 30);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     if cores < 2 {
         println!("skipped: one CPU core, no parallel speed-up to measure");
+        return Ok(());
+    }
+    if mlx_rs::cuda_is_available() {
+        // Where CUDA is usable every evaluation is serialized (crate docs).
+        println!("skipped: evaluations are serialized where CUDA is usable");
         return Ok(());
     }
     let control = |threads| {
@@ -191,13 +208,18 @@ fn two_threads_evaluate_in_parallel() -> Result<()> {
     };
     let mut best: Option<f64> = None;
     for attempt in 0..8 {
-        let c1 = control(1)?;
+        // The control runs right before and right after; both must show
+        // two free cores for the attempt to count.
+        let before = control(2)? / control(1)?;
         let one = common::chain_throughput(1, n, depth, rounds)?;
         let two = common::chain_throughput(2, n, depth, rounds)?;
-        let c2 = control(2)?;
-        let (ratio, free) = (two / one, c2 / c1);
-        println!("attempt {attempt}: MLX 1 thread {one:.1}/s, 2 threads {two:.1}/s: {ratio:.2}x; control {free:.2}x");
-        if free >= 1.6 {
+        let after = control(2)? / control(1)?;
+        let ratio = two / one;
+        println!(
+            "attempt {attempt}: MLX 1 thread {one:.1}/s, 2 threads {two:.1}/s: {ratio:.2}x; \
+             control {before:.2}x before, {after:.2}x after"
+        );
+        if (1.6..2.2).contains(&before) && (1.6..2.2).contains(&after) {
             best = Some(best.map_or(ratio, |b: f64| b.max(ratio)));
             if ratio >= 1.3 {
                 break;
@@ -219,6 +241,7 @@ fn two_threads_evaluate_in_parallel() -> Result<()> {
 /// thread's inputs) finish promptly, before that evaluation ends.
 #[test]
 fn queries_and_drops_do_not_wait_for_another_threads_eval() -> Result<()> {
+    let _alone = alone();
     use std::sync::mpsc;
     let n = 1 << 21;
     let mut rng = common::rng();
@@ -287,6 +310,7 @@ fn queries_and_drops_do_not_wait_for_another_threads_eval() -> Result<()> {
 /// while both threads keep evaluating.
 #[test]
 fn graphs_built_on_another_threads_lazy_array_are_errors() -> Result<()> {
+    let _alone = alone();
     let x = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3])?;
     let lazy = ops::exp(&x)?;
     let sent = lazy.clone();
