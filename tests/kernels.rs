@@ -549,7 +549,7 @@ cpu_and_gpu_test!(fused_linear_gradients_match_the_reference, |dev| {
                         reference::linear_on(&a[0], &a[1], b, act, &s)?
                     }])
                 };
-                mlx_rs::transforms::vjp(f, &primals, &[cot.clone()]).unwrap()
+                mlx_rs::transforms::vjp(f, &primals, std::slice::from_ref(&cot)).unwrap()
             };
             let (out_f, grad_f) = grads(true);
             let (out_r, grad_r) = grads(false);
@@ -598,34 +598,37 @@ fn fused_linear_rejects_bad_input_before_running() {
 
 #[test]
 fn fused_linear_takes_the_reference_for_other_dtypes() {
-    let cpu = Device::cpu();
-    let x = Array::from_slice(&[1.0f64, 2.0, -1.0, 0.5], &[2, 2]).unwrap();
-    let w = Array::from_slice(&[0.5f64, -1.0, 3.0, 0.25, 1.0, 1.0], &[3, 2]).unwrap();
-    assert_eq!(
-        kernels::fused_linear_path(&x, &w, &cpu).unwrap(),
-        LinearPath::Reference
-    );
-    let xi = x.astype(Dtype::Int32).unwrap();
-    let wi = w.astype(Dtype::Int32).unwrap();
-    assert_eq!(
-        kernels::fused_linear_path(&xi, &wi, &cpu).unwrap(),
-        LinearPath::Reference
-    );
-    let out = kernels::fused_linear_on(&x, &w, None, Activation::Relu, &cpu).unwrap();
-    let want = linear_f64(
-        &[1.0, 2.0, -1.0, 0.5],
-        &[0.5, -1.0, 3.0, 0.25, 1.0, 1.0],
-        None,
-        2,
-        2,
-        3,
-        Activation::Relu,
-    );
-    assert_eq!(out.to_vec::<f64>().unwrap(), want);
-    // A 1-d x is one row; the result drops the row axis like x @ wᵀ.
-    let x1 = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
-    let w32 = w.astype(Dtype::Float32).unwrap();
-    let out = kernels::fused_linear_on(&x1, &w32, None, Activation::Identity, &cpu).unwrap();
-    assert_eq!(out.shape(), vec![3]);
-    assert_eq!(out.to_vec::<f32>().unwrap(), [-1.5, 3.5, 3.0]);
+    // float64 exists only on the CPU: make it the default for reads too.
+    common::on_cpu(|| {
+        let cpu = Device::cpu();
+        let x = Array::from_slice(&[1.0f64, 2.0, -1.0, 0.5], &[2, 2]).unwrap();
+        let w = Array::from_slice(&[0.5f64, -1.0, 3.0, 0.25, 1.0, 1.0], &[3, 2]).unwrap();
+        assert_eq!(
+            kernels::fused_linear_path(&x, &w, &cpu).unwrap(),
+            LinearPath::Reference
+        );
+        let xi = x.astype(Dtype::Int32).unwrap();
+        let wi = w.astype(Dtype::Int32).unwrap();
+        assert_eq!(
+            kernels::fused_linear_path(&xi, &wi, &cpu).unwrap(),
+            LinearPath::Reference
+        );
+        let out = kernels::fused_linear_on(&x, &w, None, Activation::Relu, &cpu).unwrap();
+        let want = linear_f64(
+            &[1.0, 2.0, -1.0, 0.5],
+            &[0.5, -1.0, 3.0, 0.25, 1.0, 1.0],
+            None,
+            2,
+            2,
+            3,
+            Activation::Relu,
+        );
+        assert_eq!(out.to_vec::<f64>().unwrap(), want);
+        // A 1-d x is one row; the result drops the row axis like x @ wᵀ.
+        let x1 = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+        let w32 = w.astype(Dtype::Float32).unwrap();
+        let out = kernels::fused_linear_on(&x1, &w32, None, Activation::Identity, &cpu).unwrap();
+        assert_eq!(out.shape(), vec![3]);
+        assert_eq!(out.to_vec::<f32>().unwrap(), [-1.5, 3.5, 3.0]);
+    });
 }
