@@ -17,7 +17,7 @@
 //!
 //! [`fused_linear`] (`act(x @ wᵀ + b)`) is the template for fused ops with
 //! training in mind: its kernels are wrapped in a custom function whose VJP
-//! is the reference's, and its reference lives in [`reference`]. The
+//! is the reference's, and its reference lives in [`reference`](mod@reference). The
 //! element-wise ops (SwiGLU, L2-normalize) have no gradient of their own:
 //! differentiate their reference. [`set_force_reference`] (or the environment
 //! variable [`FORCE_REFERENCE_ENV`]) makes every op run its reference, for

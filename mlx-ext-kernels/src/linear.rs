@@ -112,7 +112,7 @@ pub enum LinearPath {
     Reference,
 }
 
-/// `act(x @ wᵀ + b)` as one fused op; see the [module docs](self).
+/// `act(x @ wᵀ + b)` as one fused op; see `docs/kernels.md`.
 ///
 /// `x: [..., K]`, `w: [N, K]` (any view: transposed or sliced weights are
 /// copied to row-major first), `b: [N]`, all of one dtype; the result is
