@@ -12,14 +12,13 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Mutex;
 
 use mlx_rs_core::closure::Closure;
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
 use mlx_rs_core::transforms::{self, CompiledFn, CustomFunction};
 use mlx_rs_core::{
-    cuda_is_available, metal_is_available, ops, Array, DeviceType, Dtype, Error, Result, Stream,
-    StreamOrDevice,
+    cuda_is_available, metal_is_available, ops, with_stream, Array, DeviceType, Dtype, Error,
+    Result, Stream, StreamOrDevice,
 };
 
 use crate::dispatch::{force_reference, poisoned, Kernels};
@@ -158,15 +157,15 @@ pub fn fused_linear_on<'s>(
         LinearPath::Reference => reference::linear_2d(&x2, w, b, act, &stream)?,
         LinearPath::Compiled => {
             let f = cached(&COMPILED, act, b.is_some(), &stream, || {
-                compiled(act, b.is_some(), &stream)
+                compiled(act, b.is_some())
             })?;
-            f.call(&args(x2, w, b))?.remove(0)
+            with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
         }
         LinearPath::Cuda | LinearPath::Metal => {
             let f = cached(&FUSED, act, b.is_some(), &stream, || {
-                fused(act, b.is_some(), &stream)
+                fused(act, b.is_some())
             })?;
-            f.call(&args(x2, w, b))?.remove(0)
+            with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
         }
     };
     ops::reshape_on(&out, &dims.out_shape, &stream)
@@ -401,12 +400,13 @@ fn cached<F>(
 }
 
 /// The reference compiled: MLX fuses the bias add and activation into one
-/// element-wise kernel after the GEMM.
-fn compiled(act: Activation, has_bias: bool, stream: &Stream) -> Result<CompiledFn> {
-    let s = Mutex::new(stream.clone());
+/// element-wise kernel after the GEMM. Streams are bound to their thread, so
+/// the function runs on the current stream: callers scope it with
+/// `with_stream`.
+fn compiled(act: Activation, has_bias: bool) -> Result<CompiledFn> {
     transforms::compile(
         move |a: &[Array]| {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let s = Stream::current()?;
             let b = if has_bias { Some(&a[2]) } else { None };
             Ok(vec![reference::linear_2d(&a[0], &a[1], b, act, &s)?])
         },
@@ -414,20 +414,20 @@ fn compiled(act: Activation, has_bias: bool, stream: &Stream) -> Result<Compiled
     )
 }
 
-/// The fused kernel as a custom function whose VJP is the reference's.
-fn fused(act: Activation, has_bias: bool, stream: &Stream) -> Result<Closure> {
-    let fwd_stream = Mutex::new(stream.clone());
-    let vjp_stream = Mutex::new(stream.clone());
+/// The fused kernel as a custom function whose VJP is the reference's. Both
+/// run on the current stream (callers scope the forward call with
+/// `with_stream`; the VJP runs where the gradient is taken).
+fn fused(act: Activation, has_bias: bool) -> Result<Closure> {
     CustomFunction::new(move |a: &[Array]| {
-        let s = fwd_stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let s = Stream::current()?;
         let b = if has_bias { Some(&a[2]) } else { None };
         Ok(vec![launch(&a[0], &a[1], b, act, &s)?])
     })?
     .vjp(
         move |primals: &[Array], cotangents: &[Array], _outputs: &[Array]| {
-            let s = vjp_stream.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let (_, grads) = transforms::vjp(
                 move |a: &[Array]| {
+                    let s = Stream::current()?;
                     let b = if has_bias { Some(&a[2]) } else { None };
                     Ok(vec![reference::linear_2d(&a[0], &a[1], b, act, &s)?])
                 },
