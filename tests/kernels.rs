@@ -237,3 +237,397 @@ device_test!(kernels_read_views_that_start_off_alignment, |dev| {
     }
     common::assert_close_f32(&values_f32(&out), &want, 1e-5, 1.0 / (cols as f64).sqrt());
 });
+
+// ---- fused linear: act(x @ wᵀ + b) ----
+
+use mlx_rs::kernels::{reference, Activation, LinearPath};
+
+const ACTIVATIONS: [Activation; 5] = [
+    Activation::Identity,
+    Activation::Relu,
+    Activation::GeluTanh,
+    Activation::Gelu,
+    Activation::Silu,
+];
+
+/// Runs a body on the CPU, and on the GPU as an ignored test: on a machine
+/// without one it is reported as ignored (not passed); a GPU host runs it with
+/// `--include-ignored`.
+macro_rules! cpu_and_gpu_test {
+    ($name:ident, |$dev:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            fn run($dev: &Device) $body
+
+            #[test]
+            fn cpu() {
+                run(&Device::cpu());
+            }
+
+            #[test]
+            #[ignore = "needs a GPU: run with --include-ignored on a GPU host (docs/gpu.md)"]
+            fn gpu() {
+                let gpu = Device::gpu();
+                assert!(gpu.is_available(), "this MLX has no usable GPU");
+                run(&gpu);
+            }
+        }
+    };
+}
+
+/// erf in f64: its Maclaurin series below 3 (|error| ~1e-14 there), else
+/// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, where erf is within 3e-5 of ±1).
+fn erf_f64(v: f64) -> f64 {
+    let a = v.abs();
+    if a < 3.0 {
+        let (mut term, mut sum, mut n) = (v, v, 0.0);
+        while term.abs() > 1e-17 * sum.abs().max(1e-300) {
+            n += 1.0;
+            term *= -v * v / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        return sum * 2.0 / std::f64::consts::PI.sqrt();
+    }
+    let t = 1.0 / (1.0 + 0.3275911 * a);
+    let p = t
+        * (0.254829592
+            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    v.signum() * (1.0 - p * (-a * a).exp())
+}
+
+fn activate_f64(v: f64, act: Activation) -> f64 {
+    match act {
+        Activation::Identity => v,
+        Activation::Relu => v.max(0.0),
+        Activation::GeluTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+        }
+        Activation::Gelu => 0.5 * v * (1.0 + erf_f64(v / std::f64::consts::SQRT_2)),
+        Activation::Silu => v / (1.0 + (-v).exp()),
+    }
+}
+
+/// act(x @ wᵀ + b) in f64: x [rows, k], w [n, k].
+fn linear_f64(
+    x: &[f64],
+    w: &[f64],
+    b: Option<&[f64]>,
+    rows: usize,
+    k: usize,
+    n: usize,
+    act: Activation,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * n);
+    for r in 0..rows {
+        for j in 0..n {
+            let dot: f64 = (0..k).map(|p| x[r * k + p] * w[j * k + p]).sum();
+            out.push(activate_f64(dot + b.map_or(0.0, |b| b[j]), act));
+        }
+    }
+    out
+}
+
+/// Tolerance relative to max(|want|, 1) (outputs are O(1) by construction).
+/// f32 on a GPU allows TF32 (MLX's default there) in the cuBLAS path.
+fn linear_tolerance(dtype: Dtype, dev: &Device) -> f64 {
+    match dtype {
+        Dtype::Float32 if dev.device_type() == mlx_rs::DeviceType::Gpu => 3e-3,
+        Dtype::Float32 => 1e-5,
+        Dtype::Float16 => 1e-2,
+        _ => 3e-2,
+    }
+}
+
+struct LinearCase {
+    x: Array,
+    w: Array,
+    b: Array,
+    xv: Vec<f64>,
+    wv: Vec<f64>,
+    bv: Vec<f64>,
+}
+
+fn linear_case(
+    rng: &mut rand::rngs::StdRng,
+    x_shape: &[i32],
+    n: usize,
+    k: usize,
+    dtype: Dtype,
+) -> LinearCase {
+    let rows: usize = x_shape[..x_shape.len() - 1]
+        .iter()
+        .map(|&d| d as usize)
+        .product();
+    let scale = 1.5 / (k as f32).sqrt();
+    let (x, xv) = array_of(&common::uniform(rng, rows * k, -1.0, 1.0), x_shape, dtype);
+    let (w, wv) = array_of(
+        &common::uniform(rng, n * k, -scale, scale),
+        &[n as i32, k as i32],
+        dtype,
+    );
+    let (b, bv) = array_of(&common::uniform(rng, n, -0.5, 0.5), &[n as i32], dtype);
+    LinearCase {
+        x,
+        w,
+        b,
+        xv,
+        wv,
+        bv,
+    }
+}
+
+fn expected_linear_path(dev: &Device, dtype: Dtype, rows: usize) -> LinearPath {
+    if dev.device_type() == mlx_rs::DeviceType::Cpu {
+        LinearPath::Compiled
+    } else if mlx_rs::cuda_is_available() {
+        if !kernels::fused_linear_cuda() || (dtype == Dtype::Float32 && rows > 16) {
+            LinearPath::Compiled
+        } else {
+            LinearPath::Cuda
+        }
+    } else if mlx_rs::metal_is_available() {
+        LinearPath::Metal
+    } else {
+        LinearPath::Compiled
+    }
+}
+
+cpu_and_gpu_test!(fused_linear_matches_f64, |dev| {
+    kernels::set_poison_outputs(true);
+    // The fused CUDA kernels are opt-in (the compiled reference is faster
+    // today); this test is about them, so it turns them on.
+    kernels::set_fused_linear_cuda(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // (batch, rows, n, k): rows 1 and 7 take the GEMV kernel on CUDA, 256 the
+    // tensor-core kernel; odd n and k take the kernels' scalar paths, k = 64
+    // and n = 96 their vector paths; 2 x 256 rows span several 128-row tiles.
+    let shapes: [(i32, i32, usize, usize); 4] = [
+        (2, 1, 45, 67),
+        (2, 7, 33, 129),
+        (2, 256, 77, 67),
+        (1, 256, 96, 64),
+    ];
+    for dtype in [Dtype::Float32, Dtype::Bfloat16, Dtype::Float16] {
+        for (si, &(batch, rows, n, k)) in shapes.iter().enumerate() {
+            // Every activation, with and without bias, in bf16; the other
+            // dtypes cycle through them (each combination compiles a kernel).
+            let combos: Vec<(Activation, bool)> = if dtype == Dtype::Bfloat16 {
+                ACTIVATIONS
+                    .iter()
+                    .flat_map(|&a| [(a, true), (a, false)])
+                    .collect()
+            } else {
+                vec![
+                    (ACTIVATIONS[si % 5], true),
+                    (ACTIVATIONS[(si + 2) % 5], false),
+                ]
+            };
+            let c = linear_case(&mut rng, &[batch, rows, k as i32], n, k, dtype);
+            let total = (batch * rows) as usize;
+            assert_eq!(
+                kernels::fused_linear_path(&c.x, &c.w, &stream).unwrap(),
+                expected_linear_path(dev, dtype, total)
+            );
+            for (act, bias) in combos {
+                let b = bias.then_some(&c.b);
+                let out = kernels::fused_linear_on(&c.x, &c.w, b, act, &stream).unwrap();
+                assert_eq!(out.shape(), vec![batch, rows, n as i32]);
+                assert_eq!(out.dtype(), dtype);
+                let want = linear_f64(&c.xv, &c.wv, bias.then_some(&c.bv[..]), total, k, n, act);
+                println!("{dtype} {batch}x{rows}x{k} -> {n} {act:?} bias={bias}");
+                common::assert_close_f32(
+                    &values_f32(&out),
+                    &want,
+                    linear_tolerance(dtype, dev),
+                    1.0,
+                );
+            }
+        }
+    }
+});
+
+cpu_and_gpu_test!(fused_linear_reference_matches_f64, |dev| {
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+        let c = linear_case(&mut rng, &[3, 5, 40], 24, 40, dtype);
+        for act in ACTIVATIONS {
+            let out = reference::linear_on(&c.x, &c.w, Some(&c.b), act, &stream).unwrap();
+            let want = linear_f64(&c.xv, &c.wv, Some(&c.bv), 15, 40, 24, act);
+            common::assert_close_f32(&values_f32(&out), &want, linear_tolerance(dtype, dev), 1.0);
+        }
+        let gelu = kernels::fused_linear_bias_gelu(&c.x, &c.w, &c.b).unwrap();
+        let want = linear_f64(&c.xv, &c.wv, Some(&c.bv), 15, 40, 24, Activation::GeluTanh);
+        let ours = mlx_rs::with_stream(&stream, || values_f32(&gelu));
+        common::assert_close_f32(&ours, &want, linear_tolerance(dtype, dev), 1.0);
+        let r = reference::linear_bias_gelu(&c.x, &c.w, &c.b).unwrap();
+        common::assert_close_f32(
+            &values_f32(&r),
+            &want,
+            linear_tolerance(dtype, &Device::default_device().unwrap()),
+            1.0,
+        );
+    }
+});
+
+cpu_and_gpu_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    for (rows, dtype) in [
+        (9usize, Dtype::Bfloat16),
+        (130, Dtype::Float16),
+        (3, Dtype::Float32),
+    ] {
+        let (n, k) = (40usize, 48usize);
+        let (x, xv) = array_of(
+            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+            &[rows as i32, k as i32],
+            dtype,
+        );
+        // w stored as [K, N] and used through a transposed view.
+        let (wt, wtv) = array_of(
+            &common::uniform(&mut rng, k * n, -0.2, 0.2),
+            &[k as i32, n as i32],
+            dtype,
+        );
+        let w = mlx_rs::ops::transpose(&wt).unwrap();
+        let wv: Vec<f64> = (0..n)
+            .flat_map(|j| (0..k).map(move |p| (j, p)))
+            .map(|(j, p)| wtv[p * n + j])
+            .collect();
+        let out = kernels::fused_linear_on(&x, &w, None, Activation::Silu, &stream).unwrap();
+        let want = linear_f64(&xv, &wv, None, rows, k, n, Activation::Silu);
+        common::assert_close_f32(&values_f32(&out), &want, linear_tolerance(dtype, dev), 1.0);
+
+        // w: rows 1..n+1 and columns 2..k+2 of a larger matrix.
+        let (big, bigv) = array_of(
+            &common::uniform(&mut rng, (n + 3) * (k + 5), -0.2, 0.2),
+            &[(n + 3) as i32, (k + 5) as i32],
+            dtype,
+        );
+        let w =
+            mlx_rs::ops::slice(&big, &[1, 2], &[(n + 1) as i32, (k + 2) as i32], &[1, 1]).unwrap();
+        let wv: Vec<f64> = (0..n)
+            .flat_map(|j| (0..k).map(move |p| (j, p)))
+            .map(|(j, p)| bigv[(j + 1) * (k + 5) + p + 2])
+            .collect();
+        let out = kernels::fused_linear_on(&x, &w, None, Activation::Relu, &stream).unwrap();
+        let want = linear_f64(&xv, &wv, None, rows, k, n, Activation::Relu);
+        common::assert_close_f32(&values_f32(&out), &want, linear_tolerance(dtype, dev), 1.0);
+    }
+});
+
+cpu_and_gpu_test!(fused_linear_gradients_match_the_reference, |dev| {
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // bf16 with 64 rows takes the tensor-core kernel on CUDA, f32 with 5 the GEMV kernel.
+    for (rows, dtype) in [(64usize, Dtype::Bfloat16), (5, Dtype::Float32)] {
+        let (n, k) = (24usize, 32usize);
+        let c = linear_case(&mut rng, &[rows as i32, k as i32], n, k, dtype);
+        let (cot, _) = array_of(
+            &common::uniform(&mut rng, rows * n, -1.0, 1.0),
+            &[rows as i32, n as i32],
+            dtype,
+        );
+        for (act, bias) in [(Activation::GeluTanh, true), (Activation::Silu, false)] {
+            let mut primals = vec![c.x.clone(), c.w.clone()];
+            if bias {
+                primals.push(c.b.clone());
+            }
+            let grads = |fused: bool| {
+                let s = stream.clone();
+                let f = move |a: &[Array]| {
+                    let b = a.get(2);
+                    Ok(vec![if fused {
+                        kernels::fused_linear_on(&a[0], &a[1], b, act, &s)?
+                    } else {
+                        reference::linear_on(&a[0], &a[1], b, act, &s)?
+                    }])
+                };
+                mlx_rs::transforms::vjp(f, &primals, std::slice::from_ref(&cot)).unwrap()
+            };
+            let (out_f, grad_f) = grads(true);
+            let (out_r, grad_r) = grads(false);
+            assert_eq!(grad_f.len(), primals.len());
+            let tol = linear_tolerance(dtype, dev);
+            let as_f64 = |a: &Array| common::to_f64(&values_f32(a));
+            common::assert_close_f32(&values_f32(&out_f[0]), &as_f64(&out_r[0]), tol, 1.0);
+            for (gf, gr) in grad_f.iter().zip(&grad_r) {
+                assert_eq!(gf.shape(), gr.shape());
+                // Cotangents of w and b sum over rows: compare relative to their scale.
+                let want = as_f64(gr);
+                let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                common::assert_close_f32(&values_f32(gf), &want, tol, scale);
+            }
+        }
+    }
+});
+
+#[test]
+fn fused_linear_rejects_bad_input_before_running() {
+    let x = Array::from_slice(&[1.0f32; 6], &[2, 3]).unwrap();
+    let w = Array::from_slice(&[1.0f32; 12], &[4, 3]).unwrap();
+    let b = Array::from_slice(&[1.0f32; 4], &[4]).unwrap();
+    let err = |r: mlx_rs::Result<Array>| r.unwrap_err().to_string();
+    let w1 = Array::from_slice(&[1.0f32; 3], &[3]).unwrap();
+    assert!(err(kernels::fused_linear(&x, &w1, None, Activation::Relu)).contains("2-d"));
+    let wk = Array::from_slice(&[1.0f32; 8], &[4, 2]).unwrap();
+    assert!(err(kernels::fused_linear(&x, &wk, None, Activation::Relu)).contains("K = 2"));
+    let b3 = Array::from_slice(&[1.0f32; 3], &[3]).unwrap();
+    assert!(err(kernels::fused_linear(&x, &w, Some(&b3), Activation::Relu)).contains("[4]"));
+    let wb = w.astype(Dtype::Bfloat16).unwrap();
+    assert!(err(kernels::fused_linear(&x, &wb, Some(&b), Activation::Relu)).contains("bfloat16"));
+    let bb = b.astype(Dtype::Float16).unwrap();
+    assert!(err(kernels::fused_linear(&x, &w, Some(&bb), Activation::Relu)).contains("bias"));
+    let empty = mlx_rs::ops::zeros(&[0, 3], Dtype::Float32).unwrap();
+    assert!(err(kernels::fused_linear(
+        &empty,
+        &w,
+        Some(&b),
+        Activation::Relu
+    ))
+    .contains("no rows"));
+    assert!(err(reference::linear(&empty, &w, None, Activation::Identity)).contains("no rows"));
+    assert!(kernels::fused_linear_path(&x, &w1, &Device::cpu()).is_err());
+}
+
+#[test]
+fn fused_linear_takes_the_reference_for_other_dtypes() {
+    // float64 exists only on the CPU: make it the default for reads too.
+    common::on_cpu(|| {
+        let cpu = Device::cpu();
+        let x = Array::from_slice(&[1.0f64, 2.0, -1.0, 0.5], &[2, 2]).unwrap();
+        let w = Array::from_slice(&[0.5f64, -1.0, 3.0, 0.25, 1.0, 1.0], &[3, 2]).unwrap();
+        assert_eq!(
+            kernels::fused_linear_path(&x, &w, &cpu).unwrap(),
+            LinearPath::Reference
+        );
+        let xi = x.astype(Dtype::Int32).unwrap();
+        let wi = w.astype(Dtype::Int32).unwrap();
+        assert_eq!(
+            kernels::fused_linear_path(&xi, &wi, &cpu).unwrap(),
+            LinearPath::Reference
+        );
+        let out = kernels::fused_linear_on(&x, &w, None, Activation::Relu, &cpu).unwrap();
+        let want = linear_f64(
+            &[1.0, 2.0, -1.0, 0.5],
+            &[0.5, -1.0, 3.0, 0.25, 1.0, 1.0],
+            None,
+            2,
+            2,
+            3,
+            Activation::Relu,
+        );
+        assert_eq!(out.to_vec::<f64>().unwrap(), want);
+        // A 1-d x is one row; the result drops the row axis like x @ wᵀ.
+        let x1 = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+        let w32 = w.astype(Dtype::Float32).unwrap();
+        let out = kernels::fused_linear_on(&x1, &w32, None, Activation::Identity, &cpu).unwrap();
+        assert_eq!(out.shape(), vec![3]);
+        assert_eq!(out.to_vec::<f32>().unwrap(), [-1.5, 3.5, 3.0]);
+    });
+}

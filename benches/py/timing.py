@@ -4,7 +4,9 @@ forced inside the timed region (NumPy is eager; MLX gets mx.eval).
 
 usage: timing.py IMPL CASE DEVICE WARMUP SAMPLES DIMS...
   IMPL   numpy | python-mlx
-  CASE   matmul M K N | matmul_dtype M K N DTYPE | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE
+  CASE   matmul M K N | matmul_dtype M K N DTYPE | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE |
+         linear M K N DTYPE MODE (MODE 0: x @ w.T, 1: addmm + GELU-tanh,
+         2: the same under mx.compile)
   DEVICE cpu | gpu
 DTYPE is 0 (float32), 1 (bfloat16) or 2 (float16).
 Prints one JSON object: {"median_ms": .., "p95_ms": ..} or {"error": ..}.
@@ -60,6 +62,22 @@ def mlx_case(case, device, dims):
         b = mx.random.uniform(-1, 1, (k, n)).astype(dtype)
         mx.eval(a, b)
         return lambda: mx.eval(a @ b)
+    if case == "linear":
+        m, k, n, code, mode = dims
+        dtype = [mx.float32, mx.bfloat16, mx.float16][code]
+        x = mx.random.uniform(-1, 1, (m, k)).astype(dtype)
+        w = (mx.random.uniform(-1, 1, (n, k)) / k**0.5).astype(dtype)
+        b = mx.random.uniform(-0.5, 0.5, (n,)).astype(dtype)
+        mx.eval(x, w, b)
+        if mode == 0:
+            return lambda: mx.eval(x @ w.T)
+
+        def ref(x, w, b):
+            y = mx.addmm(b, x, w.T)
+            return 0.5 * y * (1 + mx.tanh(0.7978845608028654 * (y + 0.044715 * y * y * y)))
+
+        f = mx.compile(ref) if mode == 2 else ref
+        return lambda: mx.eval(f(x, w, b))
     rows, cols, code = dims
     dtype = [mx.float32, mx.bfloat16, mx.float16][code]
     if case == "swiglu":

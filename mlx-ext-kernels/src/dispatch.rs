@@ -1,7 +1,7 @@
 //! Choosing between a fused kernel and the reference, and building each
 //! kernel once per process.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use mlx_rs_core::kernel::{CudaKernel, KernelConfig, KernelSpec, MetalKernel};
@@ -19,9 +19,11 @@ pub enum KernelPath {
 }
 
 /// The implementation a fused op uses for inputs of `dtype` on `stream`.
+/// [`set_force_reference`] makes it [`KernelPath::Reference`] everywhere.
 #[track_caller]
 pub fn path_for(stream: &Stream, dtype: Dtype) -> Result<KernelPath> {
-    if stream.device()?.device_type() != DeviceType::Gpu
+    if force_reference()
+        || stream.device()?.device_type() != DeviceType::Gpu
         || !matches!(dtype, Dtype::Float32 | Dtype::Float16 | Dtype::Bfloat16)
     {
         return Ok(KernelPath::Reference);
@@ -38,6 +40,8 @@ pub fn path_for(stream: &Stream, dtype: Dtype) -> Result<KernelPath> {
 /// A fused op's kernels, each built on first use and kept for the process.
 pub(crate) struct Kernels {
     pub(crate) spec: fn() -> (KernelSpec, KernelSpec),
+    /// Dynamic shared memory of each CUDA block, in bytes.
+    pub(crate) cuda_shared_memory: i32,
     pub(crate) cuda: OnceLock<Result<CudaKernel>>,
     pub(crate) metal: OnceLock<Result<MetalKernel>>,
 }
@@ -45,8 +49,18 @@ pub(crate) struct Kernels {
 impl Kernels {
     /// `spec` returns the (CUDA, Metal) specs.
     pub(crate) const fn new(spec: fn() -> (KernelSpec, KernelSpec)) -> Kernels {
+        Kernels::with_shared_memory(spec, 0)
+    }
+
+    /// Like [`Kernels::new`], for a CUDA kernel that needs `bytes` of dynamic
+    /// shared memory per block.
+    pub(crate) const fn with_shared_memory(
+        spec: fn() -> (KernelSpec, KernelSpec),
+        bytes: i32,
+    ) -> Kernels {
         Kernels {
             spec,
+            cuda_shared_memory: bytes,
             cuda: OnceLock::new(),
             metal: OnceLock::new(),
         }
@@ -54,7 +68,7 @@ impl Kernels {
 
     pub(crate) fn cuda(&self) -> Result<&CudaKernel> {
         self.cuda
-            .get_or_init(|| CudaKernel::new(&(self.spec)().0, 0))
+            .get_or_init(|| CudaKernel::new(&(self.spec)().0, self.cuda_shared_memory))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -64,6 +78,52 @@ impl Kernels {
             .get_or_init(|| MetalKernel::new(&(self.spec)().1, false))
             .as_ref()
             .map_err(Clone::clone)
+    }
+}
+
+/// 0: not yet read from the environment, 1: off, 2: on.
+static FORCE_REFERENCE: AtomicU8 = AtomicU8::new(0);
+
+/// Environment variable that, set to `1` before the first fused op runs,
+/// starts the process with [`set_force_reference`] on.
+pub const FORCE_REFERENCE_ENV: &str = "MLX_RS_KERNELS_REFERENCE";
+
+/// Makes every fused op of this crate run its reference (composed of core
+/// ops, uncompiled) instead of a kernel, on every device: the switch for A/B
+/// runs. Also settable for a whole process with the environment variable
+/// [`FORCE_REFERENCE_ENV`]` = 1`; calling this overrides the variable.
+///
+/// ```
+/// use mlx_ext_kernels::{fused_linear_path, set_force_reference, LinearPath};
+/// use mlx_rs_core::{Array, Device, Stream};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let x = Array::from_slice(&[1.0f32, 2.0], &[1, 2])?;
+/// let w = Array::from_slice(&[0.5f32, -1.0, 3.0, 0.25], &[2, 2])?;
+/// set_force_reference(true);
+/// let cpu = Stream::new(&Device::cpu())?;
+/// assert_eq!(fused_linear_path(&x, &w, &cpu)?, LinearPath::Reference);
+/// set_force_reference(false);
+/// # Ok(()) }
+/// ```
+pub fn set_force_reference(on: bool) {
+    FORCE_REFERENCE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// Whether [`set_force_reference`] (or its environment variable) is on.
+pub fn force_reference() -> bool {
+    match FORCE_REFERENCE.load(Ordering::Relaxed) {
+        0 => {
+            let on = std::env::var(FORCE_REFERENCE_ENV).is_ok_and(|v| v == "1");
+            // A concurrent set_force_reference wins over the environment.
+            let _ = FORCE_REFERENCE.compare_exchange(
+                0,
+                if on { 2 } else { 1 },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            FORCE_REFERENCE.load(Ordering::Relaxed) == 2
+        }
+        state => state == 2,
     }
 }
 

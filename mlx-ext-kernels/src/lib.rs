@@ -15,15 +15,29 @@
 //! suite, which runs on Linux (CPU, and CUDA on an NVIDIA GPU). The CUDA
 //! kernels (`cuda-src/`) are tested against f64 references on an NVIDIA H200.
 //!
-//! Fused kernels have no gradient of their own: differentiate the reference.
+//! [`fused_linear`] (`act(x @ wᵀ + b)`) is the template for fused ops with
+//! training in mind: its kernels are wrapped in a custom function whose VJP
+//! is the reference's, and its reference lives in [`reference`](mod@reference). The
+//! element-wise ops (SwiGLU, L2-normalize) have no gradient of their own:
+//! differentiate their reference. [`set_force_reference`] (or the environment
+//! variable [`FORCE_REFERENCE_ENV`]) makes every op run its reference, for
+//! A/B comparisons. `docs/kernels.md` describes how an op is built.
 #![warn(missing_docs)]
 
 mod dispatch;
 mod l2_normalize;
+mod linear;
 mod swiglu;
 
-pub use dispatch::{path_for, set_poison_outputs, KernelPath};
+pub use dispatch::{
+    force_reference, path_for, set_force_reference, set_poison_outputs, KernelPath,
+    FORCE_REFERENCE_ENV,
+};
 pub use l2_normalize::{
     l2_normalize, l2_normalize_on, l2_normalize_reference, l2_normalize_reference_on,
+};
+pub use linear::{
+    fused_linear, fused_linear_bias_gelu, fused_linear_cuda, fused_linear_on, fused_linear_path,
+    reference, set_fused_linear_cuda, Activation, LinearPath, FUSED_LINEAR_CUDA_ENV,
 };
 pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};
