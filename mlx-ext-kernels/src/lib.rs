@@ -16,14 +16,22 @@
 //! kernels (`cuda-src/`) are tested against f64 references on an NVIDIA H200.
 //!
 //! Fused kernels have no gradient of their own: differentiate the reference.
+//!
+//! Ops: [`swiglu`] (gated activation), [`l2_normalize`] (row normalization),
+//! [`score_topk`] (similarity scores and the best `k` rows per query, the
+//! retrieval step of a RAG query, without materializing the score matrix).
 #![warn(missing_docs)]
 
 mod dispatch;
 mod l2_normalize;
+mod score_topk;
 mod swiglu;
 
 pub use dispatch::{path_for, set_poison_outputs, KernelPath};
 pub use l2_normalize::{
     l2_normalize, l2_normalize_on, l2_normalize_reference, l2_normalize_reference_on,
+};
+pub use score_topk::{
+    score_topk, score_topk_on, score_topk_reference, score_topk_reference_on, SCORE_TOPK_MAX_K,
 };
 pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};
