@@ -262,7 +262,11 @@ fn check_topk(
         let qr = &q[qi * d..(qi + 1) * d];
         let exact: Vec<f64> = (0..n)
             .map(|r| {
-                let s: f64 = qr.iter().zip(&c[r * d..(r + 1) * d]).map(|(x, y)| x * y).sum();
+                let s: f64 = qr
+                    .iter()
+                    .zip(&c[r * d..(r + 1) * d])
+                    .map(|(x, y)| x * y)
+                    .sum();
                 if s.is_nan() {
                     f64::NEG_INFINITY
                 } else {
@@ -377,7 +381,9 @@ device_test!(score_topk_orders_ties_by_index, |dev| {
     let (b, n, d, k) = (3usize, 2600usize, 16usize, 40usize);
     let grid = |rng: &mut rand::rngs::StdRng, len: usize, step: f32| -> Vec<f32> {
         use rand::Rng;
-        (0..len).map(|_| rng.gen_range(-2i32..=2) as f32 * step).collect()
+        (0..len)
+            .map(|_| rng.gen_range(-2i32..=2) as f32 * step)
+            .collect()
     };
     for dtype in [Dtype::Float32, Dtype::Bfloat16] {
         let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
@@ -397,7 +403,11 @@ device_test!(score_topk_orders_ties_by_index, |dev| {
                 .collect();
             all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
             let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
-            assert_eq!(&scores[qi * k..(qi + 1) * k], &want_s[..], "query {qi} scores");
+            assert_eq!(
+                &scores[qi * k..(qi + 1) * k],
+                &want_s[..],
+                "query {qi} scores"
+            );
             let got_i = &indices[qi * k..(qi + 1) * k];
             if kernel {
                 // Kernels: exactly the first k of the total order.
@@ -433,8 +443,8 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
     for j in 0..d {
         ct[j * n + 7] = f32::NAN;
     }
-    let corpus = mlx_rs::ops::transpose(&Array::from_slice(&ct, &[d as i32, n as i32]).unwrap())
-        .unwrap();
+    let corpus =
+        mlx_rs::ops::transpose(&Array::from_slice(&ct, &[d as i32, n as i32]).unwrap()).unwrap();
     let queries = Array::from_slice(&q, &[b as i32, d as i32]).unwrap();
     let (scores, indices) = kernels::score_topk_on(&queries, &corpus, n as i32, &stream).unwrap();
     let (scores, indices) = (
@@ -447,7 +457,14 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
             cv[r * d + j] = ct[j * n + r] as f64;
         }
     }
-    check_topk(&common::to_f64(&q), &cv, (b, n, d, n), &scores, &indices, 1e-5);
+    check_topk(
+        &common::to_f64(&q),
+        &cv,
+        (b, n, d, n),
+        &scores,
+        &indices,
+        1e-5,
+    );
     for qi in 0..b {
         assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
         assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);

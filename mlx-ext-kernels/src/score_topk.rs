@@ -85,7 +85,10 @@ static MERGE: Kernels = Kernels::new(|| {
         )
         .with_header(header)
     };
-    (spec(CUDA_MERGE, CUDA_HEADER), spec(METAL_MERGE, METAL_HEADER))
+    (
+        spec(CUDA_MERGE, CUDA_HEADER),
+        spec(METAL_MERGE, METAL_HEADER),
+    )
 });
 
 /// Queries per pass-1 block: as many as fit the backend's shared memory (the
@@ -191,7 +194,9 @@ pub fn score_topk_on<'s>(
         message: format!("score_topk: {what} exceed one launch"),
         location: std::panic::Location::caller(),
     };
-    let partial_threads = groups.checked_mul(BLOCK).ok_or_else(|| too_big("the queries"))?;
+    let partial_threads = groups
+        .checked_mul(BLOCK)
+        .ok_or_else(|| too_big("the queries"))?;
     let merge_threads = b.checked_mul(BLOCK).ok_or_else(|| too_big("the queries"))?;
     let partial = {
         let mut config = poisoned(
