@@ -491,3 +491,35 @@ fn score_topk_rejects_bad_inputs() {
     assert!(err(kernels::score_topk(&q0, &c, 1)).contains("at least one query"));
     assert!(err(kernels::score_topk_reference(&q, &c, 9)).contains("1..=4"));
 }
+
+device_test!(score_topk_merges_many_slices, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // 120,000 rows: 118 corpus slices, so the merge sees 11,800
+    // candidates per query over several rounds, cutting its buffer back.
+    let (b, n, d, k) = (2usize, 120_000usize, 64usize, 100usize);
+    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
+        let (q, qv) = array_of(
+            &common::uniform(&mut rng, b * d, -1.0, 1.0),
+            &[b as i32, d as i32],
+            dtype,
+        );
+        let (c, cv) = array_of(
+            &common::uniform(&mut rng, n * d, -1.0, 1.0),
+            &[n as i32, d as i32],
+            dtype,
+        );
+        let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
+        check_topk(
+            &qv,
+            &cv,
+            (b, n, d, k),
+            &scores.to_vec::<f32>().unwrap(),
+            &indices.to_vec::<u32>().unwrap(),
+            rtol,
+        );
+    }
+});
