@@ -85,9 +85,12 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Arguments, an environment variable to set, and what the message must say.
+type BadCase<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn bad_input_exits_with_code_2_and_a_message() {
-    let cases: &[(&[&str], Option<(&str, &str)>, &str)] = &[
+    let cases: &[BadCase] = &[
         (
             &["--dtype", "float16"],
             None,
