@@ -7,7 +7,7 @@
 //! - [`kernels`]: the fused ops of `mlx-ext-kernels`;
 //! - [`sys`]: the raw mlx-c bindings, for what the safe API does not cover.
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs::{ops, Array};
 //! # fn main() -> mlx_rs::Result<()> {
 //! let x = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3])?;

@@ -24,11 +24,9 @@ macro_rules! device_test {
             // Reported as ignored (not passed) where nothing can run it; on a
             // GPU machine run the binary with `--include-ignored`.
             #[test]
-            #[ignore = "needs a GPU: run with --include-ignored where MLX has one"]
+            #[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
             fn gpu() {
-                let gpu = Device::gpu();
-                assert!(gpu.is_available(), "this MLX has no usable GPU");
-                run(&gpu);
+                run(&common::gpu());
             }
         }
     };
