@@ -18,5 +18,6 @@
 #![warn(missing_docs)]
 
 pub use mlx_ext_kernels as kernels;
+pub use mlx_nn as nn;
 pub use mlx_rs_core::*;
 pub use mlx_sys as sys;

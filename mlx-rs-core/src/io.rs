@@ -18,11 +18,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Loading is eager
+//! # Eager and lazy loading
 //! MLX loads lazily (data is read when an array is first evaluated), which
 //! would turn a short or corrupt file into a failure at some later, unrelated
 //! evaluation. The `load_*` functions here evaluate what they load, so any
-//! read error is returned by the load itself.
+//! read error is returned by the load itself. For safetensors,
+//! [`load_safetensors_lazy`] keeps MLX's laziness: the header checks below
+//! (done from the header bytes alone, against the file's size) still run at
+//! load time, and the data is read once, into the arrays, when evaluated.
 //!
 //! # Malformed files
 //! Every `load_*` checks the file's header in Rust before MLX sees it, and
@@ -308,29 +311,68 @@ fn safetensors_dtype(name: &str) -> Option<Dtype> {
     })
 }
 
-/// Checks a safetensors file's header against its size (see the module docs).
-fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
+/// One tensor's entry in a safetensors header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Dimensions.
+    pub shape: Vec<i32>,
+}
+
+/// A safetensors file's header, read and checked without its data.
+#[derive(Clone, Debug)]
+pub struct SafeTensorsHeader {
+    /// Tensors by name.
+    pub tensors: HashMap<String, TensorInfo>,
+    /// The `__metadata__` string map (empty when absent).
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads and checks a safetensors file's header: only the first `8 + n`
+/// bytes are read, and the data section is checked against the file's size
+/// (see the module docs for the checks). Cheap for any file size.
+#[track_caller]
+pub fn read_safetensors_header(path: &Path) -> Result<SafeTensorsHeader> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Error::invalid(format!("cannot read {path:?}: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let file_len = file.metadata().map_err(cannot)?.len();
     let bad = |why: String| malformed("safetensors", path, why);
-    if bytes.len() < 8 {
+    if file_len < 8 {
         return Err(bad(format!(
-            "{} bytes, shorter than the 8-byte header length",
-            bytes.len()
+            "{file_len} bytes, shorter than the 8-byte header length"
         )));
     }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    let rest = (bytes.len() - 8) as u64;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(cannot)?;
+    let n = u64::from_le_bytes(len);
+    let rest = file_len - 8;
     if n > rest || n > 100_000_000 {
         return Err(bad(format!(
             "header length {n} exceeds the {rest} bytes that follow"
         )));
     }
-    let header = &bytes[8..8 + n as usize];
-    let data_len = rest - n;
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).map_err(cannot)?;
+    parse_safetensors_header(path, &header, rest - n)
+}
+
+/// Checks a safetensors header (the JSON after the length) against the size
+/// of the data section that follows it.
+fn parse_safetensors_header(
+    path: &Path,
+    header: &[u8],
+    data_len: u64,
+) -> Result<SafeTensorsHeader> {
+    let bad = |why: String| malformed("safetensors", path, why);
     let json: serde_json::Value =
         serde_json::from_slice(header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
     let obj = json
         .as_object()
         .ok_or_else(|| bad("header is not a JSON object".into()))?;
+    let mut tensors = HashMap::new();
+    let mut metadata = HashMap::new();
     for (name, entry) in obj {
         if name == "__metadata__" {
             // MLX writes `null` when there is no metadata.
@@ -340,6 +382,11 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
                     .is_some_and(|m| m.values().all(|v| v.is_string()));
             if !ok {
                 return Err(bad("__metadata__ must map strings to strings".into()));
+            }
+            if let Some(m) = entry.as_object() {
+                for (k, v) in m {
+                    metadata.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+                }
             }
             continue;
         }
@@ -351,12 +398,13 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
             .and_then(|d| d.as_str())
             .and_then(safetensors_dtype)
             .ok_or_else(|| bad(format!("entry {name:?} has a missing or unknown dtype")))?;
-        let shape = e
+        let dims = e
             .get("shape")
             .and_then(|s| s.as_array())
             .ok_or_else(|| bad(format!("entry {name:?} has no shape")))?;
         let mut elements: u64 = 1;
-        for d in shape {
+        let mut shape = Vec::with_capacity(dims.len());
+        for d in dims {
             let d = d
                 .as_u64()
                 .filter(|&d| d <= i32::MAX as u64)
@@ -364,6 +412,7 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
             elements = elements
                 .checked_mul(d)
                 .ok_or_else(|| bad(format!("entry {name:?}: shape overflows")))?;
+            shape.push(d as i32);
         }
         let offsets = e
             .get("data_offsets")
@@ -385,17 +434,30 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
                 "entry {name:?}: data ends at {end}, past the {data_len}-byte data section"
             )));
         }
+        tensors.insert(name.clone(), TensorInfo { dtype, shape });
     }
-    Ok(())
+    Ok(SafeTensorsHeader { tensors, metadata })
 }
 
-/// Loads every tensor and the metadata of a safetensors file (eagerly; see the
-/// module docs for the header checks done first).
+/// Loads every tensor and the metadata of a safetensors file, eagerly (see
+/// the module docs for the header checks done first, from the header bytes
+/// alone).
 #[track_caller]
 pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
-    let bytes = read_file(path)?;
-    validate_safetensors(path, &bytes)?;
-    drop(bytes);
+    let loaded = load_safetensors_lazy(path)?;
+    crate::eval(loaded.arrays.values())?;
+    Ok(loaded)
+}
+
+/// Like [`load_safetensors`] but lazy, as Python MLX's `mx.load`: the header
+/// is read and checked now (so a truncated or malformed file is an `Err`
+/// here), and each tensor's bytes are read straight into its array when the
+/// array is first evaluated. Nothing holds the whole file in memory, so a
+/// checkpoint as large as memory can be loaded and converted tensor by
+/// tensor. A file changed on disk after this call is read as it then is.
+#[track_caller]
+pub fn load_safetensors_lazy(path: &Path) -> Result<SafeTensors> {
+    read_safetensors_header(path)?;
     let file = c_path(path)?;
     let s = cpu_stream()?;
     let mut arrays = MapArrays::new();
@@ -406,10 +468,8 @@ pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
         file.as_ptr(),
         s.as_raw()
     ))?;
-    let arrays = arrays.to_map()?;
-    crate::eval(arrays.values())?;
     Ok(SafeTensors {
-        arrays,
+        arrays: arrays.to_map()?,
         metadata: metadata.to_map()?,
     })
 }
