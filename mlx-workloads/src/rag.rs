@@ -4,8 +4,8 @@
 //! Stages of a query: tokenize → embed → score + top-k → rerank → answers.
 //! This module has the retrieval stages ([`Index`]). The embedding stage is
 //! the [`QueryEncoder`] seam: the all-MiniLM-L6-v2 encoder (a BERT on
-//! `mlx-nn`) implements it once that crate exists; until then no encoder
-//! exists and programs say so rather than time anything in its place.
+//! `mlx-nn`) is to implement it; until it is built no encoder exists and
+//! programs say so rather than time anything in its place.
 
 use mlx_ext_kernels::{l2_normalize, score_topk, score_topk_reference};
 use mlx_rs_core::{ops, Array, Dtype, Result};
@@ -21,7 +21,7 @@ pub const TOP_K: i32 = 10;
 
 /// Turns query texts into L2-normalized embeddings `[B, EMBED_DIM]`: the
 /// embedding stage of the query path. Implemented by the MiniLM encoder
-/// (BERT on `mlx-nn`) when that crate is available; nothing implements it yet.
+/// (BERT on `mlx-nn`) once it is built; nothing implements it yet.
 pub trait QueryEncoder {
     /// Embeds `texts` (one row per text).
     fn encode(&self, texts: &[&str]) -> Result<Array>;
