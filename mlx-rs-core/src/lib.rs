@@ -44,6 +44,7 @@
 mod array;
 pub mod closure;
 mod device;
+pub mod distributed;
 mod dtype;
 mod error;
 mod ffi;
