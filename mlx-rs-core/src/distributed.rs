@@ -62,7 +62,8 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// The first one configured: NCCL (with a usable GPU and its variables
-    /// set), then the ring (`MLX_RANK` and `MLX_HOSTFILE` set), then MPI.
+    /// set), then the ring (`MLX_RANK` and `MLX_HOSTFILE` set), then MPI
+    /// (under `mpirun`).
     Any,
     /// MLX's TCP ring: CPU arrays, any machines reachable over TCP.
     /// Configured by `MLX_RANK` and `MLX_HOSTFILE`.
@@ -198,7 +199,22 @@ impl Group {
                         "the NCCL backend needs a usable CUDA GPU; none was found",
                     ));
                 }
-                let _ = rank;
+                // MLX's NCCL group binds the process to GPU `rank % count`
+                // while arrays stay on the default GPU; when they differ the
+                // first collective aborts the process (seen with 2 GPUs
+                // visible to each of 2 ranks). One GPU per process (what
+                // mlx-launch sets up) or a matching default avoids it.
+                let count = Device::count(crate::DeviceType::Gpu)?.max(1) as usize;
+                let default = Device::default_device()?;
+                if default.device_type() == crate::DeviceType::Gpu
+                    && default.index() as usize != rank % count
+                {
+                    return Err(Error::invalid(format!(
+                        "NCCL rank {rank} would use GPU {} but arrays live on GPU {}: give each                          process one GPU (CUDA_VISIBLE_DEVICES, as mlx-launch does)",
+                        rank % count,
+                        default.index()
+                    )));
+                }
                 Some(size)
             }
             Backend::Mpi | Backend::Any => None,
@@ -235,8 +251,7 @@ impl Group {
             Backend::Any => env.pick().is_some(),
             Backend::Ring => env.rank.is_some() || env.hostfile.is_some(),
             Backend::Nccl => env.rank.is_some() || env.nccl_host.is_some(),
-            // MPI decides for itself whether it runs under mpirun.
-            Backend::Mpi => is_available(Backend::Mpi),
+            Backend::Mpi => env.under_mpirun,
         };
         if configured {
             return Group::init(backend);
@@ -519,6 +534,9 @@ struct JobEnv {
     world_size: Option<String>,
     nccl_host: Option<String>,
     nccl_port: Option<String>,
+    /// Whether an MPI launcher started this process (Open MPI, MPICH and
+    /// PMIx set these); MPI outside one is a job of one process.
+    under_mpirun: bool,
 }
 
 /// A ring job: this process's rank and the hostfile.
@@ -536,6 +554,9 @@ impl JobEnv {
             world_size: var("MLX_WORLD_SIZE"),
             nccl_host: var("NCCL_HOST_IP"),
             nccl_port: var("NCCL_PORT"),
+            under_mpirun: ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+                .iter()
+                .any(|k| var(k).is_some()),
         }
     }
 
@@ -545,7 +566,7 @@ impl JobEnv {
             Some(Backend::Nccl)
         } else if self.hostfile.is_some() || self.rank.is_some() && self.nccl_host.is_none() {
             Some(Backend::Ring)
-        } else if is_available(Backend::Mpi) {
+        } else if self.under_mpirun && is_available(Backend::Mpi) {
             Some(Backend::Mpi)
         } else {
             None

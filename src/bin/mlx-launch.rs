@@ -52,6 +52,9 @@ options:
   --timeout SECS      stop the whole job after SECS seconds (exit code 124)
   --grace SECS        after one rank fails, wait this long before stopping
                       the others (default 10)
+  --gpus G            nccl: GPUs on this host; rank r gets GPU r % G through
+                      CUDA_VISIBLE_DEVICES (default: one per rank; a
+                      CUDA_VISIBLE_DEVICES list already set is dealt out instead)
   --verbose           ask MLX's ring to log its connection set-up
   -h, --help          show this text
 
@@ -74,6 +77,7 @@ interrupted, 2 for bad options.";
         ranks: Option<Vec<usize>>,
         timeout: Option<Duration>,
         grace: Duration,
+        gpus: Option<usize>,
         verbose: bool,
         program: Vec<OsString>,
     }
@@ -88,6 +92,7 @@ interrupted, 2 for bad options.";
             ranks: None,
             timeout: None,
             grace: Duration::from_secs(10),
+            gpus: None,
             verbose: false,
             program: Vec::new(),
         };
@@ -148,6 +153,15 @@ interrupted, 2 for bad options.";
                 }
                 "--timeout" => o.timeout = Some(secs("--timeout", value(&arg)?)?),
                 "--grace" => o.grace = secs("--grace", value(&arg)?)?,
+                "--gpus" => {
+                    let v = value(&arg)?;
+                    o.gpus = Some(
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|g| *g > 0)
+                            .ok_or_else(|| format!("--gpus needs a count, got {v:?}"))?,
+                    );
+                }
                 "--verbose" => o.verbose = true,
                 "--" => {
                     o.program = it.collect();
@@ -208,10 +222,22 @@ interrupted, 2 for bad options.";
             BackendOpt::Nccl => {
                 let n = o.np.expect("checked");
                 let port = port_at(0)?;
+                // One GPU per rank, as MLX's own launcher does: MLX keeps
+                // arrays on the process's first GPU and NCCL must use that one.
+                let visible: Vec<String> = match std::env::var("CUDA_VISIBLE_DEVICES") {
+                    Ok(v) if !v.trim().is_empty() => {
+                        v.split(',').map(|d| d.trim().to_string()).collect()
+                    }
+                    _ => (0..o.gpus.unwrap_or(n)).map(|d| d.to_string()).collect(),
+                };
                 let env = (0..n)
                     .map(|r| {
                         let mut e = common.clone();
                         e.extend([
+                            (
+                                "CUDA_VISIBLE_DEVICES".into(),
+                                visible[r % visible.len()].clone(),
+                            ),
                             ("MLX_RANK".into(), r.to_string()),
                             ("MLX_WORLD_SIZE".into(), n.to_string()),
                             ("NCCL_HOST_IP".into(), o.host.clone()),
