@@ -7,7 +7,7 @@
 //! - [`kernels`]: the fused ops of `mlx-ext-kernels`;
 //! - [`sys`]: the raw mlx-c bindings, for what the safe API does not cover.
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs::{ops, Array};
 //! # fn main() -> mlx_rs::Result<()> {
 //! let x = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3])?;
@@ -18,5 +18,6 @@
 #![warn(missing_docs)]
 
 pub use mlx_ext_kernels as kernels;
+pub use mlx_nn as nn;
 pub use mlx_rs_core::*;
 pub use mlx_sys as sys;

@@ -1,20 +1,11 @@
 //! GPU behaviour: the default device, f32 matmul parity with and without TF32,
-//! per-thread GPU streams. Each test prints why it is skipped on a machine
-//! whose MLX has no usable GPU.
+//! per-thread GPU streams. Every test needs a GPU: ignored by an ordinary
+//! `cargo test`, run with `--include-ignored` on a GPU host
+//! (`scripts/gpu-suite.sh`), where a missing GPU fails them.
 
 mod common;
 
 use mlx_rs::{ops, Array, Device, DeviceType, Dtype, Stream};
-
-fn gpu_or_skip() -> Option<Device> {
-    let gpu = Device::gpu();
-    if gpu.is_available() {
-        Some(gpu)
-    } else {
-        println!("skipped: this MLX has no usable GPU");
-        None
-    }
-}
 
 /// MLX computes f32 matmuls on CUDA with TF32 unless `MLX_ENABLE_TF32=0`.
 fn tf32_enabled() -> bool {
@@ -22,8 +13,9 @@ fn tf32_enabled() -> bool {
 }
 
 #[test]
+#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
 fn gpu_is_the_default_device_where_mlx_has_one() {
-    let Some(_) = gpu_or_skip() else { return };
+    common::gpu();
     assert_eq!(
         Device::default_device().unwrap().device_type(),
         DeviceType::Gpu
@@ -54,8 +46,9 @@ fn scaled_matmul_error(m: usize, k: usize, n: usize, dev: &Device) -> f64 {
 }
 
 #[test]
+#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
 fn f32_matmul_parity_on_gpu() {
-    let Some(gpu) = gpu_or_skip() else { return };
+    let gpu = common::gpu();
     let err = scaled_matmul_error(256, 512, 384, &gpu);
     if tf32_enabled() {
         // TF32 keeps 10 mantissa bits (unit roundoff 2^-11 ≈ 4.9e-4) for each
@@ -73,8 +66,9 @@ fn f32_matmul_parity_on_gpu() {
 /// MLX aborts the process (seen on an H200). So GPU threads here finish their
 /// work and wait for each other before any of them exits.
 #[test]
+#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
 fn each_thread_gets_its_own_gpu_stream() {
-    let Some(_) = gpu_or_skip() else { return };
+    common::gpu();
     let done = std::sync::Arc::new(std::sync::Barrier::new(4));
     let handles: Vec<_> = (0..4)
         .map(|t| {
@@ -101,8 +95,9 @@ fn each_thread_gets_its_own_gpu_stream() {
 }
 
 #[test]
+#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
 fn float64_is_refused_on_the_gpu_with_an_error() {
-    let Some(gpu) = gpu_or_skip() else { return };
+    let gpu = common::gpu();
     let a = Array::from_slice(&[1.0f64, 2.0], &[2]).unwrap();
     let r = ops::add_on(&a, &a, &gpu).and_then(|x| x.to_vec::<f64>());
     match r {

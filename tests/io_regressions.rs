@@ -1,14 +1,14 @@
 //! Inputs that crashed the loaders while fuzzing; each must now load as `Ok`
 //! or fail with `Err`. Fuzzer finds live in `tests/data/`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use mlx_rs::io;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    common::data_dir().join(name)
 }
 
 fn write_temp(name: &str, bytes: &[u8]) -> PathBuf {

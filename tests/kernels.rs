@@ -22,13 +22,9 @@ macro_rules! device_test {
             }
 
             #[test]
+            #[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
             fn gpu() {
-                let gpu = Device::gpu();
-                if !gpu.is_available() {
-                    println!("skipped: this MLX has no usable GPU");
-                    return;
-                }
-                run(&gpu);
+                run(&common::gpu());
             }
         }
     };

@@ -1,10 +1,11 @@
 //! [`Array`]: an owned handle to an MLX array (a node of a lazy graph).
 
+use std::cell::Cell;
 use std::ffi::c_int;
 
 use crate::dtype::Element;
-use crate::ffi::{array_op, mlx_call, mlx_value};
-use crate::handles::string_from;
+use crate::ffi::{array_op, check_unlocked, evaluating, mlx_call, mlx_value};
+use crate::handles::{string_from, Owned};
 use crate::{Dtype, Error, Result, Stream};
 
 pub(crate) use crate::handles::{ResultSlot, VectorArray};
@@ -14,15 +15,20 @@ pub(crate) use crate::handles::{ResultSlot, VectorArray};
 /// Arrays are lazy: ops record a graph, and work happens when the array is
 /// evaluated ([`Array::eval`], [`crate::eval`]) or read ([`Array::to_vec`],
 /// [`Array::item`], printing). Cloning is cheap and shares the node.
+///
+/// `Send` but not `Sync`: move or clone arrays into other threads (see the
+/// crate docs on threads for why `&Array` is not shared).
 pub struct Array {
-    raw: mlx_sys::mlx_array,
+    raw: Owned<mlx_sys::mlx_array>,
+    /// Which thread may have unevaluated nodes under this handle (see [`home`]).
+    home: Cell<u32>,
 }
 
 // SAFETY: the handle owns one reference to a reference-counted MLX array
-// (atomic counts), so it may be dropped or used on any thread. The graph node it
-// shares with clones is only mutated by evaluation, which this crate
-// serializes process-wide (`ffi::lock`). `Sync` is not implemented:
-// `&Array` is never needed across threads, since clones are cheap.
+// (atomic counts), so it may be dropped or used on any thread. What MLX
+// mutates in the shared node (evaluation state, inputs, events) is only
+// touched by evaluations, which `home` routes: a thread that did not build
+// an array's unevaluated nodes evaluates it alone (`ffi::evaluating`).
 unsafe impl Send for Array {}
 
 impl Array {
@@ -31,19 +37,35 @@ impl Array {
     /// # Safety
     /// `raw` must be a valid `mlx_array` handle that nothing else frees.
     pub unsafe fn from_raw(raw: mlx_sys::mlx_array) -> Option<Array> {
-        (!raw.ctx.is_null()).then_some(Array { raw })
+        // SAFETY: guaranteed by the caller. Its graph may have been built
+        // anywhere, so it is evaluated as another thread's would be.
+        (!raw.ctx.is_null()).then(|| Array::from_owned(unsafe { Owned::new(raw) }, home::MIXED))
+    }
+
+    pub(crate) fn from_owned(raw: Owned<mlx_sys::mlx_array>, home: u32) -> Array {
+        Array {
+            raw,
+            home: Cell::new(home),
+        }
     }
 
     /// The raw handle, still owned by `self` (valid while `self` lives).
+    ///
+    /// Passing it to an op that builds a new array marks that array as
+    /// depending on this one (see the crate docs on threads).
     pub fn as_raw(&self) -> mlx_sys::mlx_array {
-        self.raw
+        home::note_input(self.home.get());
+        self.raw.get()
+    }
+
+    /// The handle without marking it as an op input (queries, evaluation).
+    fn raw(&self) -> mlx_sys::mlx_array {
+        self.raw.get()
     }
 
     /// Gives up ownership of the raw handle; the caller must free it.
     pub fn into_raw(self) -> mlx_sys::mlx_array {
-        let raw = self.raw;
-        std::mem::forget(self);
-        raw
+        self.raw.into_raw()
     }
 
     /// A new array holding a copy of `data`, laid out row-major in `shape`.
@@ -64,8 +86,12 @@ impl Array {
             ndim,
             T::DTYPE.to_raw()
         ))?;
-        // SAFETY: a fresh handle that only this call owns.
-        unsafe { Array::from_raw(raw) }.ok_or_else(|| Error::invalid("MLX returned no array"))
+        if raw.ctx.is_null() {
+            return Err(Error::invalid("MLX returned no array"));
+        }
+        // SAFETY: a fresh handle that only this call owns. It holds data and
+        // no graph, so any thread may read it.
+        Ok(Array::from_owned(unsafe { Owned::new(raw) }, home::SHARED))
     }
 
     /// A 1-D array holding a copy of `data`.
@@ -88,7 +114,7 @@ impl Array {
             return Vec::new();
         }
         // SAFETY: mlx-c returns a pointer to `ndim` ints owned by the live array.
-        unsafe { std::slice::from_raw_parts(mlx_sys::mlx_array_shape(self.raw), n) }.to_vec()
+        unsafe { std::slice::from_raw_parts(mlx_sys::mlx_array_shape(self.raw()), n) }.to_vec()
     }
 
     /// Size of dimension `axis` (negative counts from the end).
@@ -107,25 +133,25 @@ impl Array {
     /// Number of dimensions.
     pub fn ndim(&self) -> usize {
         // SAFETY: `raw` is a live handle.
-        unsafe { mlx_sys::mlx_array_ndim(self.raw) }
+        unsafe { mlx_sys::mlx_array_ndim(self.raw()) }
     }
 
     /// Number of elements.
     pub fn size(&self) -> usize {
         // SAFETY: `raw` is a live handle.
-        unsafe { mlx_sys::mlx_array_size(self.raw) }
+        unsafe { mlx_sys::mlx_array_size(self.raw()) }
     }
 
     /// Bytes the elements take once evaluated.
     pub fn nbytes(&self) -> usize {
         // SAFETY: `raw` is a live handle.
-        unsafe { mlx_sys::mlx_array_nbytes(self.raw) }
+        unsafe { mlx_sys::mlx_array_nbytes(self.raw()) }
     }
 
     /// The element type.
     pub fn dtype(&self) -> Dtype {
         // SAFETY: `raw` is a live handle.
-        let raw = unsafe { mlx_sys::mlx_array_dtype(self.raw) };
+        let raw = unsafe { mlx_sys::mlx_array_dtype(self.raw()) };
         Dtype::from_raw(raw).expect("MLX returned an unknown dtype")
     }
 
@@ -138,14 +164,16 @@ impl Array {
     /// Evaluates this array (runs the graph that produces it).
     #[track_caller]
     pub fn eval(&self) -> Result<()> {
-        let _guard = crate::ffi::lock();
-        match mlx_call!(mlx_array_eval(self.raw)) {
-            Ok(()) => failed::check([self]),
-            Err(e) => {
-                failed::remember([self], &e);
-                Err(e)
-            }
-        }
+        failed::check([self])?;
+        let raw = self.raw();
+        let result = evaluating(!home::is_own(self.home.get()), || {
+            // The second call waits for the result and marks it available,
+            // after which evaluating or reading it mutates nothing.
+            // SAFETY: `raw` is a live handle.
+            check_unlocked(|| unsafe { mlx_sys::mlx_array_eval(raw) })
+                .and_then(|()| check_unlocked(|| unsafe { mlx_sys::mlx_array_eval(raw) }))
+        });
+        settle([self], result)
     }
 
     /// Evaluates and copies the elements out, row-major.
@@ -160,15 +188,22 @@ impl Array {
             self.clone()
         } else {
             let s = Stream::current()?;
-            let c = array_op!(mlx_contiguous(self.raw, false, s.as_raw()))?;
+            let c = array_op!(mlx_contiguous(self.as_raw(), false, s.as_raw()))?;
             c.eval()?;
             c
         };
         let n = source.size();
         let mut out = Vec::<T>::with_capacity(n);
         if n > 0 {
-            let _guard = crate::ffi::lock();
-            let ptr = mlx_value!(mlx_array_data_uint8(source.raw))?;
+            // The data is evaluated and available: reading it needs no lock,
+            // except on a serialized backend (CUDA memory; see the crate docs).
+            let _guard = crate::ffi::serialized_backend().then(crate::ffi::lock);
+            let mut ptr = std::ptr::null();
+            // SAFETY: `source` is a live handle.
+            check_unlocked(|| {
+                ptr = unsafe { mlx_sys::mlx_array_data_uint8(source.raw()) };
+                0
+            })?;
             if ptr.is_null() {
                 return Err(Error::invalid("evaluated array has no data"));
             }
@@ -226,7 +261,7 @@ impl Array {
         }
         // SAFETY: the array is evaluated; mlx-c returns `ndim` strides it owns.
         let strides = unsafe {
-            std::slice::from_raw_parts(mlx_sys::mlx_array_strides(self.raw), shape.len())
+            std::slice::from_raw_parts(mlx_sys::mlx_array_strides(self.raw()), shape.len())
         };
         let mut expected = 1usize;
         for (&dim, &stride) in shape.iter().zip(strides).rev() {
@@ -254,28 +289,24 @@ impl Clone for Array {
     fn clone(&self) -> Self {
         let mut slot = ResultSlot::new();
         let out = slot.as_mut_ptr();
-        mlx_call!(mlx_array_set(out, self.raw)).expect("copying a live array handle");
-        slot.into_array()
+        let raw = self.raw();
+        // A new handle to the same node: touches only the two handles.
+        // SAFETY: `out` is an empty slot, `raw` a live handle.
+        check_unlocked(|| unsafe { mlx_sys::mlx_array_set(out, raw) })
+            .expect("copying a live array handle");
+        slot.into_array_from(self.home.get())
             .expect("copy of a live array is non-empty")
-    }
-}
-
-impl Drop for Array {
-    fn drop(&mut self) {
-        let _lock = crate::ffi::lock();
-        // SAFETY: this value owns the handle.
-        unsafe { mlx_sys::mlx_array_free(self.raw) };
     }
 }
 
 impl std::fmt::Display for Array {
     /// Evaluates the array and prints it with MLX's own formatter.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = {
-            let _guard = crate::ffi::lock();
-            failed::check([self])
-                .and_then(|()| string_from(|s| mlx_call!(mlx_array_tostring(s, self.raw))))
-        };
+        // Evaluated first (through this crate's rules), MLX's formatter only
+        // reads it.
+        let text = self
+            .eval()
+            .and_then(|()| string_from(|s| mlx_call!(mlx_array_tostring(s, self.raw()))));
         match text {
             Ok(text) => f.write_str(&text),
             Err(e) => write!(f, "<array that failed to evaluate: {e}>"),
@@ -299,13 +330,100 @@ impl std::fmt::Debug for Array {
 #[track_caller]
 pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
     let arrays: Vec<&Array> = arrays.into_iter().collect();
+    failed::check(arrays.iter().copied())?;
     let vec = VectorArray::from_arrays(arrays.iter().copied())?;
-    let _guard = crate::ffi::lock();
-    match mlx_call!(mlx_eval(vec.as_raw())) {
-        Ok(()) => failed::check(arrays),
+    home::forget_inputs();
+    let raw = vec.as_raw();
+    let exclusive = arrays.iter().any(|a| !home::is_own(a.home.get()));
+    let result = evaluating(exclusive, || {
+        // As in `Array::eval`: the second call waits and marks available.
+        // SAFETY: `raw` is a live vector.
+        check_unlocked(|| unsafe { mlx_sys::mlx_eval(raw) })
+            .and_then(|()| check_unlocked(|| unsafe { mlx_sys::mlx_eval(raw) }))
+    });
+    settle(arrays, result)
+}
+
+/// After an evaluation: remembers a failure (see [`failed`]), or marks the
+/// arrays as readable by any thread.
+#[track_caller]
+fn settle<'a>(
+    arrays: impl IntoIterator<Item = &'a Array> + Clone,
+    result: Result<()>,
+) -> Result<()> {
+    match result {
+        Ok(()) => {
+            failed::check(arrays.clone())?;
+            for a in arrays {
+                a.home.set(home::SHARED);
+            }
+            Ok(())
+        }
         Err(e) => {
             failed::remember(arrays, &e);
             Err(e)
+        }
+    }
+}
+
+/// Which thread may have unevaluated graph nodes under an array handle.
+///
+/// MLX binds streams to threads and its evaluation mutates every
+/// unevaluated node it reaches; the crate routes an evaluation by this tag
+/// (`ffi::evaluating`): a thread evaluates its own graphs beside other
+/// threads, and anything that may reach another thread's unevaluated nodes
+/// alone. Each handle carries one of:
+/// - [`SHARED`]: evaluated and available (or plain data): any thread may
+///   read or evaluate it, and MLX mutates nothing when it does;
+/// - a thread's token: built by ops on that thread, maybe unevaluated;
+/// - [`MIXED`]: built from some other thread's maybe-unevaluated array.
+///
+/// An op result takes the token of the thread that made it, or [`MIXED`]
+/// if one of its inputs was another thread's (`Array::as_raw` notes that).
+pub(crate) mod home {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub(crate) const SHARED: u32 = 0;
+    pub(crate) const MIXED: u32 = u32::MAX;
+
+    thread_local! {
+        static TOKEN: u32 = {
+            static NEXT: AtomicU32 = AtomicU32::new(1);
+            NEXT.fetch_add(1, Ordering::Relaxed).min(MIXED - 1)
+        };
+        static FOREIGN_INPUT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// This thread's token; [`MIXED`] while thread-locals are torn down.
+    fn me() -> u32 {
+        TOKEN.try_with(|t| *t).unwrap_or(MIXED)
+    }
+
+    /// Whether this thread may evaluate an array tagged `home` beside other
+    /// threads' evaluations.
+    pub(crate) fn is_own(home: u32) -> bool {
+        home == SHARED || home == me()
+    }
+
+    /// Called for every array handed to an op.
+    pub(crate) fn note_input(home: u32) {
+        if !is_own(home) {
+            let _ = FOREIGN_INPUT.try_with(|f| f.set(true));
+        }
+    }
+
+    /// Clears the note (handles passed to something that makes no array).
+    pub(crate) fn forget_inputs() {
+        let _ = FOREIGN_INPUT.try_with(|f| f.set(false));
+    }
+
+    /// The tag of an array an op on this thread just produced. A note left
+    /// by an unrelated earlier call only makes a result evaluate alone.
+    pub(crate) fn take() -> u32 {
+        match FOREIGN_INPUT.try_with(|f| f.replace(false)) {
+            Ok(false) => me(),
+            _ => MIXED,
         }
     }
 }
@@ -376,7 +494,14 @@ mod failed {
 /// Starts evaluating arrays without waiting; a later read or [`eval`] waits.
 #[track_caller]
 pub fn async_eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
-    let vec = VectorArray::from_arrays(arrays)?;
-    let _guard = crate::ffi::lock();
-    mlx_call!(mlx_async_eval(vec.as_raw()))
+    let arrays: Vec<&Array> = arrays.into_iter().collect();
+    let vec = VectorArray::from_arrays(arrays.iter().copied())?;
+    home::forget_inputs();
+    let raw = vec.as_raw();
+    let exclusive = arrays.iter().any(|a| !home::is_own(a.home.get()));
+    // The arrays stay tagged: they are not available until waited for.
+    // SAFETY: `raw` is a live vector.
+    evaluating(exclusive, || {
+        check_unlocked(|| unsafe { mlx_sys::mlx_async_eval(raw) })
+    })
 }

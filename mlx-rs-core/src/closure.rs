@@ -6,7 +6,7 @@
 //! `mlx_closure` whose payload is the boxed Rust closure, freed by MLX when
 //! its last copy goes away).
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::{closure::Closure, ops, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let square = Closure::new(|args: &[Array]| Ok(vec![ops::square(&args[0])?]))?;
@@ -41,7 +41,7 @@ use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 
 use crate::ffi::{catch_callback_panic, mlx_call, mlx_value, vector_op};
-use crate::handles::{ResultSlot, VectorArray};
+use crate::handles::{Owned, ResultSlot, VectorArray};
 use crate::{Array, Error, Result};
 
 /// The signature of every plain MLX function: arrays in, arrays out.
@@ -133,19 +133,11 @@ fn write_ints(res: *mut mlx_sys::mlx_vector_int, ints: &[i32]) -> Result<()> {
     if res.is_null() {
         return Err(Error::invalid("MLX passed no result vector"));
     }
-    struct IntVec(mlx_sys::mlx_vector_int);
-    impl Drop for IntVec {
-        fn drop(&mut self) {
-            // SAFETY: the guard owns the vector.
-            unsafe { mlx_sys::mlx_vector_int_free(self.0) };
-        }
-    }
     let mut data: Vec<c_int> = ints.to_vec();
-    let vec = IntVec(mlx_value!(mlx_vector_int_new_data(
-        data.as_mut_ptr(),
-        data.len()
-    ))?);
-    mlx_call!(mlx_vector_int_set(res, vec.0))
+    let raw = mlx_value!(mlx_vector_int_new_data(data.as_mut_ptr(), data.len()))?;
+    // SAFETY: a fresh vector that only this guard owns.
+    let vec = unsafe { Owned::new(raw) };
+    mlx_call!(mlx_vector_int_set(res, vec.get()))
 }
 
 fn int_slice<'a>(ptr: *const c_int, len: usize) -> &'a [i32] {
@@ -269,7 +261,7 @@ extern "C" fn call_custom_vmap(
 /// Neither `Send` nor `Sync`: it may hold a closure that is neither, and MLX's
 /// compile caches are per thread.
 pub struct Closure {
-    raw: mlx_sys::mlx_closure,
+    raw: Owned<mlx_sys::mlx_closure>,
 }
 
 impl Closure {
@@ -299,7 +291,10 @@ impl Closure {
         if raw.ctx.is_null() {
             return Err(Error::invalid("MLX returned an empty closure"));
         }
-        Ok(Closure { raw })
+        // SAFETY: a fresh handle that only this value owns.
+        Ok(Closure {
+            raw: unsafe { Owned::new(raw) },
+        })
     }
 
     /// Runs an mlx-c call that fills in a closure result slot.
@@ -308,11 +303,11 @@ impl Closure {
         f: impl FnOnce(*mut mlx_sys::mlx_closure) -> Result<()>,
     ) -> Result<Closure> {
         let mut slot = Closure {
-            // SAFETY: creates an empty handle; no preconditions.
-            raw: unsafe { mlx_sys::mlx_closure_new() },
+            // SAFETY: creates an empty handle, owned by the slot alone.
+            raw: unsafe { Owned::new(mlx_sys::mlx_closure_new()) },
         };
-        f(&mut slot.raw)?;
-        if slot.raw.ctx.is_null() {
+        f(slot.raw.as_mut_ptr())?;
+        if slot.raw.is_empty() {
             return Err(Error::invalid("MLX returned an empty closure"));
         }
         Ok(slot)
@@ -320,23 +315,14 @@ impl Closure {
 
     /// The raw handle, still owned by `self`.
     pub fn as_raw(&self) -> mlx_sys::mlx_closure {
-        self.raw
+        self.raw.get()
     }
 
     /// Calls the function (lazily: the results are unevaluated arrays).
     #[track_caller]
     pub fn call(&self, args: &[Array]) -> Result<Vec<Array>> {
         let input = VectorArray::from_arrays(args)?;
-        with_callbacks(|| vector_op!(mlx_closure_apply(self.raw, input.as_raw())))
-    }
-}
-
-impl Drop for Closure {
-    fn drop(&mut self) {
-        if !self.raw.ctx.is_null() {
-            // SAFETY: this value owns the handle.
-            unsafe { mlx_sys::mlx_closure_free(self.raw) };
-        }
+        with_callbacks(|| vector_op!(mlx_closure_apply(self.raw.get(), input.as_raw())))
     }
 }
 
@@ -347,7 +333,7 @@ impl std::fmt::Debug for Closure {
 }
 
 /// An owned `mlx_closure_custom` (a custom VJP rule).
-pub(crate) struct CustomVjpClosure(pub(crate) mlx_sys::mlx_closure_custom);
+pub(crate) struct CustomVjpClosure(pub(crate) Owned<mlx_sys::mlx_closure_custom>);
 
 impl CustomVjpClosure {
     #[track_caller]
@@ -361,19 +347,13 @@ impl CustomVjpClosure {
         if raw.ctx.is_null() {
             return Err(Error::invalid("MLX returned an empty closure"));
         }
-        Ok(CustomVjpClosure(raw))
-    }
-}
-
-impl Drop for CustomVjpClosure {
-    fn drop(&mut self) {
-        // SAFETY: this value owns the handle.
-        unsafe { mlx_sys::mlx_closure_custom_free(self.0) };
+        // SAFETY: a fresh handle that only this value owns.
+        Ok(CustomVjpClosure(unsafe { Owned::new(raw) }))
     }
 }
 
 /// An owned `mlx_closure_custom_jvp` (a custom JVP rule).
-pub(crate) struct CustomJvpClosure(pub(crate) mlx_sys::mlx_closure_custom_jvp);
+pub(crate) struct CustomJvpClosure(pub(crate) Owned<mlx_sys::mlx_closure_custom_jvp>);
 
 impl CustomJvpClosure {
     #[track_caller]
@@ -387,19 +367,13 @@ impl CustomJvpClosure {
         if raw.ctx.is_null() {
             return Err(Error::invalid("MLX returned an empty closure"));
         }
-        Ok(CustomJvpClosure(raw))
-    }
-}
-
-impl Drop for CustomJvpClosure {
-    fn drop(&mut self) {
-        // SAFETY: this value owns the handle.
-        unsafe { mlx_sys::mlx_closure_custom_jvp_free(self.0) };
+        // SAFETY: a fresh handle that only this value owns.
+        Ok(CustomJvpClosure(unsafe { Owned::new(raw) }))
     }
 }
 
 /// An owned `mlx_closure_custom_vmap` (a custom vmap rule).
-pub(crate) struct CustomVmapClosure(pub(crate) mlx_sys::mlx_closure_custom_vmap);
+pub(crate) struct CustomVmapClosure(pub(crate) Owned<mlx_sys::mlx_closure_custom_vmap>);
 
 impl CustomVmapClosure {
     #[track_caller]
@@ -413,24 +387,18 @@ impl CustomVmapClosure {
         if raw.ctx.is_null() {
             return Err(Error::invalid("MLX returned an empty closure"));
         }
-        Ok(CustomVmapClosure(raw))
-    }
-}
-
-impl Drop for CustomVmapClosure {
-    fn drop(&mut self) {
-        // SAFETY: this value owns the handle.
-        unsafe { mlx_sys::mlx_closure_custom_vmap_free(self.0) };
+        // SAFETY: a fresh handle that only this value owns.
+        Ok(CustomVmapClosure(unsafe { Owned::new(raw) }))
     }
 }
 
 /// An owned `mlx_closure_value_and_grad`.
-pub(crate) struct ValueAndGradClosure(pub(crate) mlx_sys::mlx_closure_value_and_grad);
+pub(crate) struct ValueAndGradClosure(pub(crate) Owned<mlx_sys::mlx_closure_value_and_grad>);
 
 impl ValueAndGradClosure {
     pub(crate) fn empty() -> Self {
-        // SAFETY: creates an empty handle; no preconditions.
-        ValueAndGradClosure(unsafe { mlx_sys::mlx_closure_value_and_grad_new() })
+        // SAFETY: creates an empty handle, owned by this value alone.
+        ValueAndGradClosure(unsafe { Owned::new(mlx_sys::mlx_closure_value_and_grad_new()) })
     }
 
     /// Calls it: `(values, gradients)`.
@@ -444,19 +412,10 @@ impl ValueAndGradClosure {
             mlx_call!(mlx_closure_value_and_grad_apply(
                 v,
                 g,
-                self.0,
+                self.0.get(),
                 input.as_raw()
             ))
         })?;
         Ok((values.into_vec()?, grads.into_vec()?))
-    }
-}
-
-impl Drop for ValueAndGradClosure {
-    fn drop(&mut self) {
-        if !self.0.ctx.is_null() {
-            // SAFETY: this value owns the handle.
-            unsafe { mlx_sys::mlx_closure_value_and_grad_free(self.0) };
-        }
     }
 }

@@ -6,10 +6,12 @@
 //! this thread, else MLX's default stream of the default device.
 
 use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ffi::{mlx_call, mlx_value};
-use crate::handles::string_from;
-use crate::Result;
+use crate::ffi::{check_unlocked, mlx_call, mlx_value};
+use crate::handles::{string_from, Owned};
+use crate::{Error, Result};
 
 /// The kind of a [`Device`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,7 +33,7 @@ impl DeviceType {
 
 /// A compute device (owns an `mlx_device` handle).
 pub struct Device {
-    raw: mlx_sys::mlx_device,
+    raw: Owned<mlx_sys::mlx_device>,
 }
 
 // SAFETY: an mlx_device is an immutable (type, index) pair behind a pointer
@@ -43,9 +45,10 @@ unsafe impl Sync for Device {}
 impl Device {
     /// A device of the given type and index.
     pub fn new(kind: DeviceType, index: i32) -> Device {
-        // SAFETY: constructing a device handle has no preconditions.
+        // SAFETY: constructing a device handle has no preconditions; the
+        // new handle is owned by this value alone.
         Device {
-            raw: unsafe { mlx_sys::mlx_device_new_type(kind.to_raw(), index) },
+            raw: unsafe { Owned::new(mlx_sys::mlx_device_new_type(kind.to_raw(), index)) },
         }
     }
     /// The CPU.
@@ -62,21 +65,28 @@ impl Device {
     #[track_caller]
     pub fn default_device() -> Result<Device> {
         let mut dev = Device::cpu();
-        mlx_call!(mlx_get_default_device(&mut dev.raw))?;
+        mlx_call!(mlx_get_default_device(dev.raw.as_mut_ptr()))?;
         Ok(dev)
     }
 
     /// Makes this the process-wide default device.
+    ///
+    /// Waits until no thread is evaluating: MLX reads the default device
+    /// during evaluation without synchronization.
     #[track_caller]
     pub fn set_default(&self) -> Result<()> {
-        mlx_call!(mlx_set_default_device(self.raw))
+        let raw = self.raw.get();
+        crate::ffi::exclusive(|| {
+            DEFAULT_GENERATION.fetch_add(1, Ordering::SeqCst);
+            mlx_call!(mlx_set_default_device(raw))
+        })
     }
 
     /// Whether MLX can run ops on this device in this process.
     #[track_caller]
     pub fn is_available(&self) -> bool {
         let mut avail = false;
-        mlx_call!(mlx_device_is_available(&mut avail, self.raw)).is_ok() && avail
+        mlx_call!(mlx_device_is_available(&mut avail, self.raw.get())).is_ok() && avail
     }
 
     /// How many devices of this kind MLX sees.
@@ -90,8 +100,10 @@ impl Device {
     /// The device's type.
     pub fn device_type(&self) -> DeviceType {
         let mut t = mlx_sys::MLX_CPU;
-        // A live handle always has a type; the call cannot fail.
-        let _ = mlx_call!(mlx_device_get_type(&mut t, self.raw));
+        let raw = self.raw.get();
+        // A live handle always has a type; the call reads only the handle.
+        // SAFETY: `raw` is live; `t` is a local out-slot.
+        let _ = check_unlocked(|| unsafe { mlx_sys::mlx_device_get_type(&mut t, raw) });
         if t == mlx_sys::MLX_GPU {
             DeviceType::Gpu
         } else {
@@ -102,7 +114,9 @@ impl Device {
     /// The device's index among devices of its type.
     pub fn index(&self) -> i32 {
         let mut i = 0;
-        let _ = mlx_call!(mlx_device_get_index(&mut i, self.raw));
+        let raw = self.raw.get();
+        // SAFETY: `raw` is live; `i` is a local out-slot. Reads only the handle.
+        let _ = check_unlocked(|| unsafe { mlx_sys::mlx_device_get_index(&mut i, raw) });
         i
     }
 
@@ -110,13 +124,13 @@ impl Device {
     #[track_caller]
     pub fn default_stream(&self) -> Result<Stream> {
         let mut s = Stream::empty();
-        mlx_call!(mlx_get_default_stream(&mut s.raw, self.raw))?;
+        mlx_call!(mlx_get_default_stream(s.raw.as_mut_ptr(), self.raw.get()))?;
         Ok(s)
     }
 
     /// The raw handle, borrowed.
     pub fn as_raw(&self) -> mlx_sys::mlx_device {
-        self.raw
+        self.raw.get()
     }
 }
 
@@ -128,21 +142,13 @@ impl Clone for Device {
 
 impl PartialEq for Device {
     fn eq(&self, other: &Self) -> bool {
-        mlx_value!(mlx_device_equal(self.raw, other.raw)).unwrap_or(false)
-    }
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        let _lock = crate::ffi::lock();
-        // SAFETY: this value owns the handle.
-        unsafe { mlx_sys::mlx_device_free(self.raw) };
+        mlx_value!(mlx_device_equal(self.raw.get(), other.raw.get())).unwrap_or(false)
     }
 }
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match string_from(|s| mlx_call!(mlx_device_tostring(s, self.raw))) {
+        match string_from(|s| mlx_call!(mlx_device_tostring(s, self.raw.get()))) {
             Ok(text) => f.write_str(&text),
             Err(_) => write!(f, "Device({:?}, {})", self.device_type(), self.index()),
         }
@@ -163,65 +169,116 @@ pub fn cuda_is_available() -> bool {
 
 /// A queue of work on one device (owns an `mlx_stream` handle).
 ///
-/// Streams are thread-affine in MLX (CPU streams too, in MLX 0.32.2):
-/// evaluate work of a stream on the thread that created it (see the crate
-/// docs on threads).
+/// Neither `Send` nor `Sync`: MLX binds streams to the thread that created
+/// them (CPU streams too, in MLX 0.32.2: each thread has its own table of
+/// stream encoders), so a stream stays on its thread. A thread that needs a
+/// queue makes its own ([`Stream::new`]) or uses its default one.
+///
+/// ```compile_fail
+/// let s = mlx_rs_core::Stream::new(&mlx_rs_core::Device::cpu()).unwrap();
+/// std::thread::spawn(move || drop(s)); // a Stream cannot leave its thread
+/// ```
 pub struct Stream {
-    raw: mlx_sys::mlx_stream,
+    raw: Owned<mlx_sys::mlx_stream>,
+    _thread_bound: PhantomData<*const ()>,
 }
 
-// SAFETY: the handle points to an immutable (device, index) description owned
-// by this value alone; moving it to another thread moves only that.
-unsafe impl Send for Stream {}
+/// Bumped whenever the process-wide default device changes, so that each
+/// thread's cached default stream (`DEFAULT_STREAM`) is looked up again.
+static DEFAULT_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's default stream of the default device, and the
+    /// generation it was looked up in: ops use it without asking MLX.
+    static DEFAULT_STREAM: RefCell<Option<(u64, Stream)>> = const { RefCell::new(None) };
+}
 
 impl Stream {
     fn empty() -> Stream {
-        // SAFETY: creating an empty handle has no preconditions.
+        // SAFETY: creating an empty handle has no preconditions; the handle
+        // is owned by this value alone.
         Stream {
-            raw: unsafe { mlx_sys::mlx_stream_new() },
+            raw: unsafe { Owned::new(mlx_sys::mlx_stream_new()) },
+            _thread_bound: PhantomData,
         }
     }
 
-    /// A new stream on `device`.
+    /// A new stream on `device`, bound to this thread.
     #[track_caller]
     pub fn new(device: &Device) -> Result<Stream> {
-        let raw = mlx_value!(mlx_stream_new_device(device.raw))?;
-        Ok(Stream { raw })
+        let raw = mlx_value!(mlx_stream_new_device(device.raw.get()))?;
+        if raw.ctx.is_null() {
+            return Err(Error::invalid("MLX returned no stream"));
+        }
+        // SAFETY: a fresh handle that only this value owns.
+        Ok(Stream {
+            raw: unsafe { Owned::new(raw) },
+            _thread_bound: PhantomData,
+        })
     }
 
     /// The stream ops use when none is given (see the module docs).
     #[track_caller]
     pub fn current() -> Result<Stream> {
-        if let Some(s) = SCOPED.with(|stack| stack.borrow().last().map(|s| s.shallow_clone())) {
+        let scoped = SCOPED
+            .try_with(|stack| stack.borrow().last().map(|s| s.shallow_clone()))
+            .ok()
+            .flatten();
+        if let Some(s) = scoped {
             return s;
         }
-        Device::default_device()?.default_stream()
+        let generation = DEFAULT_GENERATION.load(Ordering::SeqCst);
+        let cached = DEFAULT_STREAM
+            .try_with(|slot| match &*slot.borrow() {
+                Some((g, s)) if *g == generation => Some(s.shallow_clone()),
+                _ => None,
+            })
+            .ok()
+            .flatten();
+        if let Some(s) = cached {
+            return s;
+        }
+        let s = Device::default_device()?.default_stream()?;
+        let copy = s.shallow_clone()?;
+        let _ = DEFAULT_STREAM.try_with(|slot| *slot.borrow_mut() = Some((generation, copy)));
+        Ok(s)
     }
 
     /// The device this stream runs on.
     #[track_caller]
     pub fn device(&self) -> Result<Device> {
         let mut dev = Device::cpu();
-        mlx_call!(mlx_stream_get_device(&mut dev.raw, self.raw))?;
+        let (out, raw) = (dev.raw.as_mut_ptr(), self.raw.get());
+        // SAFETY: `out` is a live device slot, `raw` a live stream; reads
+        // only the handle.
+        check_unlocked(|| unsafe { mlx_sys::mlx_stream_get_device(out, raw) })?;
         Ok(dev)
     }
 
     /// Waits until all work queued on this stream has finished.
     #[track_caller]
     pub fn synchronize(&self) -> Result<()> {
-        let _guard = crate::ffi::lock();
-        mlx_call!(mlx_synchronize(self.raw))
+        let raw = self.raw.get();
+        // Waiting, like evaluating, runs beside other threads' work.
+        // SAFETY: `raw` is a live stream of this thread.
+        crate::ffi::evaluating(false, || {
+            check_unlocked(|| unsafe { mlx_sys::mlx_synchronize(raw) })
+        })
     }
 
     /// The raw handle, borrowed.
     pub fn as_raw(&self) -> mlx_sys::mlx_stream {
-        self.raw
+        self.raw.get()
     }
 
+    /// Another handle to the same stream.
     #[track_caller]
     fn shallow_clone(&self) -> Result<Stream> {
         let mut s = Stream::empty();
-        mlx_call!(mlx_stream_set(&mut s.raw, self.raw))?;
+        let (out, raw) = (s.raw.as_mut_ptr(), self.raw.get());
+        // Copies a (device, index) value between two handles.
+        // SAFETY: `out` is a live empty slot, `raw` a live stream.
+        check_unlocked(|| unsafe { mlx_sys::mlx_stream_set(out, raw) })?;
         Ok(s)
     }
 }
@@ -234,21 +291,13 @@ impl Clone for Stream {
 
 impl PartialEq for Stream {
     fn eq(&self, other: &Self) -> bool {
-        mlx_value!(mlx_stream_equal(self.raw, other.raw)).unwrap_or(false)
-    }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let _lock = crate::ffi::lock();
-        // SAFETY: this value owns the handle.
-        unsafe { mlx_sys::mlx_stream_free(self.raw) };
+        mlx_value!(mlx_stream_equal(self.raw.get(), other.raw.get())).unwrap_or(false)
     }
 }
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match string_from(|s| mlx_call!(mlx_stream_tostring(s, self.raw))) {
+        match string_from(|s| mlx_call!(mlx_stream_tostring(s, self.raw.get()))) {
             Ok(text) => f.write_str(&text),
             Err(_) => f.write_str("Stream(?)"),
         }

@@ -50,6 +50,12 @@ pub enum Error {
         /// The panic's message, when it was a string.
         message: String,
     },
+    /// mlx-c or libmlx could not be loaded (e.g. the MLX cache the program was
+    /// built with has moved); the message says what was tried and what to set.
+    Unavailable {
+        /// What was tried and how to point the program at MLX.
+        message: String,
+    },
 }
 
 impl Error {
@@ -58,7 +64,8 @@ impl Error {
         match self {
             Error::Mlx { message, .. }
             | Error::InvalidArgument { message, .. }
-            | Error::CallbackPanic { message } => message.clone(),
+            | Error::CallbackPanic { message }
+            | Error::Unavailable { message } => message.clone(),
             Error::DtypeMismatch {
                 expected, found, ..
             } => format!("expected an array of dtype {expected:?}, found {found:?}"),
@@ -71,7 +78,7 @@ impl Error {
             Error::Mlx { location, .. }
             | Error::DtypeMismatch { location, .. }
             | Error::InvalidArgument { location, .. } => Some(location),
-            Error::CallbackPanic { .. } => None,
+            Error::CallbackPanic { .. } | Error::Unavailable { .. } => None,
         }
     }
 

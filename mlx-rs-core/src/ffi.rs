@@ -1,16 +1,19 @@
 //! The one path into mlx-c.
 //!
 //! Every C call goes through [`check`] (usually via the [`mlx_call!`],
-//! [`array_op!`] and [`vector_op!`] macros): it makes sure the error handler is
-//! installed, takes the process-wide MLX lock, clears this thread's error slot,
-//! makes the call, and turns a non-zero status, a recorded message, or a panic
-//! caught in a Rust callback into an [`Error`].
+//! [`array_op!`] and [`vector_op!`] macros): it makes sure mlx-c is loaded and
+//! the error handler is installed, takes the graph lock, clears this thread's
+//! error slot, makes the call, and turns a non-zero status, a recorded message,
+//! or a panic caught in a Rust callback into an [`Error`]. Evaluations go
+//! through [`evaluating`] and [`check_unlocked`] instead; handles are freed
+//! only by [`crate::handles::Owned`], through [`release`].
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::c_int;
 use std::panic::Location;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, RwLock};
 
 use crate::error::{install_handler, take_last_error};
 use crate::{Error, Result};
@@ -20,19 +23,44 @@ thread_local! {
     static CAUGHT_PANIC: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
 }
 
-/// Runs one mlx-c call and reports its failure as an [`Error`] located at the
-/// caller. `f` must make exactly one C call and return its status.
+/// Runs one mlx-c call under the graph lock and reports its failure as an
+/// [`Error`] located at the caller. `f` must make exactly one C call and
+/// return its status.
 #[track_caller]
 pub(crate) fn check(f: impl FnOnce() -> c_int) -> Result<()> {
-    install_handler();
-    let status;
-    let message;
-    {
+    ensure_loaded()?;
+    let status = {
         let _lock = lock();
-        let _ = take_last_error();
-        status = f();
-        message = take_last_error();
-    }
+        call(f)
+    };
+    status_to_result(status)
+}
+
+/// Like [`check`] without the graph lock, for the calls the crate docs
+/// ("Threads") list as running outside it: evaluation, synchronization,
+/// and calls that only touch the handle they are given.
+#[track_caller]
+pub(crate) fn check_unlocked(f: impl FnOnce() -> c_int) -> Result<()> {
+    ensure_loaded()?;
+    status_to_result(call(f))
+}
+
+/// mlx-c is loaded at run time; a missing library is an error, not a crash.
+fn ensure_loaded() -> Result<()> {
+    mlx_sys::load().map_err(|message| Error::Unavailable {
+        message: message.to_string(),
+    })
+}
+
+fn call(f: impl FnOnce() -> c_int) -> (c_int, Option<String>) {
+    install_handler();
+    let _ = take_last_error();
+    let status = f();
+    (status, take_last_error())
+}
+
+#[track_caller]
+fn status_to_result((status, message): (c_int, Option<String>)) -> Result<()> {
     if let Some(payload) = take_caught_panic() {
         return Err(Error::CallbackPanic {
             message: panic_message(payload.as_ref()),
@@ -97,43 +125,207 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Every call into MLX is serialized by one process-wide lock.
-///
-/// MLX's CUDA backend records work into CUDA graphs; another thread touching
-/// CUDA meanwhile (allocating an array, evaluating) invalidates the capture
-/// and MLX then aborts the process (seen on an H200 with two test threads).
-/// Cloned [`crate::Array`] handles also share one graph node that evaluation
-/// mutates. One lock makes both safe. It is re-entrant on one thread, because
-/// MLX calls Rust closures (transforms, custom functions) from inside a call.
-/// MLX still parallelizes the work inside each op.
+// ---------------------------------------------------------------------------
+// Locks. The crate docs ("Threads") give the argument; in short:
+//
+// - GRAPH, re-entrant per thread, is held by every call that records graph
+//   nodes, creates or frees handles, or reads MLX's process-wide settings
+//   (Python MLX's GIL plays this part). It is re-entrant because MLX calls
+//   Rust closures (transforms, custom functions, compile) from inside a call
+//   that holds it.
+// - EVAL orders evaluations. A thread evaluating a graph that only it built
+//   (or arrays already evaluated) takes it shared and does NOT hold GRAPH, so
+//   evaluations on several threads, and graph building beside them, run in
+//   parallel. An evaluation that may reach another thread's unevaluated nodes
+//   (see `crate::array` tags) holds GRAPH and takes EVAL exclusively: MLX's
+//   evaluation walks and mutates every unevaluated node it reaches (status,
+//   inputs, events), so two of those walks over one node must not overlap.
+// - On CUDA every evaluation holds GRAPH too (`serialized_backend`).
+//
+// Lock order is GRAPH, then EVAL. A thread holding EVAL without GRAPH never
+// waits for GRAPH: handle frees use `release`, which never blocks.
+
 pub(crate) struct MlxGuard {
-    _inner: Option<MutexGuard<'static, ()>>,
+    inner: Option<MutexGuard<'static, ()>>,
+    tracked: bool,
 }
+
+static GRAPH: Mutex<()> = Mutex::new(());
+static EVAL: RwLock<()> = RwLock::new(());
 
 thread_local! {
     static LOCK_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Takes the MLX lock (see [`MlxGuard`]); hold it across any `unsafe` call
-/// into mlx-c that does not go through [`check`].
+/// How deep this thread holds GRAPH; `None` while its thread-locals are
+/// being destroyed (a handle dropped at thread exit).
+fn depth() -> Option<usize> {
+    LOCK_DEPTH.try_with(|d| d.get()).ok()
+}
+
+fn set_depth(value: usize) {
+    let _ = LOCK_DEPTH.try_with(|d| d.set(value));
+}
+
+/// Takes the graph lock (see above); re-entrant. Hold it across any `unsafe`
+/// call into mlx-c that does not go through [`check`].
 pub(crate) fn lock() -> MlxGuard {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let depth = LOCK_DEPTH.with(|d| d.get());
-    let inner = if depth == 0 {
-        // A poisoned lock only means another thread panicked while holding it;
-        // MLX's state is not guarded by the mutex's data, so carry on.
-        Some(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
-    } else {
-        None
+    match depth() {
+        Some(0) => {
+            // A poisoned lock only means another thread panicked while holding
+            // it; MLX's state is not guarded by the mutex's data, so carry on.
+            let inner = GRAPH.lock().unwrap_or_else(|e| e.into_inner());
+            set_depth(1);
+            MlxGuard {
+                inner: Some(inner),
+                tracked: true,
+            }
+        }
+        Some(n) => {
+            set_depth(n + 1);
+            MlxGuard {
+                inner: None,
+                tracked: true,
+            }
+        }
+        None => MlxGuard {
+            inner: Some(GRAPH.lock().unwrap_or_else(|e| e.into_inner())),
+            tracked: false,
+        },
+    }
+}
+
+/// The graph lock if this thread holds it or it is free right now.
+fn try_lock() -> Option<MlxGuard> {
+    let depth = depth();
+    if let Some(n @ 1..) = depth {
+        set_depth(n + 1);
+        return Some(MlxGuard {
+            inner: None,
+            tracked: true,
+        });
+    }
+    let inner = match GRAPH.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
     };
-    LOCK_DEPTH.with(|d| d.set(depth + 1));
-    MlxGuard { _inner: inner }
+    if depth.is_some() {
+        set_depth(1);
+    }
+    Some(MlxGuard {
+        inner: Some(inner),
+        tracked: depth.is_some(),
+    })
+}
+
+/// Whether this thread holds the graph lock.
+pub(crate) fn holds_lock() -> bool {
+    depth().is_some_and(|d| d > 0)
 }
 
 impl Drop for MlxGuard {
     fn drop(&mut self) {
-        LOCK_DEPTH.with(|d| d.set(d.get() - 1));
+        if self.tracked {
+            set_depth(depth().unwrap_or(1).saturating_sub(1));
+        }
+        if let Some(inner) = self.inner.take() {
+            drop(inner);
+            free_pending();
+        }
     }
+}
+
+/// Frees deferred because another thread held GRAPH.
+type Pending = Box<dyn FnOnce() + Send>;
+
+static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+static PENDING_ANY: AtomicBool = AtomicBool::new(false);
+
+/// Frees a handle under the graph lock without ever waiting for it: if
+/// another thread holds it (building a graph, or evaluating on CUDA), the
+/// free is queued and run by the next thread that releases the lock.
+/// `free` runs exactly once (only [`crate::handles::Owned`] calls this).
+pub(crate) fn release(free: impl FnOnce() + Send + 'static) {
+    if let Some(_guard) = try_lock() {
+        free();
+        return;
+    }
+    PENDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Box::new(free));
+    PENDING_ANY.store(true, Ordering::SeqCst);
+    // The holder may have released GRAPH before the push: try once more.
+    free_pending();
+}
+
+/// Runs the queued frees if GRAPH is free (or held by this thread).
+fn free_pending() {
+    while PENDING_ANY.load(Ordering::SeqCst) {
+        let Some(guard) = try_lock() else {
+            // The holder frees them when it releases the lock.
+            return;
+        };
+        loop {
+            let batch = {
+                let mut q = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+                PENDING_ANY.store(false, Ordering::SeqCst);
+                std::mem::take(&mut *q)
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for free in batch {
+                free();
+            }
+        }
+        // Dropping the guard re-enters this function only if new frees
+        // were queued meanwhile.
+        drop(guard);
+    }
+}
+
+/// Whether this process's MLX needs every evaluation serialized with all
+/// other MLX calls: its CUDA backend. MLX records CUDA work into CUDA graphs
+/// by stream capture; another thread allocating, freeing or launching CUDA
+/// work meanwhile invalidates the capture, and MLX then aborts the process
+/// (seen on an H200 with two test threads).
+pub(crate) fn serialized_backend() -> bool {
+    static SERIALIZED: OnceLock<bool> = OnceLock::new();
+    *SERIALIZED.get_or_init(|| {
+        let mut avail = false;
+        check(|| {
+            // SAFETY: writes one bool; no other precondition.
+            unsafe { mlx_sys::mlx_cuda_is_available(&mut avail) }
+        })
+        .is_ok()
+            && avail
+    })
+}
+
+/// Runs an evaluation-like call `f` (eval, async eval, synchronize):
+/// alone (GRAPH and exclusive EVAL) when `exclusive`, beside other
+/// evaluations (shared EVAL, no GRAPH) otherwise, and under GRAPH on a
+/// serialized backend or when this thread already holds it.
+pub(crate) fn evaluating<T>(exclusive: bool, f: impl FnOnce() -> T) -> T {
+    let graph = (exclusive || serialized_backend() || holds_lock()).then(lock);
+    let result = if exclusive {
+        let _eval = EVAL.write().unwrap_or_else(|e| e.into_inner());
+        f()
+    } else {
+        let _eval = EVAL.read().unwrap_or_else(|e| e.into_inner());
+        f()
+    };
+    drop(graph);
+    result
+}
+
+/// Runs `f` (a call that changes process-wide MLX state, or evaluates
+/// arrays of any thread inside one mlx-c call, such as saving) with no
+/// evaluation in flight on any thread.
+pub(crate) fn exclusive<T>(f: impl FnOnce() -> T) -> T {
+    evaluating(true, f)
 }
 
 /// Bytes this machine could ever hand to one allocation: physical memory

@@ -1,7 +1,7 @@
 //! Reading and writing arrays: safetensors (with metadata), GGUF (arrays and
 //! metadata) and NumPy `.npy`, through MLX's own loaders and writers.
 //!
-//! ```no_run
+//! ```
 //! use std::collections::HashMap;
 //! use std::path::Path;
 //! use mlx_rs_core::{io, Array};
@@ -9,17 +9,23 @@
 //! let mut arrays = HashMap::new();
 //! arrays.insert("w".to_string(), Array::from_slice(&[1.0f32, 2.0], &[2])?);
 //! let meta = HashMap::from([("format".to_string(), "mlx".to_string())]);
-//! io::save_safetensors(Path::new("/tmp/w.safetensors"), &arrays, &meta)?;
-//! let loaded = io::load_safetensors(Path::new("/tmp/w.safetensors"))?;
+//! let path = std::env::temp_dir().join(format!("w-{}.safetensors", std::process::id()));
+//! io::save_safetensors(&path, &arrays, &meta)?;
+//! let loaded = io::load_safetensors(&path)?;
 //! assert_eq!(loaded.metadata["format"], "mlx");
+//! assert_eq!(loaded.arrays["w"].to_vec::<f32>()?, [1.0, 2.0]);
+//! # std::fs::remove_file(&path).ok();
 //! # Ok(()) }
 //! ```
 //!
-//! # Loading is eager
+//! # Eager and lazy loading
 //! MLX loads lazily (data is read when an array is first evaluated), which
 //! would turn a short or corrupt file into a failure at some later, unrelated
 //! evaluation. The `load_*` functions here evaluate what they load, so any
-//! read error is returned by the load itself.
+//! read error is returned by the load itself. For safetensors,
+//! [`load_safetensors_lazy`] keeps MLX's laziness: the header checks below
+//! (done from the header bytes alone, against the file's size) still run at
+//! load time, and the data is read once, into the arrays, when evaluated.
 //!
 //! # Malformed files
 //! Every `load_*` checks the file's header in Rust before MLX sees it, and
@@ -63,7 +69,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
 
 use crate::ffi::{mlx_call, mlx_value};
-use crate::handles::{MlxString, ResultSlot};
+use crate::handles::{MlxString, Owned, ResultSlot};
 use crate::{Array, Device, Dtype, Error, Result};
 
 /// Arrays and metadata read from a safetensors file.
@@ -100,20 +106,20 @@ pub struct Gguf {
 // ---------------------------------------------------------------------------
 // Small owned handles.
 
-struct MapArrays(mlx_sys::mlx_map_string_to_array);
+pub(crate) struct MapArrays(pub(crate) Owned<mlx_sys::mlx_map_string_to_array>);
 
 impl MapArrays {
     fn new() -> Self {
-        // SAFETY: creates an empty map; no preconditions.
-        MapArrays(unsafe { mlx_sys::mlx_map_string_to_array_new() })
+        // SAFETY: creates an empty map, owned by this guard alone.
+        MapArrays(unsafe { Owned::new(mlx_sys::mlx_map_string_to_array_new()) })
     }
 
-    fn from_map(map: &HashMap<String, Array>) -> Result<Self> {
+    pub(crate) fn from_map(map: &HashMap<String, Array>) -> Result<Self> {
         let m = MapArrays::new();
         for (k, v) in map {
             let key = c_string(k)?;
             mlx_call!(mlx_map_string_to_array_insert(
-                m.0,
+                m.0.get(),
                 key.as_ptr(),
                 v.as_raw()
             ))?;
@@ -122,21 +128,21 @@ impl MapArrays {
     }
 
     fn to_map(&self) -> Result<HashMap<String, Array>> {
-        struct Iter(mlx_sys::mlx_map_string_to_array_iterator);
-        impl Drop for Iter {
-            fn drop(&mut self) {
-                // SAFETY: the guard owns the iterator.
-                unsafe { mlx_sys::mlx_map_string_to_array_iterator_free(self.0) };
-            }
-        }
-        let it = Iter(mlx_value!(mlx_map_string_to_array_iterator_new(self.0))?);
+        let raw: mlx_sys::mlx_map_string_to_array_iterator =
+            mlx_value!(mlx_map_string_to_array_iterator_new(self.0.get()))?;
+        // SAFETY: a fresh iterator that only this guard owns.
+        let it = unsafe { Owned::new(raw) };
         let mut out = HashMap::new();
         loop {
             let mut key: *const c_char = std::ptr::null();
             let mut slot = ResultSlot::new();
             let value = slot.as_mut_ptr();
             // mlx-c returns 2 (without an error message) at the end.
-            let status = mlx_value!(mlx_map_string_to_array_iterator_next(&mut key, value, it.0))?;
+            let status = mlx_value!(mlx_map_string_to_array_iterator_next(
+                &mut key,
+                value,
+                it.get()
+            ))?;
             if status == 2 {
                 break;
             }
@@ -153,19 +159,12 @@ impl MapArrays {
     }
 }
 
-impl Drop for MapArrays {
-    fn drop(&mut self) {
-        // SAFETY: the guard owns the map.
-        unsafe { mlx_sys::mlx_map_string_to_array_free(self.0) };
-    }
-}
-
-struct MapStrings(mlx_sys::mlx_map_string_to_string);
+struct MapStrings(Owned<mlx_sys::mlx_map_string_to_string>);
 
 impl MapStrings {
     fn new() -> Self {
-        // SAFETY: creates an empty map; no preconditions.
-        MapStrings(unsafe { mlx_sys::mlx_map_string_to_string_new() })
+        // SAFETY: creates an empty map, owned by this guard alone.
+        MapStrings(unsafe { Owned::new(mlx_sys::mlx_map_string_to_string_new()) })
     }
 
     fn from_map(map: &HashMap<String, String>) -> Result<Self> {
@@ -173,7 +172,7 @@ impl MapStrings {
         for (k, v) in map {
             let (key, value) = (c_string(k)?, c_string(v)?);
             mlx_call!(mlx_map_string_to_string_insert(
-                m.0,
+                m.0.get(),
                 key.as_ptr(),
                 value.as_ptr()
             ))?;
@@ -182,20 +181,18 @@ impl MapStrings {
     }
 
     fn to_map(&self) -> Result<HashMap<String, String>> {
-        struct Iter(mlx_sys::mlx_map_string_to_string_iterator);
-        impl Drop for Iter {
-            fn drop(&mut self) {
-                // SAFETY: the guard owns the iterator.
-                unsafe { mlx_sys::mlx_map_string_to_string_iterator_free(self.0) };
-            }
-        }
-        let it = Iter(mlx_value!(mlx_map_string_to_string_iterator_new(self.0))?);
+        let raw: mlx_sys::mlx_map_string_to_string_iterator =
+            mlx_value!(mlx_map_string_to_string_iterator_new(self.0.get()))?;
+        // SAFETY: a fresh iterator that only this guard owns.
+        let it = unsafe { Owned::new(raw) };
         let mut out = HashMap::new();
         loop {
             let mut key: *const c_char = std::ptr::null();
             let mut value: *const c_char = std::ptr::null();
             let status = mlx_value!(mlx_map_string_to_string_iterator_next(
-                &mut key, &mut value, it.0
+                &mut key,
+                &mut value,
+                it.get()
             ))?;
             if status == 2 {
                 break;
@@ -214,27 +211,20 @@ impl MapStrings {
     }
 }
 
-impl Drop for MapStrings {
-    fn drop(&mut self) {
-        // SAFETY: the guard owns the map.
-        unsafe { mlx_sys::mlx_map_string_to_string_free(self.0) };
-    }
-}
-
-struct VecStrings(mlx_sys::mlx_vector_string);
+pub(crate) struct VecStrings(pub(crate) Owned<mlx_sys::mlx_vector_string>);
 
 impl VecStrings {
-    fn new() -> Self {
-        // SAFETY: creates an empty vector; no preconditions.
-        VecStrings(unsafe { mlx_sys::mlx_vector_string_new() })
+    pub(crate) fn new() -> Self {
+        // SAFETY: creates an empty vector, owned by this guard alone.
+        VecStrings(unsafe { Owned::new(mlx_sys::mlx_vector_string_new()) })
     }
 
-    fn to_vec(&self) -> Result<Vec<String>> {
-        let n = mlx_value!(mlx_vector_string_size(self.0))?;
+    pub(crate) fn to_vec(&self) -> Result<Vec<String>> {
+        let n = mlx_value!(mlx_vector_string_size(self.0.get()))?;
         (0..n)
             .map(|i| {
                 let mut s: *mut c_char = std::ptr::null_mut();
-                mlx_call!(mlx_vector_string_get(&mut s, self.0, i))?;
+                mlx_call!(mlx_vector_string_get(&mut s, self.0.get(), i))?;
                 if s.is_null() {
                     return Ok(String::new());
                 }
@@ -245,23 +235,7 @@ impl VecStrings {
     }
 }
 
-impl Drop for VecStrings {
-    fn drop(&mut self) {
-        // SAFETY: the guard owns the vector.
-        unsafe { mlx_sys::mlx_vector_string_free(self.0) };
-    }
-}
-
-struct GgufHandle(mlx_sys::mlx_io_gguf);
-
-impl Drop for GgufHandle {
-    fn drop(&mut self) {
-        if !self.0.ctx.is_null() {
-            // SAFETY: the guard owns the handle.
-            unsafe { mlx_sys::mlx_io_gguf_free(self.0) };
-        }
-    }
-}
+struct GgufHandle(Owned<mlx_sys::mlx_io_gguf>);
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -272,7 +246,7 @@ fn c_string(s: &str) -> Result<CString> {
 }
 
 #[track_caller]
-fn c_path(path: &Path) -> Result<CString> {
+pub(crate) fn c_path(path: &Path) -> Result<CString> {
     #[cfg(unix)]
     let bytes = {
         use std::os::unix::ffi::OsStrExt;
@@ -290,7 +264,7 @@ fn c_path(path: &Path) -> Result<CString> {
 /// MLX appends its extension to paths that lack it; refuse instead of writing
 /// somewhere other than `path`.
 #[track_caller]
-fn require_extension(path: &Path, ext: &str) -> Result<()> {
+pub(crate) fn require_extension(path: &Path, ext: &str) -> Result<()> {
     if path.extension().and_then(|e| e.to_str()) == Some(ext) {
         Ok(())
     } else {
@@ -337,29 +311,68 @@ fn safetensors_dtype(name: &str) -> Option<Dtype> {
     })
 }
 
-/// Checks a safetensors file's header against its size (see the module docs).
-fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
+/// One tensor's entry in a safetensors header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Dimensions.
+    pub shape: Vec<i32>,
+}
+
+/// A safetensors file's header, read and checked without its data.
+#[derive(Clone, Debug)]
+pub struct SafeTensorsHeader {
+    /// Tensors by name.
+    pub tensors: HashMap<String, TensorInfo>,
+    /// The `__metadata__` string map (empty when absent).
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads and checks a safetensors file's header: only the first `8 + n`
+/// bytes are read, and the data section is checked against the file's size
+/// (see the module docs for the checks). Cheap for any file size.
+#[track_caller]
+pub fn read_safetensors_header(path: &Path) -> Result<SafeTensorsHeader> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Error::invalid(format!("cannot read {path:?}: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let file_len = file.metadata().map_err(cannot)?.len();
     let bad = |why: String| malformed("safetensors", path, why);
-    if bytes.len() < 8 {
+    if file_len < 8 {
         return Err(bad(format!(
-            "{} bytes, shorter than the 8-byte header length",
-            bytes.len()
+            "{file_len} bytes, shorter than the 8-byte header length"
         )));
     }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    let rest = (bytes.len() - 8) as u64;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(cannot)?;
+    let n = u64::from_le_bytes(len);
+    let rest = file_len - 8;
     if n > rest || n > 100_000_000 {
         return Err(bad(format!(
             "header length {n} exceeds the {rest} bytes that follow"
         )));
     }
-    let header = &bytes[8..8 + n as usize];
-    let data_len = rest - n;
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).map_err(cannot)?;
+    parse_safetensors_header(path, &header, rest - n)
+}
+
+/// Checks a safetensors header (the JSON after the length) against the size
+/// of the data section that follows it.
+fn parse_safetensors_header(
+    path: &Path,
+    header: &[u8],
+    data_len: u64,
+) -> Result<SafeTensorsHeader> {
+    let bad = |why: String| malformed("safetensors", path, why);
     let json: serde_json::Value =
         serde_json::from_slice(header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
     let obj = json
         .as_object()
         .ok_or_else(|| bad("header is not a JSON object".into()))?;
+    let mut tensors = HashMap::new();
+    let mut metadata = HashMap::new();
     for (name, entry) in obj {
         if name == "__metadata__" {
             // MLX writes `null` when there is no metadata.
@@ -369,6 +382,11 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
                     .is_some_and(|m| m.values().all(|v| v.is_string()));
             if !ok {
                 return Err(bad("__metadata__ must map strings to strings".into()));
+            }
+            if let Some(m) = entry.as_object() {
+                for (k, v) in m {
+                    metadata.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+                }
             }
             continue;
         }
@@ -380,12 +398,13 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
             .and_then(|d| d.as_str())
             .and_then(safetensors_dtype)
             .ok_or_else(|| bad(format!("entry {name:?} has a missing or unknown dtype")))?;
-        let shape = e
+        let dims = e
             .get("shape")
             .and_then(|s| s.as_array())
             .ok_or_else(|| bad(format!("entry {name:?} has no shape")))?;
         let mut elements: u64 = 1;
-        for d in shape {
+        let mut shape = Vec::with_capacity(dims.len());
+        for d in dims {
             let d = d
                 .as_u64()
                 .filter(|&d| d <= i32::MAX as u64)
@@ -393,6 +412,7 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
             elements = elements
                 .checked_mul(d)
                 .ok_or_else(|| bad(format!("entry {name:?}: shape overflows")))?;
+            shape.push(d as i32);
         }
         let offsets = e
             .get("data_offsets")
@@ -414,31 +434,42 @@ fn validate_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
                 "entry {name:?}: data ends at {end}, past the {data_len}-byte data section"
             )));
         }
+        tensors.insert(name.clone(), TensorInfo { dtype, shape });
     }
-    Ok(())
+    Ok(SafeTensorsHeader { tensors, metadata })
 }
 
-/// Loads every tensor and the metadata of a safetensors file (eagerly; see the
-/// module docs for the header checks done first).
+/// Loads every tensor and the metadata of a safetensors file, eagerly (see
+/// the module docs for the header checks done first, from the header bytes
+/// alone).
 #[track_caller]
 pub fn load_safetensors(path: &Path) -> Result<SafeTensors> {
-    let bytes = read_file(path)?;
-    validate_safetensors(path, &bytes)?;
-    drop(bytes);
+    let loaded = load_safetensors_lazy(path)?;
+    crate::eval(loaded.arrays.values())?;
+    Ok(loaded)
+}
+
+/// Like [`load_safetensors`] but lazy, as Python MLX's `mx.load`: the header
+/// is read and checked now (so a truncated or malformed file is an `Err`
+/// here), and each tensor's bytes are read straight into its array when the
+/// array is first evaluated. Nothing holds the whole file in memory, so a
+/// checkpoint as large as memory can be loaded and converted tensor by
+/// tensor. A file changed on disk after this call is read as it then is.
+#[track_caller]
+pub fn load_safetensors_lazy(path: &Path) -> Result<SafeTensors> {
+    read_safetensors_header(path)?;
     let file = c_path(path)?;
     let s = cpu_stream()?;
     let mut arrays = MapArrays::new();
     let mut metadata = MapStrings::new();
     mlx_call!(mlx_load_safetensors(
-        &mut arrays.0,
-        &mut metadata.0,
+        arrays.0.as_mut_ptr(),
+        metadata.0.as_mut_ptr(),
         file.as_ptr(),
         s.as_raw()
     ))?;
-    let arrays = arrays.to_map()?;
-    crate::eval(arrays.values())?;
     Ok(SafeTensors {
-        arrays,
+        arrays: arrays.to_map()?,
         metadata: metadata.to_map()?,
     })
 }
@@ -456,8 +487,8 @@ pub fn save_safetensors(
     let file = c_path(path)?;
     let a = MapArrays::from_map(arrays)?;
     let m = MapStrings::from_map(metadata)?;
-    let _guard = crate::ffi::lock();
-    mlx_call!(mlx_save_safetensors(file.as_ptr(), a.0, m.0))
+    // Saving evaluates the arrays inside one mlx-c call, arrays of any thread.
+    crate::ffi::exclusive(|| mlx_call!(mlx_save_safetensors(file.as_ptr(), a.0.get(), m.0.get())))
 }
 
 // ---------------------------------------------------------------------------
@@ -609,8 +640,8 @@ pub fn save_npy(path: &Path, array: &Array) -> Result<()> {
         ));
     }
     let file = c_path(path)?;
-    let _guard = crate::ffi::lock();
-    mlx_call!(mlx_save(file.as_ptr(), array.as_raw()))
+    // Saving evaluates the array inside one mlx-c call.
+    crate::ffi::exclusive(|| mlx_call!(mlx_save(file.as_ptr(), array.as_raw())))
 }
 
 // ---------------------------------------------------------------------------
@@ -812,22 +843,29 @@ pub fn load_gguf(path: &Path) -> Result<Gguf> {
     drop(bytes);
     let file = c_path(path)?;
     let s = cpu_stream()?;
-    let mut handle = GgufHandle(mlx_sys::mlx_io_gguf {
-        ctx: std::ptr::null_mut(),
+    // SAFETY: an empty handle (freed only if MLX fills it in).
+    let mut handle = GgufHandle(unsafe {
+        Owned::new(mlx_sys::mlx_io_gguf {
+            ctx: std::ptr::null_mut(),
+        })
     });
-    mlx_call!(mlx_load_gguf(&mut handle.0, file.as_ptr(), s.as_raw()))?;
-    if handle.0.ctx.is_null() {
+    mlx_call!(mlx_load_gguf(
+        handle.0.as_mut_ptr(),
+        file.as_ptr(),
+        s.as_raw()
+    ))?;
+    if handle.0.is_empty() {
         return Err(Error::invalid("MLX returned no GGUF contents"));
     }
 
     let mut names = VecStrings::new();
-    mlx_call!(mlx_io_gguf_get_keys(&mut names.0, handle.0))?;
+    mlx_call!(mlx_io_gguf_get_keys(names.0.as_mut_ptr(), handle.0.get()))?;
     let mut arrays = HashMap::new();
     for name in names.to_vec()? {
         let key = c_string(&name)?;
         let mut slot = ResultSlot::new();
         let out = slot.as_mut_ptr();
-        mlx_call!(mlx_io_gguf_get_array(out, handle.0, key.as_ptr()))?;
+        mlx_call!(mlx_io_gguf_get_array(out, handle.0.get(), key.as_ptr()))?;
         arrays.insert(name, slot.into_array()?);
     }
     crate::eval(arrays.values())?;
@@ -839,29 +877,33 @@ pub fn load_gguf(path: &Path) -> Result<Gguf> {
         macro_rules! has {
             ($f:ident) => {{
                 let mut flag = false;
-                mlx_value!($f(&mut flag, handle.0, key.as_ptr()))? == 0 && flag
+                mlx_value!($f(&mut flag, handle.0.get(), key.as_ptr()))? == 0 && flag
             }};
         }
         let value = if has!(mlx_io_gguf_has_metadata_string) {
             let mut st = MlxString::new();
             mlx_call!(mlx_io_gguf_get_metadata_string(
                 st.as_mut_ptr(),
-                handle.0,
+                handle.0.get(),
                 key.as_ptr()
             ))?;
             GgufValue::String(st.to_string_lossy()?)
         } else if has!(mlx_io_gguf_has_metadata_vector_string) {
             let mut v = VecStrings::new();
             mlx_call!(mlx_io_gguf_get_metadata_vector_string(
-                &mut v.0,
-                handle.0,
+                v.0.as_mut_ptr(),
+                handle.0.get(),
                 key.as_ptr()
             ))?;
             GgufValue::Strings(v.to_vec()?)
         } else if has!(mlx_io_gguf_has_metadata_array) {
             let mut slot = ResultSlot::new();
             let out = slot.as_mut_ptr();
-            mlx_call!(mlx_io_gguf_get_metadata_array(out, handle.0, key.as_ptr()))?;
+            mlx_call!(mlx_io_gguf_get_metadata_array(
+                out,
+                handle.0.get(),
+                key.as_ptr()
+            ))?;
             let a = slot.into_array()?;
             a.eval()?;
             GgufValue::Array(a)
@@ -883,13 +925,19 @@ pub fn save_gguf(
 ) -> Result<()> {
     require_extension(path, "gguf")?;
     let file = c_path(path)?;
-    let handle = GgufHandle(mlx_value!(mlx_io_gguf_new())?);
-    if handle.0.ctx.is_null() {
+    let raw = mlx_value!(mlx_io_gguf_new())?;
+    // SAFETY: a fresh handle that only this guard owns.
+    let handle = GgufHandle(unsafe { Owned::new(raw) });
+    if handle.0.is_empty() {
         return Err(Error::invalid("MLX returned no GGUF handle"));
     }
     for (name, a) in arrays {
         let key = c_string(name)?;
-        mlx_call!(mlx_io_gguf_set_array(handle.0, key.as_ptr(), a.as_raw()))?;
+        mlx_call!(mlx_io_gguf_set_array(
+            handle.0.get(),
+            key.as_ptr(),
+            a.as_raw()
+        ))?;
     }
     for (name, v) in metadata {
         let key = c_string(name)?;
@@ -897,7 +945,7 @@ pub fn save_gguf(
             GgufValue::String(s) => {
                 let s = c_string(s)?;
                 mlx_call!(mlx_io_gguf_set_metadata_string(
-                    handle.0,
+                    handle.0.get(),
                     key.as_ptr(),
                     s.as_ptr()
                 ))?;
@@ -906,23 +954,23 @@ pub fn save_gguf(
                 let v = VecStrings::new();
                 for s in list {
                     let s = c_string(s)?;
-                    mlx_call!(mlx_vector_string_append_value(v.0, s.as_ptr()))?;
+                    mlx_call!(mlx_vector_string_append_value(v.0.get(), s.as_ptr()))?;
                 }
                 mlx_call!(mlx_io_gguf_set_metadata_vector_string(
-                    handle.0,
+                    handle.0.get(),
                     key.as_ptr(),
-                    v.0
+                    v.0.get()
                 ))?;
             }
             GgufValue::Array(a) => {
                 mlx_call!(mlx_io_gguf_set_metadata_array(
-                    handle.0,
+                    handle.0.get(),
                     key.as_ptr(),
                     a.as_raw()
                 ))?;
             }
         }
     }
-    let _guard = crate::ffi::lock();
-    mlx_call!(mlx_save_gguf(file.as_ptr(), handle.0))
+    // Saving evaluates the arrays inside one mlx-c call.
+    crate::ffi::exclusive(|| mlx_call!(mlx_save_gguf(file.as_ptr(), handle.0.get())))
 }

@@ -16,7 +16,7 @@
 use std::ffi::{CStr, CString};
 
 use crate::ffi::{mlx_call, mlx_value, vector_op};
-use crate::handles::VectorArray;
+use crate::handles::{Owned, VectorArray};
 use crate::{Array, DeviceType, Dtype, Error, Result, StreamOrDevice};
 
 /// What a kernel is: its name, argument names and source.
@@ -145,20 +145,6 @@ impl KernelConfig {
     }
 }
 
-/// Owns one backend's config handle while a launch is prepared.
-struct ConfigGuard<T: Copy> {
-    raw: T,
-    free: unsafe extern "C" fn(T),
-}
-
-impl<T: Copy> Drop for ConfigGuard<T> {
-    fn drop(&mut self) {
-        let _lock = crate::ffi::lock();
-        // SAFETY: the guard owns the handle and `free` is its destructor.
-        unsafe { (self.free)(self.raw) };
-    }
-}
-
 /// Defines one backend's kernel type. The Metal and CUDA C APIs have the same
 /// shape under different prefixes; only construction differs.
 macro_rules! kernel_type {
@@ -167,14 +153,14 @@ macro_rules! kernel_type {
         $name:ident($lang:literal, $available:path) {
             raw: $raw_ty:ident, new: $new:ident, free: $free:ident, apply: $apply:ident,
             $(#[$extra_m:meta])* extra: $extra:ident: $extra_ty:ty,
-            config: $cfg_new:ident, $cfg_free:ident, $add_out:ident, $set_grid:ident,
+            config: $cfg_new:ident, $cfg_ty:ident, $add_out:ident, $set_grid:ident,
             $set_group:ident, $set_init:ident, $set_verbose:ident,
             $t_dtype:ident, $t_int:ident, $t_bool:ident $(,)?
         }
     ) => {
         $(#[$m])*
         pub struct $name {
-            raw: mlx_sys::$raw_ty,
+            raw: Owned<mlx_sys::$raw_ty>,
             name: String,
         }
 
@@ -202,8 +188,8 @@ macro_rules! kernel_type {
                 let s = spec.c_strings()?;
                 let raw = mlx_value!($new(
                     s.name.as_ptr(),
-                    s.inputs.raw,
-                    s.outputs.raw,
+                    s.inputs.raw.get(),
+                    s.outputs.raw.get(),
                     s.source.as_ptr(),
                     s.header.as_ptr(),
                     spec.ensure_row_contiguous,
@@ -212,7 +198,8 @@ macro_rules! kernel_type {
                 if raw.ctx.is_null() {
                     return Err(Error::invalid(concat!("MLX returned no ", $lang, " kernel")));
                 }
-                Ok($name { raw, name: spec.name.clone() })
+                // SAFETY: a fresh handle that only this value owns.
+                Ok($name { raw: unsafe { Owned::new(raw) }, name: spec.name.clone() })
             }
 
             /// Applies the kernel on the current default stream (a GPU stream).
@@ -230,42 +217,33 @@ macro_rules! kernel_type {
                 on: impl Into<StreamOrDevice<'s>>,
             ) -> Result<Vec<Array>> {
                 let stream = gpu_stream(on.into(), &self.name)?;
-                let cfg = ConfigGuard {
-                    // SAFETY: creating an empty config has no preconditions.
-                    raw: unsafe { mlx_sys::$cfg_new() },
-                    free: mlx_sys::$cfg_free,
-                };
+                // SAFETY: creating an empty config has no preconditions; the
+                // guard owns it.
+                let cfg: Owned<mlx_sys::$cfg_ty> = unsafe { Owned::new(mlx_sys::$cfg_new()) };
                 for (shape, dtype) in &config.outputs {
-                    mlx_call!($add_out(cfg.raw, shape.as_ptr(), shape.len(), dtype.to_raw()))?;
+                    mlx_call!($add_out(cfg.get(), shape.as_ptr(), shape.len(), dtype.to_raw()))?;
                 }
                 let [g0, g1, g2] = config.grid;
-                mlx_call!($set_grid(cfg.raw, g0, g1, g2))?;
+                mlx_call!($set_grid(cfg.get(), g0, g1, g2))?;
                 let [t0, t1, t2] = config.threadgroup;
-                mlx_call!($set_group(cfg.raw, t0, t1, t2))?;
+                mlx_call!($set_group(cfg.get(), t0, t1, t2))?;
                 if let Some(v) = config.init_value {
-                    mlx_call!($set_init(cfg.raw, v))?;
+                    mlx_call!($set_init(cfg.get(), v))?;
                 }
-                mlx_call!($set_verbose(cfg.raw, config.verbose))?;
+                mlx_call!($set_verbose(cfg.get(), config.verbose))?;
                 for (name, arg) in &config.template_args {
                     let name = c_string(name)?;
                     match *arg {
-                        TemplateArg::Dtype(d) => mlx_call!($t_dtype(cfg.raw, name.as_ptr(), d.to_raw()))?,
-                        TemplateArg::Int(i) => mlx_call!($t_int(cfg.raw, name.as_ptr(), i))?,
-                        TemplateArg::Bool(b) => mlx_call!($t_bool(cfg.raw, name.as_ptr(), b))?,
+                        TemplateArg::Dtype(d) => mlx_call!($t_dtype(cfg.get(), name.as_ptr(), d.to_raw()))?,
+                        TemplateArg::Int(i) => mlx_call!($t_int(cfg.get(), name.as_ptr(), i))?,
+                        TemplateArg::Bool(b) => mlx_call!($t_bool(cfg.get(), name.as_ptr(), b))?,
                     }
                 }
                 let inputs = VectorArray::from_arrays(inputs.iter().copied())?;
-                vector_op!($apply(self.raw, inputs.as_raw(), cfg.raw, stream.as_raw()))
+                vector_op!($apply(self.raw.get(), inputs.as_raw(), cfg.get(), stream.as_raw()))
             }
         }
 
-        impl Drop for $name {
-            fn drop(&mut self) {
-                let _lock = crate::ffi::lock();
-                // SAFETY: this value owns the kernel handle.
-                unsafe { mlx_sys::$free(self.raw) };
-            }
-        }
     };
 }
 
@@ -276,7 +254,7 @@ kernel_type! {
         free: mlx_fast_metal_kernel_free, apply: mlx_fast_metal_kernel_apply,
         /// `atomic_outputs` declares the outputs as `device atomic<T>*`.
         extra: atomic_outputs: bool,
-        config: mlx_fast_metal_kernel_config_new, mlx_fast_metal_kernel_config_free,
+        config: mlx_fast_metal_kernel_config_new, mlx_fast_metal_kernel_config,
         mlx_fast_metal_kernel_config_add_output_arg, mlx_fast_metal_kernel_config_set_grid,
         mlx_fast_metal_kernel_config_set_thread_group, mlx_fast_metal_kernel_config_set_init_value,
         mlx_fast_metal_kernel_config_set_verbose, mlx_fast_metal_kernel_config_add_template_arg_dtype,
@@ -291,7 +269,7 @@ kernel_type! {
         free: mlx_fast_cuda_kernel_free, apply: mlx_fast_cuda_kernel_apply,
         /// `shared_memory` is the dynamic shared memory per block, in bytes.
         extra: shared_memory: i32,
-        config: mlx_fast_cuda_kernel_config_new, mlx_fast_cuda_kernel_config_free,
+        config: mlx_fast_cuda_kernel_config_new, mlx_fast_cuda_kernel_config,
         mlx_fast_cuda_kernel_config_add_output_arg, mlx_fast_cuda_kernel_config_set_grid,
         mlx_fast_cuda_kernel_config_set_thread_group, mlx_fast_cuda_kernel_config_set_init_value,
         mlx_fast_cuda_kernel_config_set_verbose, mlx_fast_cuda_kernel_config_add_template_arg_dtype,
@@ -379,30 +357,23 @@ fn c_string(s: &str) -> Result<CString> {
 
 /// An owned `mlx_vector_string`.
 struct StringVector {
-    raw: mlx_sys::mlx_vector_string,
+    raw: Owned<mlx_sys::mlx_vector_string>,
 }
 
 impl StringVector {
     #[track_caller]
     fn new(items: &[String]) -> Result<StringVector> {
-        // SAFETY: creating an empty vector has no preconditions.
+        // SAFETY: creating an empty vector has no preconditions; this value
+        // owns it.
         let v = StringVector {
-            raw: unsafe { mlx_sys::mlx_vector_string_new() },
+            raw: unsafe { Owned::new(mlx_sys::mlx_vector_string_new()) },
         };
         for item in items {
             let c = c_string(item)?;
             let c: &CStr = &c;
-            mlx_call!(mlx_vector_string_append_value(v.raw, c.as_ptr()))?;
+            mlx_call!(mlx_vector_string_append_value(v.raw.get(), c.as_ptr()))?;
         }
         Ok(v)
-    }
-}
-
-impl Drop for StringVector {
-    fn drop(&mut self) {
-        let _lock = crate::ffi::lock();
-        // SAFETY: this value owns the vector.
-        unsafe { mlx_sys::mlx_vector_string_free(self.raw) };
     }
 }
 

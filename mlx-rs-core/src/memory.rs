@@ -5,7 +5,7 @@
 //! was freed by arrays but kept by the allocator for reuse; *peak* is the
 //! highest active memory since start or the last [`reset_peak_memory`].
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::memory;
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let before = memory::active_memory()?;

@@ -6,7 +6,7 @@
 //! on an MLX error. So every operator's `Output` is [`Result<Array>`]: finish
 //! an expression with `?`.
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::Array;
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let a = Array::from_slice(&[1.0f32, 2.0], &[2])?;

@@ -7,7 +7,7 @@
 //! and panics inside them come back). A transformation returns a function
 //! object with a `call(&[Array])` method; calling it is lazy like any op.
 //!
-//! ```no_run
+//! ```
 //! use mlx_rs_core::{ops, transforms, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! // d/dx sum(x^2) = 2x
@@ -101,6 +101,66 @@ pub fn disable_compile() -> Result<()> {
     mlx_call!(mlx_disable_compile())
 }
 
+/// How much [`compile`] does (see [`set_compile_mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompileMode {
+    /// No compilation: functions compiled while this mode is set run the
+    /// closure on every call (the same as [`disable_compile`]).
+    Disabled,
+    /// Trace and cache graphs, but skip graph simplification.
+    NoSimplify,
+    /// Trace, cache and simplify graphs, but do not fuse element-wise ops.
+    NoFuse,
+    /// Everything (the default; the same as [`enable_compile`]).
+    Enabled,
+}
+
+/// Sets how much [`compile`] does, for the whole process. Useful to rule
+/// compilation (or one of its passes) in or out when chasing a numerical
+/// difference.
+///
+/// ```
+/// use mlx_rs_core::transforms::{self, CompileMode};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// transforms::set_compile_mode(CompileMode::NoFuse)?;
+/// transforms::set_compile_mode(CompileMode::Enabled)?;
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn set_compile_mode(mode: CompileMode) -> Result<()> {
+    let raw = match mode {
+        CompileMode::Disabled => mlx_sys::MLX_COMPILE_MODE_DISABLED,
+        CompileMode::NoSimplify => mlx_sys::MLX_COMPILE_MODE_NO_SIMPLIFY,
+        CompileMode::NoFuse => mlx_sys::MLX_COMPILE_MODE_NO_FUSE,
+        CompileMode::Enabled => mlx_sys::MLX_COMPILE_MODE_ENABLED,
+    };
+    mlx_call!(mlx_set_compile_mode(raw))
+}
+
+/// Drops every graph that [`compile`]d functions have cached on this thread
+/// (MLX's compile cache is per thread). The functions stay usable: the next
+/// call traces the closure again. Frees the memory the cached graphs hold
+/// (their constants, for instance).
+///
+/// ```
+/// use mlx_rs_core::{ops, transforms, Array};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let f = transforms::compile(|a: &[Array]| Ok(vec![ops::exp(&a[0])?]), false)?;
+/// let x = Array::from_slice(&[0.0f32], &[1])?;
+/// f.call(&[x.clone()])?;
+/// transforms::clear_compile_cache()?;
+/// assert_eq!(f.call(&[x])?[0].to_vec::<f32>()?, [1.0]); // traced again
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn clear_compile_cache() -> Result<()> {
+    let raw = crate::ffi::mlx_value!(mlx_compile_cache_new())?;
+    // SAFETY: a fresh handle that only this guard owns.
+    let mut cache = unsafe { crate::handles::Owned::new(raw) };
+    mlx_call!(mlx_detail_compile_cache(cache.as_mut_ptr()))?;
+    mlx_call!(mlx_detail_compile_clear_cache(cache.get()))
+}
+
 /// A function returning values and gradients, made by [`value_and_grad`].
 pub struct ValueAndGradFn {
     inner: ValueAndGradClosure,
@@ -170,14 +230,14 @@ where
     let fun = Closure::new(f)?;
     let nums = to_c_ints(&sorted);
     let mut inner = ValueAndGradClosure::empty();
-    let res: *mut mlx_sys::mlx_closure_value_and_grad = &mut inner.0;
+    let res: *mut mlx_sys::mlx_closure_value_and_grad = inner.0.as_mut_ptr();
     mlx_call!(mlx_value_and_grad(
         res,
         fun.as_raw(),
         nums.as_ptr(),
         nums.len()
     ))?;
-    if inner.0.ctx.is_null() {
+    if inner.0.is_empty() {
         return Err(Error::invalid("MLX returned an empty closure"));
     }
     Ok(ValueAndGradFn {
@@ -348,7 +408,7 @@ where
 /// A function with custom derivative rules; [`CustomFunction::build`] makes
 /// the [`Closure`] to call.
 ///
-/// ```no_run
+/// ```
 /// use mlx_rs_core::{ops, transforms::CustomFunction, Array};
 /// # fn main() -> mlx_rs_core::Result<()> {
 /// // round() with a straight-through gradient.
@@ -425,19 +485,19 @@ impl CustomFunction {
             mlx_sys::mlx_closure_custom {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let jvp = self.jvp.as_ref().map_or(
             mlx_sys::mlx_closure_custom_jvp {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         let vmap = self.vmap.as_ref().map_or(
             mlx_sys::mlx_closure_custom_vmap {
                 ctx: std::ptr::null_mut(),
             },
-            |c| c.0,
+            |c| c.0.get(),
         );
         Closure::from_call(|res| {
             mlx_call!(mlx_custom_function(res, self.fun.as_raw(), vjp, jvp, vmap))
@@ -454,5 +514,5 @@ where
 {
     let fun = Closure::new(f)?;
     let rule = CustomVjpClosure::new(Box::new(vjp))?;
-    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0)))
+    Closure::from_call(|res| mlx_call!(mlx_custom_vjp(res, fun.as_raw(), rule.0.get())))
 }

@@ -1,4 +1,5 @@
-//! Build script of `mlx-sys`: obtains MLX, compiles mlx-c against it, links both.
+//! Build script of `mlx-sys`: obtains MLX, compiles mlx-c against it into a
+//! shared library, and generates bindings that load it at run time.
 //!
 //! MLX is looked up in this order (each step's failure is reported if all fail):
 //! 1. `MLX_DIR`: any prefix with `include/mlx/` and `lib/libmlx.{so,dylib}`;
@@ -10,6 +11,7 @@
 //! package `mlx-sys` 0.7.0, located through `cargo metadata`.
 
 mod bindings;
+mod dynamic;
 mod fetch;
 mod mlx;
 mod mlxc;
@@ -48,65 +50,55 @@ fn main() {
         Err(why) => panic!("{}", mlxc::not_found_message(&why)),
     };
 
-    mlxc::compile(&mlxc_dir, &prefix.include_dir());
+    let mlxc = mlxc::build_shared(&mlxc_dir, &prefix.include_dir(), &prefix.lib_dir(), &target);
     bindings::emit(&mlxc_dir, &prefix.include_dir());
-    link(&prefix, &target);
+    emit_dynamic_bindings();
+    publish(&prefix, &mlxc);
 }
 
-/// Links libmlx dynamically and tells dependents where it lives.
-fn link(prefix: &mlx::Prefix, target: &mlx::Target) {
+/// Writes `OUT_DIR/mlx_c.rs`: the bindings, calling through `dlopen`ed mlx-c.
+fn emit_dynamic_bindings() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let source = if cfg!(feature = "bindgen") {
+        out_dir.join("bindings.rs")
+    } else {
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("src/bindings.rs")
+    };
+    let text =
+        std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let dest = out_dir.join("mlx_c.rs");
+    std::fs::write(&dest, dynamic::generate(&text))
+        .unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
+}
+
+/// Tells the crate where mlx-c and libmlx are. Nothing is linked: the crate
+/// loads mlx-c at run time (see `src/loader.rs`), so binaries need no rpath,
+/// no `LD_LIBRARY_PATH` and no build script of their own.
+fn publish(prefix: &mlx::Prefix, mlxc: &Path) {
     let lib_dir = prefix.lib_dir();
-
-    // Cargo puts link-search paths that lie inside OUT_DIR on the loader path of
-    // `cargo run/test/bench` (doc tests included). A directory link keeps the
-    // wheel layout intact: libmlx's `$ORIGIN/../..` still reaches its sibling
-    // folders because `..` is resolved after following the link.
-    let lib_link = out_dir.join("mlx-lib");
-    replace_dir_link(&lib_link, &lib_dir);
-    println!("cargo:rustc-link-search=native={}", lib_link.display());
-    println!("cargo:rustc-link-lib=dylib=mlx");
-
-    // Metadata for direct dependents (`DEP_MLX_*`): each crate that builds
-    // binaries adds its own rpath, since link args do not travel downstream.
+    // glibc before 2.34 keeps dlopen in libdl.
+    if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
+        println!("cargo:rustc-link-lib=dylib=dl");
+    }
+    // Metadata for direct dependents (`DEP_MLX_*`).
     println!("cargo:root={}", prefix.root.display());
     println!("cargo:include={}", prefix.include_dir().display());
     println!("cargo:lib={}", lib_dir.display());
+    println!("cargo:mlxc={}", mlxc.display());
     println!("cargo:backend={}", prefix.backend);
-    // A CUDA libmlx needs CUDA libraries only at run time; let binaries link on
-    // machines without them.
-    let allow_undefined = prefix.backend == "cuda" && target.os == "linux";
-    println!(
-        "cargo:allow_shlib_undefined={}",
-        if allow_undefined { "1" } else { "0" }
-    );
-    for arg in binary_link_args(&lib_dir, allow_undefined) {
-        println!("cargo:rustc-link-arg={arg}");
-    }
     println!("cargo:rustc-env=MLX_SYS_LIB_DIR={}", lib_dir.display());
+    println!("cargo:rustc-env=MLX_SYS_MLXC_PATH={}", mlxc.display());
+    // The library's path inside the cache, so a moved cache is found again
+    // through MLX_RS_CACHE_DIR at run time.
+    let in_cache = fetch::cache_dir()
+        .ok()
+        .and_then(|c| mlxc.strip_prefix(c).ok().map(Path::to_path_buf));
+    println!(
+        "cargo:rustc-env=MLX_SYS_MLXC_CACHE_PATH={}",
+        in_cache
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
     println!("cargo:rustc-env=MLX_SYS_BACKEND={}", prefix.backend);
     println!("cargo:rustc-env=MLX_SYS_SOURCE={}", prefix.source);
-}
-
-/// The linker arguments this crate's own test binaries need (dependents derive
-/// the same from `DEP_MLX_LIB` / `DEP_MLX_ALLOW_SHLIB_UNDEFINED`).
-fn binary_link_args(lib_dir: &Path, allow_undefined: bool) -> Vec<String> {
-    let mut args = vec![format!("-Wl,-rpath,{}", lib_dir.display())];
-    if allow_undefined {
-        args.push("-Wl,--allow-shlib-undefined".to_string());
-    }
-    args
-}
-
-fn replace_dir_link(link: &Path, target: &Path) {
-    if link.symlink_metadata().is_ok() {
-        std::fs::remove_file(link)
-            .or_else(|_| std::fs::remove_dir_all(link))
-            .unwrap_or_else(|e| panic!("cannot replace {}: {e}", link.display()));
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(target, link)
-        .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
-    #[cfg(not(unix))]
-    compile_error!("mlx-sys supports Linux and macOS hosts");
 }

@@ -29,7 +29,7 @@ impl Target {
         }
     }
 
-    fn lib_name(&self) -> &'static str {
+    pub fn lib_file(&self) -> &'static str {
         if self.os == "macos" {
             "libmlx.dylib"
         } else {
@@ -74,7 +74,7 @@ impl Prefix {
 
     fn check(root: &Path, target: &Target) -> Result<(), String> {
         let header = root.join("include/mlx/mlx.h");
-        let lib = root.join("lib").join(target.lib_name());
+        let lib = root.join("lib").join(target.lib_file());
         for needed in [&header, &lib] {
             if !needed.exists() {
                 return Err(format!("{} is missing", needed.display()));

@@ -5,7 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest, Sha256};
+
 use crate::fetch::cache_dir;
+use crate::mlx::Target;
 use crate::MLX_C_VERSION;
 
 /// The folder holding `mlx/c/mlx.h` and the mlx-c `.cpp` files.
@@ -97,20 +100,18 @@ pub fn not_found_message(why: &str) -> String {
     )
 }
 
-/// Compiles every mlx-c translation unit into the static library `mlxc`.
-pub fn compile(src: &Path, mlx_include: &Path) {
-    let c_dir = src.join("mlx/c");
-    let mut files: Vec<PathBuf> = fs::read_dir(&c_dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", c_dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no mlx-c sources in {}", c_dir.display());
-
+/// Compiles mlx-c into a shared library linked against libmlx in `lib_dir`,
+/// and returns its path.
+///
+/// It lives in the cache, not in cargo's target folder, so `cargo clean` does
+/// not break built programs, and one copy serves every build with the same
+/// inputs. When libmlx lies in the cache too (the pinned wheel), mlx-c finds it
+/// through a path relative to itself, so the cache can move as a whole.
+pub fn build_shared(src: &Path, mlx_include: &Path, lib_dir: &Path, target: &Target) -> PathBuf {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let compat = manifest_dir.join("compat/mlx_format_compat.h");
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .std("c++20")
         .opt_level(2)
@@ -122,6 +123,106 @@ pub fn compile(src: &Path, mlx_include: &Path) {
         .include(mlx_include)
         .flag("-include")
         .flag(compat.to_str().expect("UTF-8 path"))
-        .files(&files)
-        .compile("mlxc");
+        .cargo_metadata(false);
+
+    let cache = cache_dir().ok();
+    let in_cache = cache
+        .as_ref()
+        .and_then(|c| lib_dir.strip_prefix(c).ok().map(Path::to_path_buf));
+    let file_name = if target.os == "macos" {
+        "libmlxc.dylib"
+    } else {
+        "libmlxc.so"
+    };
+    let compiler = build.get_compiler();
+
+    // Everything that changes the library's bytes names its folder.
+    let mut key = Sha256::new();
+    for part in [
+        MLX_C_VERSION.as_bytes(),
+        src.as_os_str().as_encoded_bytes(),
+        in_cache
+            .as_deref()
+            .unwrap_or(lib_dir)
+            .as_os_str()
+            .as_encoded_bytes(),
+        compiler.path().as_os_str().as_encoded_bytes(),
+        env::var("TARGET").unwrap_or_default().as_bytes(),
+        include_bytes!("mlxc.rs"),
+        include_bytes!("../compat/mlx_format_compat.h"),
+    ] {
+        key.update((part.len() as u64).to_le_bytes());
+        key.update(part);
+    }
+    let lib_len = fs::metadata(lib_dir.join(target.lib_file()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    key.update(lib_len.to_le_bytes());
+    let key: String = key.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let folder_name = format!("mlx-c-{MLX_C_VERSION}-{key}");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
+    let folder = match &cache {
+        Some(cache) => cache.join(&folder_name),
+        None => out_dir.join(&folder_name),
+    };
+    let lib = folder.join(file_name);
+    if lib.exists() {
+        return lib;
+    }
+
+    let mut files: Vec<PathBuf> = fs::read_dir(src.join("mlx/c"))
+        .unwrap_or_else(|e| panic!("{}: {e}", src.join("mlx/c").display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cpp"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no mlx-c sources in {}", src.display());
+    let objects = build.files(&files).compile_intermediates();
+
+    // How mlx-c finds libmlx: relative to itself inside the cache, else the
+    // absolute folder. RUNPATH (not RPATH) so LD_LIBRARY_PATH can still swap
+    // in another libmlx 0.32.2 (a CUDA build) at run time.
+    let origin = if target.os == "macos" {
+        "@loader_path"
+    } else {
+        "$ORIGIN"
+    };
+    let runpath = match &in_cache {
+        Some(rel) => format!("{origin}/../{}", rel.display()),
+        None => lib_dir.display().to_string(),
+    };
+    fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+    let staging = folder.join(format!("{file_name}.{}.tmp", std::process::id()));
+    let mut cmd = Command::new(compiler.path());
+    cmd.args(&objects).arg("-o").arg(&staging);
+    if target.os == "macos" {
+        cmd.arg("-dynamiclib")
+            .arg(format!("-Wl,-install_name,@rpath/{file_name}"));
+    } else {
+        cmd.args(["-shared", "-fPIC", "-Wl,--enable-new-dtags"])
+            .arg(format!("-Wl,-soname,{file_name}"))
+            // A CUDA libmlx links without the CUDA libraries present.
+            .arg("-Wl,--allow-shlib-undefined");
+    }
+    cmd.arg(format!("-Wl,-rpath,{runpath}"))
+        .arg("-L")
+        .arg(lib_dir)
+        .arg("-lmlx");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", compiler.path()));
+    if !out.status.success() {
+        let _ = fs::remove_file(&staging);
+        panic!(
+            "linking {} failed:\n{}",
+            lib.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Publish atomically: parallel builds may race; any finished copy is good.
+    fs::rename(&staging, &lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
+    lib
 }

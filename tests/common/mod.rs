@@ -1,8 +1,60 @@
 //! Helpers shared by the parity tests: fresh random inputs and f64 comparisons.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// The GPU, for tests marked
+/// `#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]`.
+/// An ordinary `cargo test` reports them as ignored; run with `--ignored` or
+/// `--include-ignored` where MLX has no usable GPU, they fail here with this
+/// message instead of passing without running.
+#[track_caller]
+pub fn gpu() -> mlx_rs::Device {
+    let gpu = mlx_rs::Device::gpu();
+    assert!(
+        gpu.is_available(),
+        "this test needs a GPU, and the MLX loaded here (built against a `{}` libmlx) has \
+         none; run the GPU tests on a GPU host (scripts/gpu-suite.sh)",
+        mlx_rs::sys::BUILD_BACKEND
+    );
+    gpu
+}
+
+/// The test data folder (`tests/data`), found at run time so that test
+/// binaries built on one machine run on another. In order: `MLX_RS_TEST_DATA`;
+/// `tests/data` under `CARGO_MANIFEST_DIR` as cargo sets it when it runs the
+/// tests; a `data` folder beside the executable (a staged copy); a
+/// `tests/data` folder above it (the source tree the binary was built in).
+pub fn data_dir() -> PathBuf {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("MLX_RS_TEST_DATA") {
+        candidates.push(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        candidates.push(PathBuf::from(dir).join("tests/data"));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("data"));
+        }
+        candidates.extend(exe.ancestors().skip(1).map(|d| d.join("tests/data")));
+    }
+    for dir in candidates {
+        if dir.is_dir() {
+            return dir;
+        }
+        tried.push(dir.display().to_string());
+    }
+    panic!(
+        "cannot find the test data folder; set MLX_RS_TEST_DATA to the repository's \
+         tests/data. Tried: {}",
+        tried.join(", ")
+    )
+}
 
 /// A generator seeded from the OS: every run draws new inputs. The seed is
 /// printed so a failure can be replayed with `MLX_RS_TEST_SEED`.
@@ -211,4 +263,92 @@ pub fn multi_indices(shape: &[usize]) -> Vec<Vec<usize>> {
             .collect();
     }
     out
+}
+
+/// An element-wise graph of `3 * depth` ops on `x`, on `stream`:
+/// `y <- sin(y) * 0.5 + x`, starting from `y = x` (shared by the thread
+/// scaling test and benchmark).
+pub fn elementwise_chain(
+    x: &mlx_rs::Array,
+    depth: usize,
+    stream: &mlx_rs::Stream,
+) -> mlx_rs::Result<mlx_rs::Array> {
+    use mlx_rs::ops;
+    let half = mlx_rs::Array::scalar(0.5f32)?;
+    let mut y = x.clone();
+    for _ in 0..depth {
+        let s = ops::multiply_on(&ops::sin_on(&y, stream)?, &half, stream)?;
+        y = ops::add_on(&s, x, stream)?;
+    }
+    Ok(y)
+}
+
+/// `elementwise_chain` in f64.
+pub fn elementwise_chain_f64(x: f64, depth: usize) -> f64 {
+    (0..depth).fold(x, |y, _| y.sin() * 0.5 + x)
+}
+
+/// Evaluations per second of `elementwise_chain` when `threads` threads each
+/// evaluate `rounds` independent graphs over `n` elements on their own CPU
+/// stream (a thread-local one: streams stay on their thread).
+pub fn chain_throughput(
+    threads: usize,
+    n: usize,
+    depth: usize,
+    rounds: usize,
+) -> mlx_rs::Result<f64> {
+    parallel_throughput(threads, rounds, move || {
+        thread_local! {
+            static STREAM: mlx_rs::Stream = mlx_rs::Stream::new(&mlx_rs::Device::cpu())
+                .expect("a CPU stream");
+        }
+        let data: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 500.0 - 1.0).collect();
+        let x = mlx_rs::Array::from_slice(&data, &[n as i32])?;
+        STREAM.with(|s| elementwise_chain(&x, depth, s)?.eval())
+    })
+}
+
+/// Runs per second when `threads` threads each run `f` `rounds` times,
+/// started together (the slowest thread's time counts).
+pub fn parallel_throughput(
+    threads: usize,
+    rounds: usize,
+    f: impl Fn() -> mlx_rs::Result<()> + Send + Sync + 'static,
+) -> mlx_rs::Result<f64> {
+    use std::sync::{Arc, Barrier};
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (f, barrier) = (f.clone(), barrier.clone());
+            std::thread::spawn(move || -> mlx_rs::Result<f64> {
+                f()?; // warm-up
+                barrier.wait();
+                let start = std::time::Instant::now();
+                for _ in 0..rounds {
+                    f()?;
+                }
+                Ok(start.elapsed().as_secs_f64())
+            })
+        })
+        .collect();
+    let mut slowest: f64 = 0.0;
+    for h in handles {
+        slowest = slowest.max(h.join().expect("thread panicked")?);
+    }
+    Ok((threads * rounds) as f64 / slowest)
+}
+
+/// Pure-Rust work of about the size of one `elementwise_chain` evaluation:
+/// the control that shows how much two threads can gain on this machine
+/// right now.
+pub fn control_work(n: usize, depth: usize) -> mlx_rs::Result<()> {
+    let mut v: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 500.0 - 1.0).collect();
+    for _ in 0..depth {
+        for (i, y) in v.iter_mut().enumerate() {
+            *y = y.sin() * 0.5 + (i % 1000) as f32 / 500.0 - 1.0;
+        }
+    }
+    std::hint::black_box(&v);
+    Ok(())
 }

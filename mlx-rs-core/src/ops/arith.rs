@@ -206,3 +206,70 @@ op! {
     /// Element-wise negation (alias of [`negative`]).
     fn neg(a: &Array) -> Array |s| { crate::ffi::array_op!(mlx_negative(a.as_raw(), s.as_raw())) }
 }
+
+ops! {
+    /// Rounds toward zero.
+    fn trunc(a: &Array) => mlx_trunc(a.as_raw());
+    /// `true` where `a` is `+inf`.
+    fn isposinf(a: &Array) => mlx_isposinf(a.as_raw());
+    /// `true` where `a` is `-inf`.
+    fn isneginf(a: &Array) => mlx_isneginf(a.as_raw());
+    /// Element-wise exclusive or of the truth values of `a` and `b`.
+    fn logical_xor(a: &Array, b: &Array) => mlx_logical_xor(a.as_raw(), b.as_raw());
+    /// Bitwise not of integers (logical not of booleans).
+    fn bitwise_invert(a: &Array) => mlx_bitwise_invert(a.as_raw());
+    /// The real part (complex input) or `a` itself.
+    fn real(a: &Array) => mlx_real(a.as_raw());
+    /// The imaginary part (complex input) or zeros.
+    fn imag(a: &Array) => mlx_imag(a.as_raw());
+    /// The complex conjugate (`a` itself for real input).
+    fn conjugate(a: &Array) => mlx_conjugate(a.as_raw());
+}
+
+op! {
+    /// `a` with NaN replaced by `nan`, `+inf` by `posinf` and `-inf` by
+    /// `neginf`; absent bounds default to the largest and lowest finite value
+    /// of `a`'s dtype (NumPy's `nan_to_num`). Non-float inputs are returned
+    /// unchanged.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.5], &[4])?;
+    /// let b = ops::nan_to_num(&a, 0.0, Some(9.0), None)?;
+    /// assert_eq!(b.to_vec::<f32>()?, [0.0, 9.0, f32::MIN, 1.5]);
+    /// # Ok(()) }
+    /// ```
+    fn nan_to_num(a: &Array, nan: f32, posinf: Option<f32>, neginf: Option<f32>) -> Array |s| {
+        let opt = |v: Option<f32>| mlx_sys::mlx_optional_float { value: v.unwrap_or(0.0), has_value: v.is_some() };
+        crate::ffi::array_op!(mlx_nan_to_num(a.as_raw(), nan, opt(posinf), opt(neginf), s.as_raw()))
+    }
+}
+
+op! {
+    /// The quotient, rounded toward negative infinity (Python's `//`), and
+    /// the remainder (like [`remainder`]) in one op: `[a // b, a % b]`. For
+    /// integers, MLX 0.32.2's [`floor_divide`] rounds toward zero instead;
+    /// this quotient does not. Division by zero gives 0 for both (NumPy's
+    /// integer results; MLX's kernel would trap).
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[7i32, -7], &[2])?;
+    /// let qr = ops::divmod(&a, &Array::scalar(2i32)?)?;
+    /// assert_eq!(qr[0].to_vec::<i32>()?, [3, -4]);
+    /// assert_eq!(qr[1].to_vec::<i32>()?, [1, 1]);
+    /// # Ok(()) }
+    /// ```
+    fn divmod(a: &Array, b: &Array) -> Vec<Array> |s| {
+        let quotient = |a: &Array, b: &Array, s: &crate::Stream| -> crate::Result<Array> {
+            let mut qr = crate::ffi::vector_op!(mlx_divmod(a.as_raw(), b.as_raw(), s.as_raw()))?;
+            qr.truncate(1);
+            qr.pop().ok_or_else(|| crate::Error::invalid("MLX's divmod returned no quotient"))
+        };
+        let q = integer_division(a, b, &s, quotient, false)?;
+        let r = remainder_on(a, b, &s)?;
+        Ok(vec![q, r])
+    }
+}

@@ -19,22 +19,46 @@
 use crate::ffi::array_op;
 use crate::Array;
 
-ops! {
+/// MLX 0.32.2 divides by `groups` before checking it: 0 killed the process
+/// (SIGFPE).
+#[track_caller]
+fn check_groups(groups: i32) -> crate::Result<()> {
+    if groups < 1 {
+        return Err(crate::Error::invalid(format!(
+            "convolution: groups must be at least 1, got {groups}"
+        )));
+    }
+    Ok(())
+}
+
+op! {
     /// 1-D convolution of `input` `[N, L, C_in]` with `weight`
     /// `[C_out, K, C_in / groups]`, giving `[N, L_out, C_out]`.
-    fn conv1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, groups: i32)
-        => mlx_conv1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, groups);
+    fn conv1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, groups: i32) -> Array |s| {
+        check_groups(groups)?;
+        array_op!(mlx_conv1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, groups, s.as_raw()))
+    }
+}
+
+op! {
     /// 2-D convolution of `input` `[N, H, W, C_in]` with `weight`
     /// `[C_out, KH, KW, C_in / groups]`, giving `[N, H_out, W_out, C_out]`.
     /// `stride`, `padding` and `dilation` are per spatial axis (`[h, w]`).
-    fn conv2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], groups: i32)
-        => mlx_conv2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups);
+    fn conv2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], groups: i32) -> Array |s| {
+        check_groups(groups)?;
+        array_op!(mlx_conv2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups, s.as_raw()))
+    }
+}
+
+op! {
     /// 3-D convolution of `input` `[N, D, H, W, C_in]` with `weight`
     /// `[C_out, KD, KH, KW, C_in / groups]`, giving `[N, D_out, H_out, W_out,
     /// C_out]`. `stride`, `padding` and `dilation` are per spatial axis;
     /// `groups` must be 1 (an MLX limitation).
-    fn conv3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], groups: i32)
-        => mlx_conv3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups);
+    fn conv3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], groups: i32) -> Array |s| {
+        check_groups(groups)?;
+        array_op!(mlx_conv3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], groups, s.as_raw()))
+    }
 }
 
 op! {
@@ -58,6 +82,7 @@ op! {
         groups: i32,
         flip: bool,
     ) -> Array |s| {
+        check_groups(groups)?;
         array_op!(mlx_conv_general(
             input.as_raw(),
             weight.as_raw(),
@@ -75,5 +100,73 @@ op! {
             flip,
             s.as_raw()
         ))
+    }
+}
+
+/// Rejects settings that MLX 0.32.2 does not check before dividing by them
+/// (`groups = 0` killed the process with SIGFPE) or that make no sense.
+#[track_caller]
+fn check_transpose_args(
+    stride: &[i32],
+    padding: &[i32],
+    dilation: &[i32],
+    output_padding: &[i32],
+    groups: i32,
+) -> crate::Result<()> {
+    let checks: [(&str, &[i32], i32); 4] = [
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+        ("padding", padding, 0),
+        ("output padding", output_padding, 0),
+    ];
+    for (what, values, min) in checks {
+        if values.iter().any(|&v| v < min) {
+            return Err(crate::Error::invalid(format!(
+                "transposed convolution: {what} must be at least {min}, got {values:?}"
+            )));
+        }
+    }
+    check_groups(groups)
+}
+
+op! {
+    /// 1-D transposed convolution (the gradient of [`conv1d`] with respect
+    /// to its input) of `input` `[N, L, C_in]` with `weight`
+    /// `[C_out, K, C_in / groups]`: each input position `i` adds
+    /// `weight[.., k, ..] · input[i]` to output position
+    /// `i * stride + k * dilation - padding`. The output length is
+    /// `(L - 1) * stride - 2 * padding + dilation * (K - 1) + output_padding + 1`.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let x = Array::from_slice(&[1.0f32, 2.0], &[1, 2, 1])?;
+    /// let w = Array::from_slice(&[1.0f32, 10.0], &[1, 2, 1])?;
+    /// let y = ops::conv_transpose1d(&x, &w, 2, 0, 1, 0, 1)?;
+    /// assert_eq!(y.to_vec::<f32>()?, [1.0, 10.0, 2.0, 20.0]);
+    /// # Ok(()) }
+    /// ```
+    fn conv_transpose1d(input: &Array, weight: &Array, stride: i32, padding: i32, dilation: i32, output_padding: i32, groups: i32) -> Array |s| {
+        check_transpose_args(&[stride], &[padding], &[dilation], &[output_padding], groups)?;
+        array_op!(mlx_conv_transpose1d(input.as_raw(), weight.as_raw(), stride, padding, dilation, output_padding, groups, s.as_raw()))
+    }
+}
+
+op! {
+    /// 2-D transposed convolution of `input` `[N, H, W, C_in]` with `weight`
+    /// `[C_out, KH, KW, C_in / groups]` (per axis as in [`conv_transpose1d`]).
+    fn conv_transpose2d(input: &Array, weight: &Array, stride: [i32; 2], padding: [i32; 2], dilation: [i32; 2], output_padding: [i32; 2], groups: i32) -> Array |s| {
+        check_transpose_args(&stride, &padding, &dilation, &output_padding, groups)?;
+        array_op!(mlx_conv_transpose2d(input.as_raw(), weight.as_raw(), stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], output_padding[0], output_padding[1], groups, s.as_raw()))
+    }
+}
+
+op! {
+    /// 3-D transposed convolution of `input` `[N, D, H, W, C_in]` with
+    /// `weight` `[C_out, KD, KH, KW, C_in / groups]` (per axis as in
+    /// [`conv_transpose1d`]).
+    fn conv_transpose3d(input: &Array, weight: &Array, stride: [i32; 3], padding: [i32; 3], dilation: [i32; 3], output_padding: [i32; 3], groups: i32) -> Array |s| {
+        check_transpose_args(&stride, &padding, &dilation, &output_padding, groups)?;
+        array_op!(mlx_conv_transpose3d(input.as_raw(), weight.as_raw(), stride[0], stride[1], stride[2], padding[0], padding[1], padding[2], dilation[0], dilation[1], dilation[2], output_padding[0], output_padding[1], output_padding[2], groups, s.as_raw()))
     }
 }

@@ -2,7 +2,7 @@
 //! namespace): normalization, rotary embeddings and attention. Each matches a
 //! composition of plain ops but runs as one kernel where MLX has one.
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::{ops::{fast, random}, Dtype};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! // Batch 1, 8 heads, 16 positions, head size 64.

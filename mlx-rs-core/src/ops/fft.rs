@@ -6,7 +6,7 @@
 //! inverse real transforms, `2 * (m - 1)` along the last transformed axis,
 //! where `m` is the input's length there). [`FftNorm`] picks the scaling.
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::{ops::fft::{self, FftNorm}, Array};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let x = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[4])?;

@@ -23,7 +23,7 @@ use crate::{Array, Error, Result, Stream, StreamOrDevice};
 /// Build entries with `From` conversions (`2.into()`, `(1..3).into()`,
 /// `(..).into()`, `(&idx).into()`) or the constructors:
 ///
-/// ```no_run
+/// ```
 /// # use mlx_rs_core::{ops::{self, Index}, Array, Dtype};
 /// # fn main() -> mlx_rs_core::Result<()> {
 /// let a = ops::reshape(&ops::arange(0.0, 24.0, 1.0, Dtype::Float32)?, &[2, 3, 4])?;
@@ -455,7 +455,7 @@ fn reshape_if_needed(a: Array, shape: &[i32], s: &Stream) -> Result<Array> {
 /// end once (NumPy), then positions are clamped to `[0, n - block]` (JAX's rule
 /// for gathers). `block` is how many elements from the position are touched.
 #[track_caller]
-fn bounded(indices: &Array, n: i32, block: i32, s: &Stream) -> Result<Array> {
+pub(crate) fn bounded(indices: &Array, n: i32, block: i32, s: &Stream) -> Result<Array> {
     let dtype = indices.dtype();
     if !dtype.is_integer() {
         return Err(Error::invalid(format!(
@@ -739,4 +739,219 @@ scatter_op! {
     /// A copy of `a` holding the minimum of each element and the blocks of
     /// `updates` at the given positions.
     fn scatter_min => mlx_scatter_min
+}
+
+/// Defines a `slice_update` variant that combines instead of replacing.
+macro_rules! slice_update_op {
+    ($(#[$m:meta])* fn $name:ident => $f:ident) => {
+        op! {
+            $(#[$m])*
+            fn $name(src: &Array, update: &Array, start: &[i32], stop: &[i32], strides: &[i32]) -> Array |s| {
+                check_slice_args(src, start, stop, strides)?;
+                array_op!($f(
+                    src.as_raw(),
+                    update.as_raw(),
+                    start.as_ptr(),
+                    start.len(),
+                    stop.as_ptr(),
+                    stop.len(),
+                    strides.as_ptr(),
+                    strides.len(),
+                    s.as_raw()
+                ))
+            }
+        }
+    };
+}
+
+slice_update_op! {
+    /// Like [`slice_update`], but adds `update` to the slice.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[1i32, 1, 1, 1], &[4])?;
+    /// let b = ops::slice_update_add(&a, &Array::scalar(5i32)?, &[1], &[3], &[1])?;
+    /// assert_eq!(b.to_vec::<i32>()?, [1, 6, 6, 1]);
+    /// # Ok(()) }
+    /// ```
+    fn slice_update_add => mlx_slice_update_add
+}
+slice_update_op! {
+    /// Like [`slice_update`], but multiplies the slice by `update`.
+    fn slice_update_prod => mlx_slice_update_prod
+}
+slice_update_op! {
+    /// Like [`slice_update`], but keeps the maximum of the slice and `update`.
+    fn slice_update_max => mlx_slice_update_max
+}
+slice_update_op! {
+    /// Like [`slice_update`], but keeps the minimum of the slice and `update`.
+    fn slice_update_min => mlx_slice_update_min
+}
+
+/// Checks `axes` (negative count from the end) and makes the start positions
+/// of a dynamic slice safe: MLX reads or writes outside the array for
+/// out-of-range starts (and crashed on negative ones), so, lazily, negative
+/// starts count from the end once and then starts are clamped so that a
+/// block of `block[k]` elements from `start[k]` lies inside axis `axes[k]`.
+#[track_caller]
+fn dynamic_starts(
+    a: &Array,
+    start: &Array,
+    axes: &[i32],
+    block: impl Fn(usize) -> i32,
+    s: &Stream,
+) -> Result<(Array, Vec<i32>)> {
+    if !start.dtype().is_integer() {
+        return Err(Error::invalid(format!(
+            "dynamic slice starts must be integers, got {}",
+            start.dtype()
+        )));
+    }
+    if start.size() != axes.len() || start.ndim() > 1 {
+        return Err(Error::invalid(format!(
+            "dynamic slice needs a vector of one start per axis ({} axes), got shape {:?}",
+            axes.len(),
+            start.shape()
+        )));
+    }
+    let shape = a.shape();
+    let n = shape.len() as i32;
+    let mut dims = Vec::with_capacity(axes.len());
+    let mut highest = Vec::with_capacity(axes.len());
+    let mut resolved = Vec::with_capacity(axes.len());
+    for &axis in axes {
+        let ax = if axis < 0 { axis + n } else { axis };
+        if !(0..n).contains(&ax) {
+            return Err(Error::invalid(format!(
+                "dynamic slice: axis {axis} is out of range for {n} dimensions"
+            )));
+        }
+        let (dim, size) = (shape[ax as usize], block(ax as usize));
+        if size > dim || size < 0 {
+            return Err(Error::invalid(format!(
+                "dynamic slice: a block of {size} does not fit axis {axis} of size {dim}"
+            )));
+        }
+        dims.push(dim);
+        highest.push(dim - size);
+        resolved.push(ax);
+    }
+    let len = axes.len() as i32;
+    let start = crate::ops::astype_on(start, crate::Dtype::Int64, s)?;
+    let start = crate::ops::reshape_on(&start, &[len], s)?;
+    let as_array = |v: &[i32]| {
+        let v: Vec<i64> = v.iter().map(|&x| i64::from(x)).collect();
+        Array::from_slice(&v, &[len])
+    };
+    let zero = Array::scalar(0i64)?;
+    let neg = crate::ops::less_on(&start, &zero, s)?;
+    let shifted = crate::ops::add_on(&start, &as_array(&dims)?, s)?;
+    let wrapped = crate::ops::where_on(&neg, &shifted, &start, s)?;
+    let clamped = crate::ops::clip_on(&wrapped, &zero, &as_array(&highest)?, s)?;
+    Ok((clamped, resolved))
+}
+
+op! {
+    /// A slice whose start positions are an array (so it need not be known
+    /// when the graph is built, e.g. inside [`crate::transforms::compile`]):
+    /// `start[k]` is the position along `axes[k]`, and `slice_size` gives the
+    /// result's size on every axis of `a` (axes not in `axes` start at 0).
+    /// Negative starts count from the end; starts are clamped so that the
+    /// slice lies inside `a`.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[0i32, 1, 2, 3, 4, 5], &[2, 3])?;
+    /// let at = Array::from_slice(&[1i32], &[1])?;
+    /// let b = ops::slice_dynamic(&a, &at, &[1], &[2, 2])?;
+    /// assert_eq!(b.to_vec::<i32>()?, [1, 2, 4, 5]);
+    /// # Ok(()) }
+    /// ```
+    fn slice_dynamic(a: &Array, start: &Array, axes: &[i32], slice_size: &[i32]) -> Array |s| {
+        if slice_size.len() != a.ndim() {
+            return Err(Error::invalid(format!(
+                "slice_dynamic needs one slice size per axis ({}), got {}",
+                a.ndim(),
+                slice_size.len()
+            )));
+        }
+        let shape = a.shape();
+        if let Some(ax) = (0..shape.len()).find(|&i| slice_size[i] < 0 || slice_size[i] > shape[i]) {
+            return Err(Error::invalid(format!(
+                "slice_dynamic: size {} does not fit axis {ax} of size {}",
+                slice_size[ax], shape[ax]
+            )));
+        }
+        let (start, axes) = dynamic_starts(a, start, axes, |ax| slice_size[ax], &s)?;
+        array_op!(mlx_slice_dynamic(
+            a.as_raw(),
+            start.as_raw(),
+            axes.as_ptr(),
+            axes.len(),
+            slice_size.as_ptr(),
+            slice_size.len(),
+            s.as_raw()
+        ))
+    }
+}
+
+op! {
+    /// A copy of `src` with the block at array-valued start positions
+    /// replaced by `update` (`start[k]` is the position along `axes[k]`; the
+    /// block has `update`'s shape, which must have `src`'s rank). Negative
+    /// starts count from the end; starts are clamped so that the block lies
+    /// inside `src`.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[0i32; 5], &[5])?;
+    /// let at = Array::from_slice(&[3i32], &[1])?;
+    /// let u = Array::from_slice(&[7i32, 8], &[2])?;
+    /// assert_eq!(ops::slice_update_dynamic(&a, &u, &at, &[0])?.to_vec::<i32>()?, [0, 0, 0, 7, 8]);
+    /// # Ok(()) }
+    /// ```
+    fn slice_update_dynamic(src: &Array, update: &Array, start: &Array, axes: &[i32]) -> Array |s| {
+        let ushape = update.shape();
+        if ushape.len() != src.ndim() {
+            return Err(Error::invalid(format!(
+                "slice_update_dynamic: update of shape {ushape:?} must have the rank of src {:?}",
+                src.shape()
+            )));
+        }
+        let (start, axes) = dynamic_starts(src, start, axes, |ax| ushape[ax], &s)?;
+        array_op!(mlx_slice_update_dynamic(
+            src.as_raw(),
+            update.as_raw(),
+            start.as_raw(),
+            axes.as_ptr(),
+            axes.len(),
+            s.as_raw()
+        ))
+    }
+}
+
+op! {
+    /// A copy of `a` where the positions that are `true` in `mask` take the
+    /// elements of `src` in order (row-major), like PyTorch's
+    /// `masked_scatter`. `mask` has the shape of `a` or of its leading axes;
+    /// a `true` then selects a whole block (the trailing axes), filled by
+    /// the next block of `src`. A `src` with fewer elements than selected is
+    /// an `Err` (at evaluation).
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[0i32; 4], &[4])?;
+    /// let mask = Array::from_slice(&[false, true, false, true], &[4])?;
+    /// let src = Array::from_slice(&[5i32, 6], &[2])?;
+    /// assert_eq!(ops::masked_scatter(&a, &mask, &src)?.to_vec::<i32>()?, [0, 5, 0, 6]);
+    /// # Ok(()) }
+    /// ```
+    fn masked_scatter(a: &Array, mask: &Array, src: &Array) -> Array |s| {
+        array_op!(mlx_masked_scatter(a.as_raw(), mask.as_raw(), src.as_raw(), s.as_raw()))
+    }
 }

@@ -13,7 +13,7 @@
 //! device is. The `_on` twin runs exactly where it is told, and returns
 //! MLX's error if that is a GPU.
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::{ops::linalg, Array, Device};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let a = Array::from_slice(&[4.0f32, 1.0, 1.0, 3.0], &[2, 2])?;

@@ -4,7 +4,7 @@
 //! Each op `foo(..)` runs on the current default stream and has a twin
 //! `foo_on(.., on)` that takes a [`crate::Stream`] or [`crate::Device`]:
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::{ops, Array, Device};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let a = Array::from_slice(&[1.0f32, 2.0], &[2])?;
@@ -66,10 +66,15 @@ pub(crate) use op;
 mod arith;
 mod conv;
 mod creation;
+mod diagonal;
 mod index;
+mod products;
+mod quantized;
+mod rearrange;
 mod reduce;
 mod shape;
 mod sort;
+mod window;
 
 pub mod fast;
 pub mod fft;
@@ -79,7 +84,12 @@ pub mod random;
 pub use arith::*;
 pub use conv::*;
 pub use creation::*;
+pub use diagonal::*;
 pub use index::*;
+pub use products::*;
+pub use quantized::*;
+pub use rearrange::*;
 pub use reduce::*;
 pub use shape::*;
 pub use sort::*;
+pub use window::*;

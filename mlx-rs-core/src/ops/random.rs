@@ -10,7 +10,7 @@
 //!   [`seed`] resets. Convenient, but reproducible only when nothing else draws
 //!   from it in between; pass keys when results must be repeatable.
 //!
-//! ```no_run
+//! ```
 //! # use mlx_rs_core::{ops::random, Dtype};
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let k = random::key(42)?;

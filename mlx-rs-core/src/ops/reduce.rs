@@ -88,3 +88,27 @@ ops! {
     /// Contracts axes `axes_a` of `a` with `axes_b` of `b` pairwise.
     fn tensordot_axes(a: &Array, b: &Array, axes_a: &[i32], axes_b: &[i32]) => mlx_tensordot(a.as_raw(), b.as_raw(), axes_a.as_ptr(), axes_a.len(), axes_b.as_ptr(), axes_b.len());
 }
+
+ops! {
+    /// The median of all elements (float32 for integer inputs; the mean of
+    /// the two middle values for an even count). An empty array is an error.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[3.0f32, 1.0, 4.0, 2.0], &[4])?;
+    /// assert_eq!(ops::median(&a, false)?.item::<f32>()?, 2.5);
+    /// # Ok(()) }
+    /// ```
+    fn median(a: &Array, keepdims: bool) => mlx_median(a.as_raw(), keepdims);
+    /// The median along `axis`.
+    fn median_axis(a: &Array, axis: i32, keepdims: bool) => mlx_median_axis(a.as_raw(), axis, keepdims);
+    /// The median over `axes`.
+    fn median_axes(a: &Array, axes: &[i32], keepdims: bool) => mlx_median_axes(a.as_raw(), axes.as_ptr(), axes.len(), keepdims);
+    /// How many elements are not zero (not `false`), as int32.
+    fn count_nonzero(a: &Array, keepdims: bool) => mlx_count_nonzero(a.as_raw(), keepdims);
+    /// How many elements along `axis` are not zero.
+    fn count_nonzero_axis(a: &Array, axis: i32, keepdims: bool) => mlx_count_nonzero_axis(a.as_raw(), axis, keepdims);
+    /// How many elements over `axes` are not zero.
+    fn count_nonzero_axes(a: &Array, axes: &[i32], keepdims: bool) => mlx_count_nonzero_axes(a.as_raw(), axes.as_ptr(), axes.len(), keepdims);
+}

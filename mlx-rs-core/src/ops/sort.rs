@@ -183,3 +183,76 @@ op! {
         empty_safe(a, array_op!(mlx_cummin_axis(a.as_raw(), axis, reverse, inclusive, s.as_raw())), &s)
     }
 }
+
+op! {
+    /// Running `log(sum(exp(..)))` of the flattened `a`, computed stably
+    /// (exclusive scans start at `-inf`).
+    fn logcumsumexp(a: &Array, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_logcumsumexp(a.as_raw(), reverse, inclusive, s.as_raw())), &s)
+    }
+}
+
+op! {
+    /// Running `log(sum(exp(..)))` along `axis`.
+    fn logcumsumexp_axis(a: &Array, axis: i32, reverse: bool, inclusive: bool) -> Array |s| {
+        empty_safe(a, array_op!(mlx_logcumsumexp_axis(a.as_raw(), axis, reverse, inclusive, s.as_raw())), &s)
+    }
+}
+
+op! {
+    /// The `n`-th discrete difference along `axis`: `a[i + 1] - a[i]`,
+    /// applied `n` times (each pass shortens the axis by one; `n = 0`
+    /// returns `a`). Negative `n` is an error.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let a = Array::from_slice(&[1i32, 4, 9, 16], &[4])?;
+    /// assert_eq!(ops::diff(&a, 1, 0)?.to_vec::<i32>()?, [3, 5, 7]);
+    /// assert_eq!(ops::diff(&a, 2, 0)?.to_vec::<i32>()?, [2, 2]);
+    /// # Ok(()) }
+    /// ```
+    fn diff(a: &Array, n: i32, axis: i32) -> Array |s| {
+        // MLX builds one subtraction per pass: a huge `n` would build (and
+        // hang on) billions of ops, while every `n` past the axis length
+        // gives the same empty result.
+        let n = match a.dim(axis) {
+            Ok(len) if n > len => len,
+            _ => n,
+        };
+        array_op!(mlx_diff(a.as_raw(), n, axis, s.as_raw()))
+    }
+}
+
+/// Which insertion point [`searchsorted`] returns for values equal to an
+/// element of the sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Before the equal elements: the first `i` with `value <= seq[i]`.
+    Left,
+    /// After the equal elements: the first `i` with `value < seq[i]`.
+    Right,
+}
+
+op! {
+    /// For each of `values`, the index (uint32) at which it would be inserted
+    /// into the ascending 1-D `sorted_sequence` to keep it sorted (NumPy's
+    /// `searchsorted`). The result has the shape of `values`.
+    ///
+    /// ```
+    /// # use mlx_rs_core::{ops::{self, Side}, Array};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let seq = Array::from_slice(&[1.0f32, 2.0, 2.0, 3.0], &[4])?;
+    /// let v = Array::from_slice(&[2.0f32, 0.5, 9.0], &[3])?;
+    /// assert_eq!(ops::searchsorted(&seq, &v, Side::Left)?.to_vec::<u32>()?, [1, 0, 4]);
+    /// assert_eq!(ops::searchsorted(&seq, &v, Side::Right)?.to_vec::<u32>()?, [3, 0, 4]);
+    /// # Ok(()) }
+    /// ```
+    fn searchsorted(sorted_sequence: &Array, values: &Array, side: Side) -> Array |s| {
+        let side: &std::ffi::CStr = match side {
+            Side::Left => c"left",
+            Side::Right => c"right",
+        };
+        array_op!(mlx_searchsorted(sorted_sequence.as_raw(), values.as_raw(), side.as_ptr(), s.as_raw()))
+    }
+}

@@ -1,0 +1,108 @@
+//! Activation functions, as functions and as parameter-free modules.
+
+use mlx_rs_core::{ops, Array, Result};
+
+use crate::module::{Entry, EntryMut, Module};
+
+/// `max(x, 0)`.
+#[track_caller]
+pub fn relu(x: &Array) -> Result<Array> {
+    ops::maximum(x, &ops::zeros_like(x)?)
+}
+
+/// The exact GELU, `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))`.
+#[track_caller]
+pub fn gelu(x: &Array) -> Result<Array> {
+    let scaled: Array = (x * std::f64::consts::FRAC_1_SQRT_2)?;
+    let one_plus: Array = (ops::erf(&scaled)? + 1.0)?;
+    let cdf: Array = (one_plus * 0.5)?;
+    x * &cdf
+}
+
+/// The tanh approximation of GELU,
+/// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`.
+#[track_caller]
+pub fn gelu_tanh(x: &Array) -> Result<Array> {
+    let cube: Array = ((x * x)? * x)?;
+    let cubic: Array = (&cube * 0.044715)?;
+    let sum: Array = (x + &cubic)?;
+    let inner: Array = (sum * (2.0 / std::f64::consts::PI).sqrt())?;
+    let t: Array = (ops::tanh(&inner)? + 1.0)?;
+    let xt: Array = (x * &t)?;
+    xt * 0.5
+}
+
+/// `x · sigmoid(x)` (also called swish).
+#[track_caller]
+pub fn silu(x: &Array) -> Result<Array> {
+    x * &ops::sigmoid(x)?
+}
+
+/// `tanh(x)`.
+#[track_caller]
+pub fn tanh(x: &Array) -> Result<Array> {
+    ops::tanh(x)
+}
+
+/// `1 / (1 + e^-x)`.
+#[track_caller]
+pub fn sigmoid(x: &Array) -> Result<Array> {
+    ops::sigmoid(x)
+}
+
+/// An elementwise activation; also a parameter-free [`Module`], so it can sit
+/// in a [`crate::Sequential`].
+///
+/// ```
+/// use mlx_nn::{Activation, Module};
+/// use mlx_rs_core::Array;
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let x = Array::from_slice(&[-1.0f32, 2.0], &[2])?;
+/// assert_eq!(Activation::Relu.forward(&x)?.to_vec::<f32>()?, [0.0, 2.0]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// No change.
+    Identity,
+    /// [`relu`].
+    Relu,
+    /// The exact (erf) GELU, [`gelu`].
+    Gelu,
+    /// The tanh-approximated GELU, [`gelu_tanh`].
+    GeluTanh,
+    /// [`silu`].
+    Silu,
+    /// [`tanh`].
+    Tanh,
+    /// [`sigmoid`].
+    Sigmoid,
+}
+
+impl Activation {
+    /// Applies the activation.
+    #[track_caller]
+    pub fn apply(self, x: &Array) -> Result<Array> {
+        match self {
+            Activation::Identity => Ok(x.clone()),
+            Activation::Relu => relu(x),
+            Activation::Gelu => gelu(x),
+            Activation::GeluTanh => gelu_tanh(x),
+            Activation::Silu => silu(x),
+            Activation::Tanh => tanh(x),
+            Activation::Sigmoid => sigmoid(x),
+        }
+    }
+}
+
+impl Module for Activation {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        self.apply(x)
+    }
+    fn entries(&self) -> Vec<(String, Entry<'_>)> {
+        Vec::new()
+    }
+    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
+        Vec::new()
+    }
+}

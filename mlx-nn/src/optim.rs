@@ -1,0 +1,444 @@
+//! Optimizers (SGD with momentum / Nesterov / weight decay, Adam, AdamW),
+//! learning-rate schedules, and optimizer state as safetensors.
+//!
+//! ```
+//! use mlx_nn::optim::{Adam, Optimizer, Schedule};
+//! use mlx_nn::{Linear, Module};
+//! use mlx_rs_core::{ops, Array, Dtype};
+//! # fn main() -> mlx_rs_core::Result<()> {
+//! let mut model = Linear::new(3, 1, true)?;
+//! let mut opt = Adam::new(Schedule::warmup_cosine(1e-2, 10, 100, 1e-4));
+//! let loss_and_grad = mlx_nn::value_and_grad(|m: &Linear, xy: &[Array]| {
+//!     ops::mean(&ops::square(&(m.forward(&xy[0])? - &xy[1])?)?, false)
+//! });
+//! let x = ops::random::normal(&[8, 3], Dtype::Float32, 0.0, 1.0, None)?;
+//! let y = ops::random::normal(&[8, 1], Dtype::Float32, 0.0, 1.0, None)?;
+//! let (first, _) = loss_and_grad.call(&model, &[x.clone(), y.clone()])?;
+//! for _ in 0..50 {
+//!     let (_, grads) = loss_and_grad.call(&model, &[x.clone(), y.clone()])?;
+//!     opt.update(&mut model, &grads)?;
+//! }
+//! let (last, _) = loss_and_grad.call(&model, &[x, y])?;
+//! assert!(last.item::<f32>()? < first.item::<f32>()?);
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mlx_rs_core::{ops, Array, Dtype, Result};
+
+use crate::error::invalid;
+use crate::module::{Module, Params};
+
+/// A learning rate as a function of the step (0 for the first update).
+#[derive(Clone)]
+pub struct Schedule(Arc<dyn Fn(u64) -> f32 + Send + Sync>);
+
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Schedule(lr(0) = {})", self.at(0))
+    }
+}
+
+impl From<f32> for Schedule {
+    fn from(lr: f32) -> Schedule {
+        Schedule::constant(lr)
+    }
+}
+
+impl Schedule {
+    /// Any function of the step.
+    pub fn new(f: impl Fn(u64) -> f32 + Send + Sync + 'static) -> Schedule {
+        Schedule(Arc::new(f))
+    }
+
+    /// The same rate at every step.
+    pub fn constant(lr: f32) -> Schedule {
+        Schedule::new(move |_| lr)
+    }
+
+    /// From `init` to `end` in a straight line over `steps` steps, then `end`.
+    pub fn linear(init: f32, end: f32, steps: u64) -> Schedule {
+        Schedule::new(move |t| {
+            if steps == 0 || t >= steps {
+                end
+            } else {
+                init + (end - init) * (t as f32 / steps as f32)
+            }
+        })
+    }
+
+    /// `end + (init - end) · (1 + cos(π · t / steps)) / 2` for `t < steps`, then `end`.
+    pub fn cosine_decay(init: f32, steps: u64, end: f32) -> Schedule {
+        Schedule::new(move |t| {
+            let t = t.min(steps) as f64;
+            let c = 0.5 * (1.0 + (std::f64::consts::PI * t / steps.max(1) as f64).cos());
+            (end as f64 + (init as f64 - end as f64) * c) as f32
+        })
+    }
+
+    /// `first` until step `boundary`, then `then` with its steps counted from the boundary.
+    pub fn join(first: Schedule, boundary: u64, then: Schedule) -> Schedule {
+        Schedule::new(move |t| {
+            if t < boundary {
+                first.at(t)
+            } else {
+                then.at(t - boundary)
+            }
+        })
+    }
+
+    /// Linear warmup from 0 to `peak` over `warmup` steps, then cosine decay
+    /// to `end` at step `total`.
+    pub fn warmup_cosine(peak: f32, warmup: u64, total: u64, end: f32) -> Schedule {
+        Schedule::join(
+            Schedule::linear(0.0, peak, warmup),
+            warmup,
+            Schedule::cosine_decay(peak, total.saturating_sub(warmup), end),
+        )
+    }
+
+    /// The rate at step `t`.
+    pub fn at(&self, t: u64) -> f32 {
+        (self.0)(t)
+    }
+}
+
+/// An optimizer: updates a model's trainable parameters from gradients.
+pub trait Optimizer {
+    /// The new value of one parameter (and the optimizer's state for it),
+    /// given its gradient and the learning rate of this step.
+    fn update_param(&mut self, name: &str, param: &Array, grad: &Array, lr: f32) -> Result<Array>;
+
+    /// Updates counted so far.
+    fn step(&self) -> u64;
+
+    /// Sets the update count (used when state is loaded).
+    fn set_step(&mut self, step: u64);
+
+    /// The learning-rate schedule.
+    fn schedule(&self) -> &Schedule;
+
+    /// Per-parameter state by `"<parameter>.<slot>"` (e.g. `fc1.weight.m`).
+    fn slots(&self) -> Params;
+
+    /// Replaces the per-parameter state (the format of [`Optimizer::slots`]).
+    fn set_slots(&mut self, slots: Params) -> Result<()>;
+
+    /// Applies one update to every parameter named in `grads` (which must be
+    /// parameters of `model`, with their shapes). All or nothing.
+    #[track_caller]
+    fn update(&mut self, model: &mut dyn Module, grads: &Params) -> Result<()> {
+        let params = model.parameters();
+        let lr = self.schedule().at(self.step());
+        let mut new = Params::new();
+        for (name, g) in grads {
+            let p = params
+                .get(name)
+                .ok_or_else(|| invalid(format!("gradient for unknown parameter {name:?}")))?;
+            if p.shape() != g.shape() {
+                return Err(invalid(format!(
+                    "{name}: gradient shape {:?} does not match the parameter's {:?}",
+                    g.shape(),
+                    p.shape()
+                )));
+            }
+            new.insert(name.clone(), self.update_param(name, p, g, lr)?);
+        }
+        model.update(&new)?;
+        self.set_step(self.step() + 1);
+        Ok(())
+    }
+
+    /// The arrays to evaluate after an update (new slots), e.g. with the
+    /// model's parameters in one `mlx_rs_core::eval` call.
+    fn state_arrays(&self) -> Vec<Array> {
+        self.slots().into_values().collect()
+    }
+
+    /// Saves the step and every slot as safetensors (`step` is an int64 scalar).
+    #[track_caller]
+    fn save_state(&self, path: &Path) -> Result<()> {
+        let mut all = self.slots();
+        all.insert("step".into(), Array::scalar(self.step() as i64)?);
+        crate::io::save_params(&all, path)
+    }
+
+    /// Loads what [`Optimizer::save_state`] wrote.
+    #[track_caller]
+    fn load_state(&mut self, path: &Path) -> Result<()> {
+        let mut all = crate::io::load_params_file(path)?;
+        let step = all
+            .remove("step")
+            .ok_or_else(|| invalid(format!("{path:?} has no step entry")))?;
+        let step = step.astype(Dtype::Int64)?.item::<i64>()?;
+        let step = u64::try_from(step).map_err(|_| invalid(format!("negative step {step}")))?;
+        mlx_rs_core::eval(all.values())?;
+        self.set_slots(all)?;
+        self.set_step(step);
+        Ok(())
+    }
+}
+
+/// Checks that every loaded slot name is `<param>.<one of slots>`.
+fn check_slots(slots: &Params, names: &[&str]) -> Result<()> {
+    for k in slots.keys() {
+        if !names.iter().any(|s| k.ends_with(&format!(".{s}"))) {
+            return Err(invalid(format!(
+                "unexpected optimizer state {k:?} (expected slots {names:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn scalar_like(v: f32, like: &Array) -> Result<Array> {
+    Array::scalar(v)?.astype(like.dtype())
+}
+
+/// Stochastic gradient descent with optional momentum, Nesterov momentum and
+/// (L2) weight decay:
+/// `g ← g + wd·p; v ← μ·v + (1 - dampening)·g; p ← p - lr·(nesterov ? g + μ·v : v)`
+/// (plain `p ← p - lr·g` without momentum).
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    /// Learning rate.
+    pub lr: Schedule,
+    /// Momentum `μ`.
+    pub momentum: f32,
+    /// L2 weight decay.
+    pub weight_decay: f32,
+    /// Scales the gradient's share of the momentum.
+    pub dampening: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    step: u64,
+    velocity: Params,
+}
+
+impl Sgd {
+    /// Plain SGD.
+    pub fn new(lr: impl Into<Schedule>) -> Sgd {
+        Sgd {
+            lr: lr.into(),
+            momentum: 0.0,
+            weight_decay: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            step: 0,
+            velocity: Params::new(),
+        }
+    }
+
+    /// With momentum `μ` (and Nesterov's variant if `nesterov`).
+    pub fn with_momentum(mut self, momentum: f32, nesterov: bool) -> Sgd {
+        self.momentum = momentum;
+        self.nesterov = nesterov;
+        self
+    }
+
+    /// With L2 weight decay.
+    pub fn with_weight_decay(mut self, weight_decay: f32) -> Sgd {
+        self.weight_decay = weight_decay;
+        self
+    }
+}
+
+impl Optimizer for Sgd {
+    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+        let mut g = g.clone();
+        if self.weight_decay != 0.0 {
+            g = (&g + (p * &scalar_like(self.weight_decay, p)?)?)?;
+        }
+        if self.momentum != 0.0 {
+            let mu = scalar_like(self.momentum, p)?;
+            let v = match self.velocity.get(name) {
+                Some(v) => ((v * &mu)? + (&g * &scalar_like(1.0 - self.dampening, p)?)?)?,
+                None => g.clone(),
+            };
+            g = if self.nesterov {
+                (&g + (&v * &mu)?)?
+            } else {
+                v.clone()
+            };
+            self.velocity.insert(name.to_string(), v);
+        }
+        p - (&g * &scalar_like(lr, p)?)?
+    }
+    fn step(&self) -> u64 {
+        self.step
+    }
+    fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+    fn schedule(&self) -> &Schedule {
+        &self.lr
+    }
+    fn slots(&self) -> Params {
+        self.velocity
+            .iter()
+            .map(|(k, v)| (format!("{k}.v"), v.clone()))
+            .collect()
+    }
+    fn set_slots(&mut self, slots: Params) -> Result<()> {
+        check_slots(&slots, &["v"])?;
+        self.velocity = slots
+            .into_iter()
+            .map(|(k, v)| (k.trim_end_matches(".v").to_string(), v))
+            .collect();
+        Ok(())
+    }
+}
+
+/// Adam (Kingma & Ba), with bias correction:
+/// `m ← β₁m + (1-β₁)g; v ← β₂v + (1-β₂)g²;
+/// p ← p - lr·m̂/(√v̂ + ε)` with `m̂ = m/(1-β₁ᵗ)`, `v̂ = v/(1-β₂ᵗ)`.
+/// [`AdamW`] adds decoupled weight decay.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    /// Learning rate.
+    pub lr: Schedule,
+    /// `β₁`, `β₂`.
+    pub betas: (f32, f32),
+    /// `ε`.
+    pub eps: f32,
+    /// Divide by `1 - βᵗ` (default `true`; Python MLX's Adam defaults to `false`).
+    pub bias_correction: bool,
+    step: u64,
+    m: Params,
+    v: Params,
+}
+
+impl Adam {
+    /// Adam with `β = (0.9, 0.999)`, `ε = 1e-8`.
+    pub fn new(lr: impl Into<Schedule>) -> Adam {
+        Adam {
+            lr: lr.into(),
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            bias_correction: true,
+            step: 0,
+            m: Params::new(),
+            v: Params::new(),
+        }
+    }
+
+    fn adam_step(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+        let (b1, b2) = self.betas;
+        let m = match self.m.get(name) {
+            Some(m) => ((m * &scalar_like(b1, p)?)? + (g * &scalar_like(1.0 - b1, p)?)?)?,
+            None => (g * &scalar_like(1.0 - b1, p)?)?,
+        };
+        let g2 = ops::square(g)?;
+        let v = match self.v.get(name) {
+            Some(v) => ((v * &scalar_like(b2, p)?)? + (&g2 * &scalar_like(1.0 - b2, p)?)?)?,
+            None => (&g2 * &scalar_like(1.0 - b2, p)?)?,
+        };
+        let t = (self.step + 1) as i32;
+        let (c1, c2) = if self.bias_correction {
+            (1.0 - b1.powi(t), 1.0 - b2.powi(t))
+        } else {
+            (1.0, 1.0)
+        };
+        let denom = ((ops::sqrt(&v)? / &scalar_like(c2.sqrt(), p)?)? + &scalar_like(self.eps, p)?)?;
+        let upd = ((&m / &denom)? * &scalar_like(lr / c1, p)?)?;
+        self.m.insert(name.to_string(), m);
+        self.v.insert(name.to_string(), v);
+        p - &upd
+    }
+
+    fn adam_slots(&self) -> Params {
+        let mut out = Params::new();
+        for (k, v) in &self.m {
+            out.insert(format!("{k}.m"), v.clone());
+        }
+        for (k, v) in &self.v {
+            out.insert(format!("{k}.v"), v.clone());
+        }
+        out
+    }
+
+    fn set_adam_slots(&mut self, slots: Params) -> Result<()> {
+        check_slots(&slots, &["m", "v"])?;
+        self.m.clear();
+        self.v.clear();
+        for (k, a) in slots {
+            if let Some(name) = k.strip_suffix(".m") {
+                self.m.insert(name.to_string(), a);
+            } else if let Some(name) = k.strip_suffix(".v") {
+                self.v.insert(name.to_string(), a);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Optimizer for Adam {
+    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+        self.adam_step(name, p, g, lr)
+    }
+    fn step(&self) -> u64 {
+        self.step
+    }
+    fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+    fn schedule(&self) -> &Schedule {
+        &self.lr
+    }
+    fn slots(&self) -> Params {
+        self.adam_slots()
+    }
+    fn set_slots(&mut self, slots: Params) -> Result<()> {
+        self.set_adam_slots(slots)
+    }
+}
+
+/// Adam with decoupled weight decay (Loshchilov & Hutter):
+/// `p ← p·(1 - lr·wd)`, then the [`Adam`] step.
+#[derive(Clone, Debug)]
+pub struct AdamW {
+    /// The Adam part (learning rate, betas, eps, bias correction).
+    pub adam: Adam,
+    /// Decoupled weight decay (default 0.01).
+    pub weight_decay: f32,
+}
+
+impl AdamW {
+    /// AdamW with `β = (0.9, 0.999)`, `ε = 1e-8`, weight decay 0.01.
+    pub fn new(lr: impl Into<Schedule>) -> AdamW {
+        AdamW {
+            adam: Adam::new(lr),
+            weight_decay: 0.01,
+        }
+    }
+
+    /// With another weight decay.
+    pub fn with_weight_decay(mut self, weight_decay: f32) -> AdamW {
+        self.weight_decay = weight_decay;
+        self
+    }
+}
+
+impl Optimizer for AdamW {
+    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+        let decayed = (p * &scalar_like(1.0 - lr * self.weight_decay, p)?)?;
+        self.adam.adam_step(name, &decayed, g, lr)
+    }
+    fn step(&self) -> u64 {
+        self.adam.step
+    }
+    fn set_step(&mut self, step: u64) {
+        self.adam.step = step;
+    }
+    fn schedule(&self) -> &Schedule {
+        &self.adam.lr
+    }
+    fn slots(&self) -> Params {
+        self.adam.adam_slots()
+    }
+    fn set_slots(&mut self, slots: Params) -> Result<()> {
+        self.adam.set_adam_slots(slots)
+    }
+}

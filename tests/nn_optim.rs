@@ -1,0 +1,256 @@
+//! mlx-nn training: `value_and_grad` against analytic f64 gradients, each
+//! optimizer against an f64 re-implementation of its update rule over several
+//! steps, the schedules' values, and optimizer state that saves, loads and
+//! continues exactly.
+
+mod common;
+
+use common::{assert_close_f32, rng, to_f64, uniform};
+use mlx_rs::nn::optim::{Adam, AdamW, Optimizer, Schedule, Sgd};
+use mlx_rs::nn::{self, Linear, Module, Params};
+use mlx_rs::{ops, Array};
+
+fn f32s(a: &Array) -> Vec<f32> {
+    a.to_vec::<f32>().unwrap()
+}
+
+/// loss = mean((x wᵀ + b - y)²) for a 1-output Linear; returns (loss, dw, db) in f64.
+fn mse_grad_f64(
+    x: &[f64],
+    y: &[f64],
+    w: &[f64],
+    b: f64,
+    n: usize,
+    k: usize,
+) -> (f64, Vec<f64>, f64) {
+    let mut loss = 0.0;
+    let mut dw = vec![0.0; k];
+    let mut db = 0.0;
+    for i in 0..n {
+        let pred: f64 = (0..k).map(|j| x[i * k + j] * w[j]).sum::<f64>() + b;
+        let e = pred - y[i];
+        loss += e * e / n as f64;
+        for j in 0..k {
+            dw[j] += 2.0 * e * x[i * k + j] / n as f64;
+        }
+        db += 2.0 * e / n as f64;
+    }
+    (loss, dw, db)
+}
+
+fn setup(r: &mut rand::rngs::StdRng, n: usize, k: usize) -> (Linear, Array, Array) {
+    let w = uniform(r, k, -1.0, 1.0);
+    let b = uniform(r, 1, -1.0, 1.0);
+    let model = Linear::from_weights(
+        Array::from_slice(&w, &[1, k as i32]).unwrap(),
+        Some(Array::from_slice(&b, &[1]).unwrap()),
+    )
+    .unwrap();
+    let x = Array::from_slice(&uniform(r, n * k, -1.0, 1.0), &[n as i32, k as i32]).unwrap();
+    let y = Array::from_slice(&uniform(r, n, -1.0, 1.0), &[n as i32, 1]).unwrap();
+    (model, x, y)
+}
+
+fn loss_fn() -> nn::ValueAndGrad<Linear, impl Fn(&Linear, &[Array]) -> mlx_rs::Result<Array>> {
+    nn::value_and_grad(|m: &Linear, a: &[Array]| nn::losses::mse(&m.forward(&a[0])?, &a[1]))
+}
+
+#[test]
+fn value_and_grad_matches_analytic_gradient() {
+    let mut r = rng();
+    let (n, k) = (6, 4);
+    let (model, x, y) = setup(&mut r, n, k);
+    let (loss, grads) = loss_fn().call(&model, &[x.clone(), y.clone()]).unwrap();
+    let (l, dw, db) = mse_grad_f64(
+        &to_f64(&f32s(&x)),
+        &to_f64(&f32s(&y)),
+        &to_f64(&f32s(model.weight())),
+        f32s(model.bias().unwrap())[0] as f64,
+        n,
+        k,
+    );
+    assert_close_f32(&[loss.item::<f32>().unwrap()], &[l], 1e-5, 1.0);
+    assert_close_f32(&f32s(&grads["weight"]), &dw, 1e-5, 1.0);
+    assert_close_f32(&f32s(&grads["bias"]), &[db], 1e-5, 1.0);
+}
+
+#[test]
+fn value_and_grad_skips_frozen_and_rejects_non_scalar_loss() {
+    let mut r = rng();
+    let (mut model, x, y) = setup(&mut r, 5, 3);
+    model.set_trainable_under("bias", false);
+    let (_, grads) = loss_fn().call(&model, &[x.clone(), y]).unwrap();
+    assert_eq!(grads.keys().collect::<Vec<_>>(), ["weight"]);
+    let bad = nn::value_and_grad(|m: &Linear, a: &[Array]| m.forward(&a[0]));
+    let err = bad.call(&model, &[x]).unwrap_err().to_string();
+    assert!(err.contains("scalar"), "{err}");
+}
+
+/// Runs `steps` updates of `opt` on the MSE problem and the same updates in
+/// f64 through `rule(step, w, g, state) -> w`.
+fn check_optimizer(
+    mut opt: impl Optimizer,
+    steps: usize,
+    mut rule: impl FnMut(usize, &mut [f64], &[f64], &mut Vec<Vec<f64>>),
+) {
+    let mut r = rng();
+    let (n, k) = (8, 3);
+    let (mut model, x, y) = setup(&mut r, n, k);
+    let xs = to_f64(&f32s(&x));
+    let ys = to_f64(&f32s(&y));
+    // Parameters in f64: [w.., b].
+    let mut p: Vec<f64> = to_f64(&f32s(model.weight()));
+    p.push(f32s(model.bias().unwrap())[0] as f64);
+    let mut state: Vec<Vec<f64>> = Vec::new();
+    let f = loss_fn();
+    for t in 0..steps {
+        let (_, grads) = f.call(&model, &[x.clone(), y.clone()]).unwrap();
+        opt.update(&mut model, &grads).unwrap();
+        let (_, dw, db) = mse_grad_f64(&xs, &ys, &p[..k], p[k], n, k);
+        let mut g = dw;
+        g.push(db);
+        rule(t, &mut p, &g, &mut state);
+    }
+    let mut got = f32s(model.weight());
+    got.extend(f32s(model.bias().unwrap()));
+    assert_close_f32(&got, &p, 2e-4, 1.0);
+    assert_eq!(opt.step(), steps as u64);
+}
+
+#[test]
+fn sgd_variants_match_f64() {
+    let lr = 0.1;
+    check_optimizer(Sgd::new(lr as f32), 5, |_, p, g, _| {
+        for i in 0..p.len() {
+            p[i] -= lr * g[i];
+        }
+    });
+    for nesterov in [false, true] {
+        let (mu, wd) = (0.9, 0.01);
+        check_optimizer(
+            Sgd::new(lr as f32)
+                .with_momentum(mu as f32, nesterov)
+                .with_weight_decay(wd as f32),
+            6,
+            move |t, p, g, st| {
+                if st.is_empty() {
+                    st.push(vec![0.0; p.len()]);
+                }
+                for i in 0..p.len() {
+                    let gi = g[i] + wd * p[i];
+                    let v = if t == 0 { gi } else { mu * st[0][i] + gi };
+                    st[0][i] = v;
+                    let step = if nesterov { gi + mu * v } else { v };
+                    p[i] -= lr * step;
+                }
+            },
+        );
+    }
+}
+
+fn adam_rule(lr: f64, wd: f64) -> impl FnMut(usize, &mut [f64], &[f64], &mut Vec<Vec<f64>>) {
+    move |t, p, g, st| {
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+        if st.is_empty() {
+            st.push(vec![0.0; p.len()]);
+            st.push(vec![0.0; p.len()]);
+        }
+        let tt = (t + 1) as i32;
+        for i in 0..p.len() {
+            p[i] *= 1.0 - lr * wd;
+            st[0][i] = b1 * st[0][i] + (1.0 - b1) * g[i];
+            st[1][i] = b2 * st[1][i] + (1.0 - b2) * g[i] * g[i];
+            let mh = st[0][i] / (1.0 - b1.powi(tt));
+            let vh = st[1][i] / (1.0 - b2.powi(tt));
+            p[i] -= lr * mh / (vh.sqrt() + eps);
+        }
+    }
+}
+
+#[test]
+fn adam_and_adamw_match_f64() {
+    check_optimizer(Adam::new(0.05), 7, adam_rule(0.05, 0.0));
+    check_optimizer(
+        AdamW::new(0.05).with_weight_decay(0.1),
+        7,
+        adam_rule(0.05, 0.1),
+    );
+}
+
+#[test]
+fn schedules_have_the_documented_values() {
+    let s = Schedule::warmup_cosine(1.0, 10, 110, 0.1);
+    assert_eq!(s.at(0), 0.0);
+    assert!((s.at(5) - 0.5).abs() < 1e-6);
+    assert!((s.at(10) - 1.0).abs() < 1e-6);
+    let mid = 0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * 0.5).cos());
+    assert!((s.at(60) as f64 - mid).abs() < 1e-6);
+    assert!((s.at(110) - 0.1).abs() < 1e-6);
+    assert!((s.at(1000) - 0.1).abs() < 1e-6);
+    assert_eq!(Schedule::constant(0.3).at(99), 0.3);
+    assert!((Schedule::linear(0.0, 1.0, 4).at(1) - 0.25).abs() < 1e-7);
+}
+
+#[test]
+fn optimizer_state_round_trips_and_continues_exactly() {
+    let mut r = rng();
+    let (model, x, y) = setup(&mut r, 8, 3);
+    let f = loss_fn();
+    let dir = std::env::temp_dir().join(format!("mlx_nn_optim_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("adam.safetensors");
+
+    let run = |m: &mut Linear, opt: &mut AdamW, steps: usize| {
+        for _ in 0..steps {
+            let (_, g) = f.call(m, &[x.clone(), y.clone()]).unwrap();
+            opt.update(m, &g).unwrap();
+        }
+    };
+    let (mut a, mut opt_a) = (model.clone(), AdamW::new(0.02));
+    run(&mut a, &mut opt_a, 6);
+
+    let (mut b, mut opt_b) = (model.clone(), AdamW::new(0.02));
+    run(&mut b, &mut opt_b, 3);
+    opt_b.save_state(&path).unwrap();
+    nn::save_safetensors(&b, dir.join("model.safetensors")).unwrap();
+    let mut c = model.clone();
+    nn::load_safetensors(&mut c, dir.join("model.safetensors")).unwrap();
+    let mut opt_c = AdamW::new(0.02);
+    opt_c.load_state(&path).unwrap();
+    assert_eq!(opt_c.step(), 3);
+    run(&mut c, &mut opt_c, 3);
+    assert_eq!(f32s(a.weight()), f32s(c.weight()));
+    assert_eq!(f32s(a.bias().unwrap()), f32s(c.bias().unwrap()));
+
+    // Bad state is an Err, not a silent partial load.
+    let mut junk = Params::new();
+    junk.insert("step".into(), Array::scalar(1i64).unwrap());
+    junk.insert(
+        "weight.q".into(),
+        ops::zeros(&[1], mlx_rs::Dtype::Float32).unwrap(),
+    );
+    nn::io::save_params(&junk, dir.join("junk.safetensors")).unwrap();
+    assert!(AdamW::new(0.1)
+        .load_state(&dir.join("junk.safetensors"))
+        .is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn optimizer_rejects_unknown_or_misshapen_gradients() {
+    let mut r = rng();
+    let (mut model, _, _) = setup(&mut r, 2, 3);
+    let mut opt = Sgd::new(0.1);
+    let g = Params::from([(
+        "nope".to_string(),
+        ops::zeros(&[1], mlx_rs::Dtype::Float32).unwrap(),
+    )]);
+    assert!(opt.update(&mut model, &g).is_err());
+    let g = Params::from([(
+        "weight".to_string(),
+        ops::zeros(&[3, 1], mlx_rs::Dtype::Float32).unwrap(),
+    )]);
+    let err = opt.update(&mut model, &g).unwrap_err().to_string();
+    assert!(err.contains("[3, 1]") && err.contains("[1, 3]"), "{err}");
+    assert_eq!(opt.step(), 0);
+}
