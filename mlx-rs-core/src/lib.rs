@@ -121,6 +121,7 @@ mod array;
 pub mod closure;
 mod device;
 mod device_info;
+pub mod distributed;
 mod dtype;
 mod error;
 pub mod export;
