@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use mlx_rs_core::{transforms, Array, Result};
+use mlx_rs_core::{tree, Array, Result};
 
 use crate::error::invalid;
 use crate::module::{Module, Params};
@@ -55,36 +55,15 @@ where
                 "value_and_grad: the model has no trainable parameters",
             ));
         }
-        let names: Vec<String> = trainable.keys().cloned().collect();
-        let n = names.len();
-        let mut args: Vec<Array> = trainable.into_values().collect();
-        args.extend(inputs.iter().cloned());
+        // Core differentiates the name -> array map; each evaluation puts the
+        // traced arrays into a copy of the model and runs the loss on it.
         let template = model.clone();
         let loss = Rc::clone(&self.loss);
-        let keys = names.clone();
-        let f = move |args: &[Array]| -> Result<Vec<Array>> {
+        let vg = tree::value_and_grad(move |params: &Params, inputs: &Vec<Array>| {
             let mut m = template.clone();
-            let params: Params = keys
-                .iter()
-                .cloned()
-                .zip(args[..n].iter().cloned())
-                .collect();
-            m.update(&params)?;
-            let value = loss(&m, &args[n..])?;
-            if value.size() != 1 {
-                return Err(invalid(format!(
-                    "value_and_grad: the loss must be a scalar, got shape {:?}",
-                    value.shape()
-                )));
-            }
-            Ok(vec![value])
-        };
-        let argnums: Vec<i32> = (0..n as i32).collect();
-        let (values, grads) = transforms::value_and_grad(f, &argnums)?.call(&args)?;
-        let value = values
-            .into_iter()
-            .next()
-            .ok_or_else(|| invalid("value_and_grad: the loss returned nothing"))?;
-        Ok((value, names.into_iter().zip(grads).collect()))
+            m.update(params)?;
+            loss(&m, inputs)
+        });
+        vg.call(&trainable, &inputs.to_vec())
     }
 }

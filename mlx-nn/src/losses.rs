@@ -2,10 +2,9 @@
 
 use mlx_rs_core::{ops, Array, Result};
 
-use crate::error::invalid;
-
 /// Mean cross-entropy of `logits` `[N, C]` against integer class `targets`
-/// `[N]` (MLX's fused kernel).
+/// `[N]`: the mean of [`ops::nn::cross_entropy`], which checks the shapes
+/// and dtypes.
 ///
 /// ```
 /// use mlx_rs_core::Array;
@@ -18,13 +17,7 @@ use crate::error::invalid;
 /// ```
 #[track_caller]
 pub fn cross_entropy(logits: &Array, targets: &Array) -> Result<Array> {
-    let (ls, ts) = (logits.shape(), targets.shape());
-    if ls.is_empty() || ls[..ls.len() - 1] != ts[..] {
-        return Err(invalid(format!(
-            "cross_entropy: logits {ls:?} must be targets' shape {ts:?} plus a class axis"
-        )));
-    }
-    ops::mean(&ops::fast::cross_entropy(logits, targets)?, false)
+    ops::mean(&ops::nn::cross_entropy(logits, targets)?, false)
 }
 
 /// Mean squared error.

@@ -4,38 +4,31 @@ use mlx_rs_core::{ops, Array, Result};
 
 use crate::module::{Entry, EntryMut, Module};
 
-/// `max(x, 0)`.
+/// `max(x, 0)` ([`ops::nn::relu`]).
 #[track_caller]
 pub fn relu(x: &Array) -> Result<Array> {
-    ops::maximum(x, &ops::zeros_like(x)?)
+    ops::nn::relu(x)
 }
 
-/// The exact GELU, `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))`.
+/// The exact GELU, `x · Φ(x) = 0.5 · x · (1 + erf(x / √2))`
+/// ([`ops::nn::gelu`]).
 #[track_caller]
 pub fn gelu(x: &Array) -> Result<Array> {
-    let scaled: Array = (x * std::f64::consts::FRAC_1_SQRT_2)?;
-    let one_plus: Array = (ops::erf(&scaled)? + 1.0)?;
-    let cdf: Array = (one_plus * 0.5)?;
-    x * &cdf
+    ops::nn::gelu(x)
 }
 
 /// The tanh approximation of GELU,
-/// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`.
+/// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`
+/// ([`ops::nn::gelu_tanh`]).
 #[track_caller]
 pub fn gelu_tanh(x: &Array) -> Result<Array> {
-    let cube: Array = ((x * x)? * x)?;
-    let cubic: Array = (&cube * 0.044715)?;
-    let sum: Array = (x + &cubic)?;
-    let inner: Array = (sum * (2.0 / std::f64::consts::PI).sqrt())?;
-    let t: Array = (ops::tanh(&inner)? + 1.0)?;
-    let xt: Array = (x * &t)?;
-    xt * 0.5
+    ops::nn::gelu_tanh(x)
 }
 
-/// `x · sigmoid(x)` (also called swish).
+/// `x · sigmoid(x)` (also called swish; [`ops::nn::silu`]).
 #[track_caller]
 pub fn silu(x: &Array) -> Result<Array> {
-    x * &ops::sigmoid(x)?
+    ops::nn::silu(x)
 }
 
 /// `tanh(x)`.

@@ -220,18 +220,27 @@ impl Module for Linear {
     }
 }
 
-/// `act(x @ wᵀ + b)`: the one place the layer's math lives, so that moving
-/// to the kernels crate's fused linear op is a one-line change here.
+/// `act(x @ wᵀ + b)`: the one place the layer's math lives. Activations the
+/// kernels crate fuses go through [`mlx_ext_kernels::fused_linear`] (which
+/// has a VJP, so training works); the others are applied after it.
 pub(crate) fn linear_act(
     x: &Array,
     w: &Array,
     b: Option<&Array>,
     act: Activation,
 ) -> Result<Array> {
-    let wt = ops::transpose(w)?;
-    let y = match b {
-        Some(b) => ops::addmm(b, x, &wt, 1.0, 1.0)?,
-        None => ops::matmul(x, &wt)?,
+    use mlx_ext_kernels::Activation as Fused;
+    let (fused, after) = match act {
+        Activation::Identity => (Fused::Identity, None),
+        Activation::Relu => (Fused::Relu, None),
+        Activation::Gelu => (Fused::Gelu, None),
+        Activation::GeluTanh => (Fused::GeluTanh, None),
+        Activation::Silu => (Fused::Silu, None),
+        Activation::Tanh | Activation::Sigmoid => (Fused::Identity, Some(act)),
     };
-    act.apply(&y)
+    let y = mlx_ext_kernels::fused_linear(x, w, b, fused)?;
+    match after {
+        Some(act) => act.apply(&y),
+        None => Ok(y),
+    }
 }
