@@ -631,3 +631,285 @@ fn fused_linear_takes_the_reference_for_other_dtypes() {
         assert_eq!(out.to_vec::<f32>().unwrap(), [-1.5, 3.5, 3.0]);
     });
 }
+
+/// Checks a `score_topk` result against f64 scores of the values the inputs
+/// hold: every returned score matches its row's f64 score, the scores come
+/// best first (equal scores: lower index first), the indices are distinct,
+/// and the j-th returned row's f64 score is the j-th best f64 score, all
+/// within `rtol` of the largest sum of |terms|.
+#[allow(clippy::too_many_arguments)]
+fn check_topk(
+    q: &[f64],
+    c: &[f64],
+    (b, n, d, k): (usize, usize, usize, usize),
+    scores: &[f32],
+    indices: &[u32],
+    rtol: f64,
+) {
+    assert_eq!(scores.len(), b * k);
+    assert_eq!(indices.len(), b * k);
+    for qi in 0..b {
+        let qr = &q[qi * d..(qi + 1) * d];
+        let exact: Vec<f64> = (0..n)
+            .map(|r| {
+                let s: f64 = qr
+                    .iter()
+                    .zip(&c[r * d..(r + 1) * d])
+                    .map(|(x, y)| x * y)
+                    .sum();
+                if s.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let scale = (0..n)
+            .map(|r| {
+                qr.iter()
+                    .zip(&c[r * d..(r + 1) * d])
+                    .map(|(x, y)| (x * y).abs())
+                    .filter(|v| v.is_finite())
+                    .sum::<f64>()
+            })
+            .fold(1e-30, f64::max);
+        let tol = rtol * scale;
+        let mut best = exact.clone();
+        best.sort_by(|x, y| y.total_cmp(x));
+        let got_s = &scores[qi * k..(qi + 1) * k];
+        let got_i = &indices[qi * k..(qi + 1) * k];
+        let mut seen = std::collections::HashSet::new();
+        for j in 0..k {
+            let (s, i) = (got_s[j] as f64, got_i[j] as usize);
+            assert!(i < n, "query {qi}, rank {j}: index {i} out of range");
+            assert!(seen.insert(i), "query {qi}: index {i} returned twice");
+            let want = exact[i];
+            if want.is_infinite() {
+                assert_eq!(s, want, "query {qi}, rank {j}, row {i}");
+            } else {
+                assert!(
+                    (s - want).abs() <= tol,
+                    "query {qi}, rank {j}, row {i}: score {s}, f64 {want}, tol {tol:e}"
+                );
+            }
+            if best[j].is_finite() {
+                assert!(
+                    (want - best[j]).abs() <= 2.0 * tol,
+                    "query {qi}, rank {j}: row {i} scores {want}, the rank's f64 best is {}",
+                    best[j]
+                );
+            }
+            if j > 0 {
+                let (ps, pi) = (got_s[j - 1], got_i[j - 1]);
+                assert!(
+                    ps > got_s[j] || (ps == got_s[j] && pi < got_i[j]),
+                    "query {qi}: ranks {} and {j} out of order: ({ps}, {pi}) then ({}, {})",
+                    j - 1,
+                    got_s[j],
+                    got_i[j]
+                );
+            }
+        }
+    }
+}
+
+device_test!(score_topk_matches_f64, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    for dtype in [Dtype::Float32, Dtype::Bfloat16, Dtype::Float16] {
+        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        assert_eq!(
+            kernels::path_for(&stream, dtype).unwrap(),
+            expected_path(dev)
+        );
+        // The kernels accumulate in f32 whatever the input dtype; the
+        // reference's matmul rounds its scores to the input dtype.
+        let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
+        // One query over several slices; more queries than a block holds
+        // (k = 100, the rerank depth); a row width the 16-byte loads cannot
+        // take (7); the largest k with a single slice; k = N.
+        for (b, n, d, k) in [
+            (1usize, 5000usize, 384usize, 10usize),
+            (11, 3001, 384, 100),
+            (3, 2500, 7, 5),
+            (2, 300, 64, 256),
+            (2, 50, 16, 50),
+        ] {
+            let (q, qv) = array_of(
+                &common::uniform(&mut rng, b * d, -1.0, 1.0),
+                &[b as i32, d as i32],
+                dtype,
+            );
+            let (c, cv) = array_of(
+                &common::uniform(&mut rng, n * d, -1.0, 1.0),
+                &[n as i32, d as i32],
+                dtype,
+            );
+            let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
+            assert_eq!(scores.shape(), vec![b as i32, k as i32]);
+            assert_eq!(scores.dtype(), Dtype::Float32);
+            assert_eq!(indices.dtype(), Dtype::Uint32);
+            check_topk(
+                &qv,
+                &cv,
+                (b, n, d, k),
+                &scores.to_vec::<f32>().unwrap(),
+                &indices.to_vec::<u32>().unwrap(),
+                rtol,
+            );
+        }
+    }
+});
+
+device_test!(score_topk_orders_ties_by_index, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // Multiples of 1/4 times multiples of 1/2 over 16 dimensions: every score
+    // is exact in every dtype, and many are equal.
+    let (b, n, d, k) = (3usize, 2600usize, 16usize, 40usize);
+    let grid = |rng: &mut rand::rngs::StdRng, len: usize, step: f32| -> Vec<f32> {
+        use rand::Rng;
+        (0..len)
+            .map(|_| rng.gen_range(-2i32..=2) as f32 * step)
+            .collect()
+    };
+    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let (q, qv) = array_of(&grid(&mut rng, b * d, 0.5), &[b as i32, d as i32], dtype);
+        let (c, cv) = array_of(&grid(&mut rng, n * d, 0.25), &[n as i32, d as i32], dtype);
+        let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
+        let (scores, indices) = (
+            scores.to_vec::<f32>().unwrap(),
+            indices.to_vec::<u32>().unwrap(),
+        );
+        for qi in 0..b {
+            let mut all: Vec<(f64, usize)> = (0..n)
+                .map(|r| {
+                    let s = (0..d).map(|j| qv[qi * d + j] * cv[r * d + j]).sum::<f64>();
+                    (s, r)
+                })
+                .collect();
+            all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
+            assert_eq!(
+                &scores[qi * k..(qi + 1) * k],
+                &want_s[..],
+                "query {qi} scores"
+            );
+            let got_i = &indices[qi * k..(qi + 1) * k];
+            if kernel {
+                // Kernels: exactly the first k of the total order.
+                let want_i: Vec<u32> = all[..k].iter().map(|x| x.1 as u32).collect();
+                assert_eq!(got_i, &want_i[..], "query {qi} indices");
+            } else {
+                // Reference: which rows tied at the k-th score are kept is
+                // up to argpartition; the rest is exact, ties by index.
+                let last = want_s[k - 1];
+                for j in 0..k {
+                    let r = got_i[j] as usize;
+                    assert_eq!(all.iter().find(|x| x.1 == r).unwrap().0 as f32, want_s[j]);
+                    if want_s[j] > last {
+                        assert_eq!(r, all[j].1, "query {qi}, rank {j}");
+                    }
+                    if j > 0 && want_s[j] == want_s[j - 1] {
+                        assert!(got_i[j - 1] < got_i[j], "query {qi}, rank {j}: tie order");
+                    }
+                }
+            }
+        }
+    }
+});
+
+device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    let (b, n, d) = (2usize, 40usize, 32usize);
+    let q = common::uniform(&mut rng, b * d, -1.0, 1.0);
+    // The corpus as a transposed view of a [D, N] array, row 7 all NaN.
+    let mut ct = common::uniform(&mut rng, d * n, -1.0, 1.0);
+    for j in 0..d {
+        ct[j * n + 7] = f32::NAN;
+    }
+    let corpus =
+        mlx_rs::ops::transpose(&Array::from_slice(&ct, &[d as i32, n as i32]).unwrap()).unwrap();
+    let queries = Array::from_slice(&q, &[b as i32, d as i32]).unwrap();
+    let (scores, indices) = kernels::score_topk_on(&queries, &corpus, n as i32, &stream).unwrap();
+    let (scores, indices) = (
+        scores.to_vec::<f32>().unwrap(),
+        indices.to_vec::<u32>().unwrap(),
+    );
+    let mut cv = vec![0.0f64; n * d];
+    for r in 0..n {
+        for j in 0..d {
+            cv[r * d + j] = ct[j * n + r] as f64;
+        }
+    }
+    check_topk(
+        &common::to_f64(&q),
+        &cv,
+        (b, n, d, n),
+        &scores,
+        &indices,
+        1e-5,
+    );
+    for qi in 0..b {
+        assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
+        assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
+    }
+});
+
+#[test]
+fn score_topk_rejects_bad_inputs() {
+    let c = Array::from_slice(&[1.0f32; 12], &[4, 3]).unwrap();
+    let q = Array::from_slice(&[1.0f32; 3], &[1, 3]).unwrap();
+    let err = |r: mlx_rs::Result<(Array, Array)>| r.unwrap_err().to_string();
+    assert!(err(kernels::score_topk(&q, &c, 0)).contains("k = 0"));
+    assert!(err(kernels::score_topk(&q, &c, 5)).contains("1..=4"));
+    let q2 = Array::from_slice(&[1.0f32; 2], &[1, 2]).unwrap();
+    assert!(err(kernels::score_topk(&q2, &c, 1)).contains("dimensions"));
+    let q1 = Array::from_slice(&[1.0f32; 3], &[3]).unwrap();
+    assert!(err(kernels::score_topk(&q1, &c, 1)).contains("2-D"));
+    let qb = Array::from_slice(&[bf16::from_f32(1.0); 3], &[1, 3]).unwrap();
+    assert!(err(kernels::score_topk(&qb, &c, 1)).contains("dtype"));
+    let qi = Array::from_slice(&[1i32; 3], &[1, 3]).unwrap();
+    let ci = Array::from_slice(&[1i32; 12], &[4, 3]).unwrap();
+    assert!(err(kernels::score_topk(&qi, &ci, 1)).contains("floating"));
+    let q0 = mlx_rs::ops::zeros(&[0, 3], Dtype::Float32).unwrap();
+    assert!(err(kernels::score_topk(&q0, &c, 1)).contains("at least one query"));
+    assert!(err(kernels::score_topk_reference(&q, &c, 9)).contains("1..=4"));
+}
+
+device_test!(score_topk_merges_many_slices, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // 120,000 rows: 118 corpus slices, so the merge sees 11,800
+    // candidates per query over several rounds, cutting its buffer back.
+    let (b, n, d, k) = (2usize, 120_000usize, 64usize, 100usize);
+    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
+        let (q, qv) = array_of(
+            &common::uniform(&mut rng, b * d, -1.0, 1.0),
+            &[b as i32, d as i32],
+            dtype,
+        );
+        let (c, cv) = array_of(
+            &common::uniform(&mut rng, n * d, -1.0, 1.0),
+            &[n as i32, d as i32],
+            dtype,
+        );
+        let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
+        check_topk(
+            &qv,
+            &cv,
+            (b, n, d, k),
+            &scores.to_vec::<f32>().unwrap(),
+            &indices.to_vec::<u32>().unwrap(),
+            rtol,
+        );
+    }
+});

@@ -3,10 +3,12 @@
 forced inside the timed region (NumPy is eager; MLX gets mx.eval).
 
 usage: timing.py IMPL CASE DEVICE WARMUP SAMPLES DIMS...
-  IMPL   numpy | python-mlx
-  CASE   matmul M K N | matmul_dtype M K N DTYPE | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE |
-         linear M K N DTYPE MODE (MODE 0: x @ w.T, 1: addmm + GELU-tanh,
-         2: the same under mx.compile)
+  IMPL   numpy | python-mlx | torch
+  CASE   matmul M K N | matmul_dtype M K N DTYPE | swiglu ROWS COLS DTYPE | l2norm ROWS COLS DTYPE
+         | linear M K N DTYPE MODE (MODE 0: x @ w.T, 1: addmm + GELU-tanh,
+           2: the same under mx.compile)
+         | scoretopk N D B K DTYPE (python-mlx: q @ c.T + argpartition, unsorted k;
+           torch: q @ c.T + topk + copy to host)
   DEVICE cpu | gpu
 DTYPE is 0 (float32), 1 (bfloat16) or 2 (float16).
 Prints one JSON object: {"median_ms": .., "p95_ms": ..} or {"error": ..}.
@@ -78,6 +80,24 @@ def mlx_case(case, device, dims):
 
         f = mx.compile(ref) if mode == 2 else ref
         return lambda: mx.eval(f(x, w, b))
+
+    if case == "scoretopk":
+        n, d, b, k, code = dims
+        dtype = [mx.float32, mx.bfloat16][code]
+
+        def unit(rows):
+            x = mx.random.normal((rows, d))
+            return (x / mx.linalg.norm(x, axis=-1, keepdims=True)).astype(dtype)
+
+        c, q = unit(n), unit(b)
+        mx.eval(c, q)
+
+        def run():
+            scores = q @ c.T
+            idx = mx.argpartition(-scores, kth=k - 1, axis=-1)[:, :k]
+            mx.eval(idx, mx.take_along_axis(scores, idx, axis=-1))
+
+        return run
     rows, cols, code = dims
     dtype = [mx.float32, mx.bfloat16, mx.float16][code]
     if case == "swiglu":
@@ -98,12 +118,38 @@ def mlx_case(case, device, dims):
     raise ValueError(case)
 
 
+def torch_case(case, device, dims):
+    import torch
+
+    assert case == "scoretopk", "PyTorch runs the scoretopk case only"
+    n, d, b, k, code = dims
+    dev = "cuda" if device == "gpu" else "cpu"
+    dtype = [torch.float32, torch.bfloat16][code]
+
+    def unit(rows):
+        x = torch.randn(rows, d, device=dev)
+        return torch.nn.functional.normalize(x, dim=-1).to(dtype)
+
+    c, q = unit(n), unit(b)
+
+    def run():
+        top = torch.topk(q @ c.T, k, dim=-1)
+        return top.values.cpu(), top.indices.cpu()
+
+    return run
+
+
 def main():
     impl, case, device = sys.argv[1:4]
     warmup, samples = int(sys.argv[4]), int(sys.argv[5])
     dims = [int(d) for d in sys.argv[6:]]
     try:
-        fn = numpy_case(case, dims) if impl == "numpy" else mlx_case(case, device, dims)
+        if impl == "numpy":
+            fn = numpy_case(case, dims)
+        elif impl == "torch":
+            fn = torch_case(case, device, dims)
+        else:
+            fn = mlx_case(case, device, dims)
         print(json.dumps(bench(fn, warmup, samples)))
     except Exception as e:  # reported in the table, not fatal
         print(json.dumps({"error": repr(e)}))

@@ -22,11 +22,16 @@
 //! differentiate their reference. [`set_force_reference`] (or the environment
 //! variable [`FORCE_REFERENCE_ENV`]) makes every op run its reference, for
 //! A/B comparisons. `docs/kernels.md` describes how an op is built.
+//!
+//! Ops: [`fused_linear`], [`swiglu`] (gated activation), [`l2_normalize`] (row normalization),
+//! [`score_topk`] (similarity scores and the best `k` rows per query, the
+//! retrieval step of a RAG query, without materializing the score matrix).
 #![warn(missing_docs)]
 
 mod dispatch;
 mod l2_normalize;
 mod linear;
+mod score_topk;
 mod swiglu;
 
 pub use dispatch::{
@@ -39,5 +44,8 @@ pub use l2_normalize::{
 pub use linear::{
     fused_linear, fused_linear_bias_gelu, fused_linear_cuda, fused_linear_on, fused_linear_path,
     reference, set_fused_linear_cuda, Activation, LinearPath, FUSED_LINEAR_CUDA_ENV,
+};
+pub use score_topk::{
+    score_topk, score_topk_on, score_topk_reference, score_topk_reference_on, SCORE_TOPK_MAX_K,
 };
 pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};

@@ -1,0 +1,101 @@
+//! Fused score + top-k (`score_topk`) vs its reference (matmul, argpartition,
+//! sort of the k) vs the plain MLX composition `q @ cᵀ` + `argpartition`
+//! (unsorted k), vs the same in Python MLX and PyTorch (matmul + `topk` +
+//! copy to host), side by side in one run on the default device. The corpus
+//! is normalized random embeddings, 384 wide; 1M rows on a GPU, 100k on a CPU.
+//!
+//! `MLX_RS_BENCH_PYTHON` names the Python with MLX (and PyTorch, if any).
+
+#[path = "harness/mod.rs"]
+mod harness;
+
+use mlx_rs::kernels;
+use mlx_rs::{ops, Array, Device, DeviceType, Dtype, Stream};
+
+const DIM: i32 = 384;
+
+fn dtype_code(d: Dtype) -> i64 {
+    if d == Dtype::Bfloat16 {
+        1
+    } else {
+        0
+    }
+}
+
+fn unit_rows(rows: i32, dtype: Dtype, s: &Stream) -> mlx_rs::Result<Array> {
+    let x = ops::random::normal_on(&[rows, DIM], Dtype::Float32, 0.0, 1.0, None, s)?;
+    let x = ops::astype_on(&kernels::l2_normalize_on(&x, 1e-12, s)?, dtype, s)?;
+    x.eval()?;
+    Ok(x)
+}
+
+/// `q @ cᵀ`, `argpartition` of the negated scores, the first k (unsorted).
+fn matmul_argpartition(q: &Array, c: &Array, k: i32, s: &Stream) -> mlx_rs::Result<()> {
+    let scores = ops::matmul_on(q, &ops::transpose_on(c, s)?, s)?;
+    let part = ops::argpartition_axis_on(&ops::negative_on(&scores, s)?, k - 1, -1, s)?;
+    let b = q.dim(0)?;
+    let idx = ops::slice_on(&part, &[0, 0], &[b, k], &[1, 1], s)?;
+    let top = ops::take_along_axis_on(&scores, &idx, -1, s)?;
+    mlx_rs::eval([&idx, &top])
+}
+
+fn main() -> mlx_rs::Result<()> {
+    let device = Device::default_device()?;
+    let stream = Stream::new(&device)?;
+    let gpu = device.device_type() == DeviceType::Gpu;
+    let dev_name = if gpu { "gpu" } else { "cpu" };
+    let n = if gpu { 1_000_000 } else { 100_000 };
+    for dtype in [Dtype::Bfloat16, Dtype::Float32] {
+        let corpus = unit_rows(n, dtype, &stream)?;
+        for (b, k) in [(1, 10), (64, 10), (1, 100), (64, 100)] {
+            if dtype == Dtype::Float32 && k == 100 {
+                continue;
+            }
+            let q = unit_rows(b, dtype, &stream)?;
+            let path = kernels::path_for(&stream, dtype)?;
+            let fused = harness::time(|| {
+                let (s, i) = kernels::score_topk_on(&q, &corpus, k, &stream)?;
+                mlx_rs::eval([&s, &i])
+            });
+            let reference = harness::time(|| {
+                let (s, i) = kernels::score_topk_reference_on(&q, &corpus, k, &stream)?;
+                mlx_rs::eval([&s, &i])
+            });
+            let plain = harness::time(|| matmul_argpartition(&q, &corpus, k, &stream));
+            let dims = [n as i64, DIM as i64, b as i64, k as i64, dtype_code(dtype)];
+            let mut rows = vec![
+                ("mlx-rs fused", fused.map_err(|e| e.to_string())),
+                ("mlx-rs reference op", reference.map_err(|e| e.to_string())),
+                ("mlx-rs matmul+argpart", plain.map_err(|e| e.to_string())),
+            ];
+            // The Python processes (PyTorch's import alone takes seconds) run
+            // for the headline cases only: bf16, top-10.
+            if dtype == Dtype::Bfloat16 && k == 10 {
+                rows.push((
+                    "python-mlx matmul+argp",
+                    harness::python_side("python-mlx", "scoretopk", dev_name, &dims),
+                ));
+                rows.push((
+                    "pytorch matmul+topk",
+                    harness::python_side("torch", "scoretopk", dev_name, &dims),
+                ));
+            }
+            harness::table(
+                &format!(
+                    "score_topk {n}x{DIM} {dtype}, {b} quer{} , k={k} on {dev_name} (ours: {path:?})",
+                    if b == 1 { "y" } else { "ies" }
+                ),
+                &rows,
+            );
+            for (name, r) in &rows {
+                if let Ok(s) = r {
+                    println!(
+                        "  {name:<22} {:>10.0} queries/s at the median",
+                        b as f64 / s.median_ms * 1e3
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

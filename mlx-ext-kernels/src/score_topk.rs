@@ -1,0 +1,293 @@
+//! Fused similarity scoring and top-k, the retrieval step of a RAG query:
+//! `queries [B, D] @ corpus [N, D]ᵀ` followed by the best `k` corpus rows per
+//! query, without materializing the `[B, N]` score matrix.
+//!
+//! The kernels stream the corpus in slices (pass 1: each block keeps a
+//! running top-k per query for its slice) and merge the slices' candidates
+//! (pass 2). Scores are dot products accumulated in f32.
+//!
+//! # Order and ties
+//! Results are ordered best first: higher score first and, on equal scores,
+//! lower corpus index first. A NaN score ranks as `-inf` and is reported as
+//! `-inf`. On the kernel paths that order is total, so the `k` returned are
+//! exactly the first `k` of the whole corpus in that order. On the reference
+//! path the `k` are ordered the same way, but which of several rows tied at
+//! the `k`-th score are kept is up to MLX's `argpartition`.
+
+use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
+use mlx_rs_core::{ops, Array, Dtype, Error, Result, StreamOrDevice};
+
+use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
+
+const CUDA_HEADER: &str = include_str!("../../cuda-src/score_topk.cuh");
+const CUDA_PARTIAL: &str = include_str!("../../cuda-src/score_topk_partial.cu");
+const CUDA_MERGE: &str = include_str!("../../cuda-src/score_topk_merge.cu");
+const METAL_HEADER: &str = include_str!("../../metal-src/score_topk.h");
+const METAL_PARTIAL: &str = include_str!("../../metal-src/score_topk_partial.metal");
+const METAL_MERGE: &str = include_str!("../../metal-src/score_topk_merge.metal");
+
+/// Threads per block of both passes (the sources assume 256).
+const BLOCK: i32 = 256;
+/// The largest `k` the kernels take (their pass-1 buffers hold `k + 256`).
+pub const SCORE_TOPK_MAX_K: i32 = 256;
+/// Pass-1 buffer entries per query (`CAP` in the sources).
+const PARTIAL_CAP: usize = 512;
+/// Corpus slices pass 1 aims for: a few blocks per SM of a large GPU for one
+/// query, and few enough that pass 2 has little to merge.
+const TARGET_SLICES: i32 = 512;
+/// Pass-1 slices hold at least this many rows.
+const MIN_SLICE_ROWS: i32 = 1024;
+
+/// Per-backend limits: static shared (threadgroup) memory and pass-2 buffers.
+struct Backend {
+    /// Bytes of shared memory pass 1 may use (CUDA: 48 KiB static limit,
+    /// Metal: 32 KiB threadgroup memory), minus a margin for the counters.
+    shared_bytes: usize,
+    /// Pass-2 buffer entries and candidates per thread per round.
+    merge_cap: i32,
+    merge_items: i32,
+}
+
+const CUDA: Backend = Backend {
+    shared_bytes: 46 * 1024,
+    merge_cap: 4096,
+    merge_items: 8,
+};
+const METAL: Backend = Backend {
+    shared_bytes: 30 * 1024,
+    merge_cap: 2048,
+    merge_items: 4,
+};
+
+static PARTIAL: Kernels = Kernels::new(|| {
+    let spec = |source: &str, header: &str| {
+        KernelSpec::new(
+            "mlx_rs_score_topk_partial",
+            &["q", "c"],
+            &["part_scores", "part_indices"],
+            source,
+        )
+        .with_header(header)
+    };
+    (
+        spec(CUDA_PARTIAL, CUDA_HEADER),
+        spec(METAL_PARTIAL, METAL_HEADER),
+    )
+});
+
+static MERGE: Kernels = Kernels::new(|| {
+    let spec = |source: &str, header: &str| {
+        KernelSpec::new(
+            "mlx_rs_score_topk_merge",
+            &["ps", "pi"],
+            &["scores", "indices"],
+            source,
+        )
+        .with_header(header)
+    };
+    (
+        spec(CUDA_MERGE, CUDA_HEADER),
+        spec(METAL_MERGE, METAL_HEADER),
+    )
+});
+
+/// Queries per pass-1 block: as many as fit the backend's shared memory (the
+/// queries in f32 plus a candidate buffer each), at most 8.
+fn queries_per_block(dim: usize, batch: usize, backend: &Backend) -> usize {
+    let per_query = dim * 4 + PARTIAL_CAP * 8 + 16;
+    (backend.shared_bytes / per_query).min(8).min(batch)
+}
+
+/// Checks shapes, dtypes and `k`; returns `(B, N, D)`.
+#[track_caller]
+fn check(queries: &Array, corpus: &Array, k: i32) -> Result<(i32, i32, i32)> {
+    let invalid = |message: String| Error::InvalidArgument {
+        message,
+        location: std::panic::Location::caller(),
+    };
+    if queries.ndim() != 2 || corpus.ndim() != 2 {
+        return Err(invalid(format!(
+            "score_topk: queries and corpus must be 2-D ([B, D] and [N, D]); got {:?} and {:?}",
+            queries.shape(),
+            corpus.shape()
+        )));
+    }
+    let (b, d) = (queries.dim(0)?, queries.dim(1)?);
+    let (n, dc) = (corpus.dim(0)?, corpus.dim(1)?);
+    if d != dc {
+        return Err(invalid(format!(
+            "score_topk: queries have {d} dimensions, corpus rows {dc}"
+        )));
+    }
+    if queries.dtype() != corpus.dtype() || !queries.dtype().is_float() {
+        return Err(invalid(format!(
+            "score_topk: queries and corpus need one floating dtype; got {} and {}",
+            queries.dtype(),
+            corpus.dtype()
+        )));
+    }
+    if b == 0 || d == 0 {
+        return Err(invalid(format!(
+            "score_topk: needs at least one query of at least one dimension; got {:?}",
+            queries.shape()
+        )));
+    }
+    if k < 1 || k > n {
+        return Err(invalid(format!(
+            "score_topk: k = {k} must be in 1..={n} (the corpus has {n} rows)"
+        )));
+    }
+    Ok((b, n, d))
+}
+
+/// The best `k` corpus rows per query by dot product, fused on GPUs.
+///
+/// `queries` is `[B, D]`, `corpus` `[N, D]`, both of one floating dtype.
+/// Returns `(scores, indices)`, both `[B, k]`: f32 scores and uint32 corpus
+/// row indices, best first (see the module docs for ties and NaN). With
+/// L2-normalized rows the scores are cosine similarities.
+///
+/// The CUDA and Metal kernels take `k` up to [`SCORE_TOPK_MAX_K`] and rows
+/// short enough for the queries to sit in shared memory (`D` up to about
+/// 8,000 on CUDA); other calls, and CPU streams, use the reference.
+///
+/// ```
+/// use mlx_rs_core::Array;
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let corpus = Array::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8], &[3, 2])?;
+/// let query = Array::from_slice(&[0.0f32, 1.0], &[1, 2])?;
+/// let (scores, indices) = mlx_ext_kernels::score_topk(&query, &corpus, 2)?;
+/// assert_eq!(indices.to_vec::<u32>()?, [1, 2]);
+/// assert_eq!(scores.to_vec::<f32>()?, [1.0, 0.8]);
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn score_topk(queries: &Array, corpus: &Array, k: i32) -> Result<(Array, Array)> {
+    score_topk_on(queries, corpus, k, StreamOrDevice::Default)
+}
+
+/// [`score_topk`] on a chosen stream or device.
+#[track_caller]
+pub fn score_topk_on<'s>(
+    queries: &Array,
+    corpus: &Array,
+    k: i32,
+    on: impl Into<StreamOrDevice<'s>>,
+) -> Result<(Array, Array)> {
+    let stream = on.into().resolve()?;
+    let (b, n, d) = check(queries, corpus, k)?;
+    let path = path_for(&stream, queries.dtype())?;
+    let backend = match path {
+        KernelPath::Cuda => &CUDA,
+        KernelPath::Metal => &METAL,
+        KernelPath::Reference => return score_topk_reference_on(queries, corpus, k, &stream),
+    };
+    let qb = queries_per_block(d as usize, b as usize, backend);
+    if qb == 0 || k > SCORE_TOPK_MAX_K {
+        return score_topk_reference_on(queries, corpus, k, &stream);
+    }
+    let qb = qb as i32;
+    let slice_rows = MIN_SLICE_ROWS.max((n + TARGET_SLICES - 1) / TARGET_SLICES);
+    let slices = (n + slice_rows - 1) / slice_rows;
+    let groups = (b + qb - 1) / qb;
+    let too_big = |what: &str| Error::InvalidArgument {
+        message: format!("score_topk: {what} exceed one launch"),
+        location: std::panic::Location::caller(),
+    };
+    let partial_threads = groups
+        .checked_mul(BLOCK)
+        .ok_or_else(|| too_big("the queries"))?;
+    let merge_threads = b.checked_mul(BLOCK).ok_or_else(|| too_big("the queries"))?;
+    let partial = {
+        let mut config = poisoned(
+            KernelConfig::linear(partial_threads, BLOCK)
+                .output(&[b, slices, k], Dtype::Float32)
+                .output(&[b, slices, k], Dtype::Uint32)
+                .template("T", TemplateArg::Dtype(queries.dtype()))
+                .template("DIM", TemplateArg::Int(d))
+                .template("K", TemplateArg::Int(k))
+                .template("QB", TemplateArg::Int(qb)),
+        );
+        config.grid[1] = slices;
+        config
+    };
+    let merge = poisoned(
+        KernelConfig::linear(merge_threads, BLOCK)
+            .output(&[b, k], Dtype::Float32)
+            .output(&[b, k], Dtype::Uint32)
+            .template("K", TemplateArg::Int(k))
+            .template("CAP", TemplateArg::Int(backend.merge_cap))
+            .template("ITEMS", TemplateArg::Int(backend.merge_items)),
+    );
+    let mut out = if path == KernelPath::Cuda {
+        let parts = PARTIAL
+            .cuda()?
+            .apply_on(&[queries, corpus], &partial, &stream)?;
+        MERGE
+            .cuda()?
+            .apply_on(&[&parts[0], &parts[1]], &merge, &stream)?
+    } else {
+        let parts = PARTIAL
+            .metal()?
+            .apply_on(&[queries, corpus], &partial, &stream)?;
+        MERGE
+            .metal()?
+            .apply_on(&[&parts[0], &parts[1]], &merge, &stream)?
+    };
+    let indices = out.remove(1);
+    Ok((out.remove(0), indices))
+}
+
+/// The reference: `queries @ corpusᵀ` (MLX's matmul in the inputs' dtype),
+/// `argpartition` for the best `k`, then those `k` sorted best first (ties:
+/// lower index first). Same contract as [`score_topk`], any `k` up to `N`.
+///
+/// ```
+/// use mlx_rs_core::Array;
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let corpus = Array::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8], &[3, 2])?;
+/// let query = Array::from_slice(&[1.0f32, 0.0], &[1, 2])?;
+/// let (scores, indices) = mlx_ext_kernels::score_topk_reference(&query, &corpus, 3)?;
+/// assert_eq!(indices.to_vec::<u32>()?, [0, 2, 1]);
+/// assert_eq!(scores.to_vec::<f32>()?, [1.0, 0.6, 0.0]);
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn score_topk_reference(queries: &Array, corpus: &Array, k: i32) -> Result<(Array, Array)> {
+    score_topk_reference_on(queries, corpus, k, StreamOrDevice::Default)
+}
+
+/// [`score_topk_reference`] on a chosen stream or device.
+#[track_caller]
+pub fn score_topk_reference_on<'s>(
+    queries: &Array,
+    corpus: &Array,
+    k: i32,
+    on: impl Into<StreamOrDevice<'s>>,
+) -> Result<(Array, Array)> {
+    let s = on.into().resolve()?;
+    let (_, n, _) = check(queries, corpus, k)?;
+    let scores = ops::matmul_on(queries, &ops::transpose_on(corpus, &s)?, &s)?;
+    let scores = ops::astype_on(&scores, Dtype::Float32, &s)?;
+    // NaN ranks as -inf, as in the kernels.
+    let neg_inf = Array::scalar(f32::NEG_INFINITY)?;
+    let scores = ops::where_on(&ops::isnan_on(&scores, &s)?, &neg_inf, &scores, &s)?;
+    // The best k, unordered: partition the negated scores at k - 1.
+    let candidates = if k < n {
+        let part = ops::argpartition_axis_on(&ops::negative_on(&scores, &s)?, k - 1, -1, &s)?;
+        let b = scores.dim(0)?;
+        ops::slice_on(&part, &[0, 0], &[b, k], &[1, 1], &s)?
+    } else {
+        let b = scores.dim(0)?;
+        let row = ops::arange_on(0.0, n as f64, 1.0, Dtype::Uint32, &s)?;
+        ops::broadcast_to_on(&ops::reshape_on(&row, &[1, n], &s)?, &[b, n], &s)?
+    };
+    // Order them: by index first, then by score with a stable sort, so that
+    // equal scores keep the lower index first.
+    let by_index = ops::sort_axis_on(&candidates, -1, &s)?;
+    let cand_scores = ops::take_along_axis_on(&scores, &by_index, -1, &s)?;
+    let order = ops::argsort_axis_on(&ops::negative_on(&cand_scores, &s)?, -1, &s)?;
+    let indices = ops::take_along_axis_on(&by_index, &order, -1, &s)?;
+    let best = ops::take_along_axis_on(&cand_scores, &order, -1, &s)?;
+    Ok((best, indices))
+}

@@ -1,0 +1,143 @@
+//! Runs the `benchmark_rag_query` program on the CPU: a short run with every
+//! output, and bad input (exit code 2 with a message, no panic).
+
+use std::process::{Command, Output};
+
+fn program() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_benchmark_rag_query"));
+    c.env_remove("MLX_DTYPE").env_remove("RAG_SCORING");
+    c
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn small_preset_runs_and_writes_its_record_and_profile() {
+    let dir = std::env::temp_dir().join(format!("rag-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, trace) = (dir.join("r.json"), dir.join("t.json"));
+    let out = program()
+        .args([
+            "--preset", "small", "--iters", "2", "--warmup", "1", "--device", "cpu",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--profile")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for key in [
+        "preset",
+        "dtype",
+        "device",
+        "avg",
+        "std",
+        "p50",
+        "p95",
+        "throughput",
+        "peak memory",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(key)),
+            "no {key:?} line:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("not built yet"), "{stdout}");
+    assert!(stdout.contains("top stages"), "{stdout}");
+
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(record["benchmark"], "rag_query");
+    assert_eq!(record["iters"], 2);
+    assert_eq!(record["device"], "cpu");
+    assert_eq!(record["latency_ms"]["samples"].as_array().unwrap().len(), 2);
+    assert!(record["latency_ms"]["p95"].as_f64().unwrap() > 0.0);
+    assert!(record["peak_memory_bytes"].as_u64().unwrap() > 0);
+    // One eval and two reads per iteration; two stage barriers when profiling.
+    assert_eq!(record["sync_points_per_iter"], 3.0);
+    assert_eq!(record["profile_barriers_per_iter"], 2.0);
+    // The planted rows come back (noise well below the corpus's spread).
+    assert!(record["metrics"]["recall@10 (planted)"].as_f64().unwrap() >= 0.95);
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let names: Vec<&str> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.iter().filter(|n| **n == "score+top-k").count(), 2);
+    assert_eq!(names.iter().filter(|n| **n == "rerank").count(), 2);
+    assert_eq!(names.iter().filter(|n| **n == "iteration").count(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Arguments, an environment variable to set, and what the message must say.
+type BadCase<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+
+#[test]
+fn bad_input_exits_with_code_2_and_a_message() {
+    let cases: &[BadCase] = &[
+        (
+            &["--dtype", "float16"],
+            None,
+            "expected float32 or bfloat16",
+        ),
+        (&["--preset", "huge"], None, "expected small or full"),
+        (&["--iters", "0"], None, "--iters"),
+        (&["--batch"], None, "--batch needs a value"),
+        (&["--nope"], None, "unknown argument"),
+        (&[], Some(("MLX_DTYPE", "int8")), "MLX_DTYPE"),
+        (&[], Some(("RAG_SCORING", "fast")), "RAG_SCORING"),
+    ];
+    for (args, env, want) in cases {
+        let mut c = program();
+        c.args(*args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    if !mlx_rs_core::Device::gpu().is_available() {
+        let out = program().args(["--device", "gpu"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out).1.contains("no usable GPU"));
+    }
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let out = program().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, _) = text(&out);
+    for flag in [
+        "--dtype",
+        "--iters",
+        "--warmup",
+        "--batch",
+        "--preset",
+        "--device",
+        "--profile",
+        "--json",
+        "--help",
+    ] {
+        assert!(stdout.contains(flag), "{flag} missing:\n{stdout}");
+    }
+}
