@@ -228,6 +228,10 @@ fn conv2d_matches_reference_on_channels_first_data() {
         .unwrap();
         let w = Array::from_slice(&c.w, &dims(&c.w_shape)).unwrap();
         let p = &c.p;
+        eprintln!(
+            "DBG x_shape={:?} w_shape={:?} p={:?}",
+            c.x_shape, c.w_shape, p
+        );
         let got = ops::conv2d(
             &x,
             &w,
@@ -238,6 +242,77 @@ fn conv2d_matches_reference_on_channels_first_data() {
         )
         .unwrap();
         assert_conv(&got, &conv_ref(&c.x, &c.x_shape, &c.w, &c.w_shape, p));
+    }
+}
+
+/// A case whose padding `ceil(pad_lo / stride)` exceeds the output size on
+/// the first spatial axis, with kernel dilation and groups: MLX 0.32.2's CPU
+/// kernel wrote past its output buffer for these (heap corruption).
+fn padding_beyond_output_case(rng: &mut StdRng, d: usize, groups: usize) -> Case {
+    let mut x_shape = vec![1, 3];
+    x_shape.extend(vec![4; d - 1]);
+    x_shape.push(2 * groups);
+    let mut w_shape = vec![groups, 4];
+    w_shape.extend(vec![1; d - 1]);
+    w_shape.push(2);
+    let mut dil = vec![1; d];
+    dil[0] = 2;
+    let mut pad = vec![0; d];
+    pad[0] = 2;
+    Case {
+        x: common::uniform(rng, x_shape.iter().product(), -1.0, 1.0),
+        w: common::uniform(rng, w_shape.iter().product(), -1.0, 1.0),
+        x_shape,
+        w_shape,
+        p: Conv::simple(d, &vec![1; d], &pad, &dil, groups),
+    }
+}
+
+#[test]
+fn conv_with_padding_beyond_the_output() {
+    let mut rng = common::rng();
+    for _ in 0..20 {
+        // The failing case of seed 13040734237302485311: x [1, 3, 4, 6],
+        // w [3, 4, 1, 2], padding 2, dilation [2, 1], groups 3; both
+        // contiguous and as a channels-first view.
+        let c = padding_beyond_output_case(&mut rng, 2, 3);
+        let want = conv_ref(&c.x, &c.x_shape, &c.w, &c.w_shape, &c.p);
+        let w = Array::from_slice(&c.w, &dims(&c.w_shape)).unwrap();
+        let x = Array::from_slice(&c.x, &dims(&c.x_shape)).unwrap();
+        let x_view = ops::transpose_axes(
+            &ops::contiguous(&ops::transpose_axes(&x, &[0, 3, 1, 2]).unwrap()).unwrap(),
+            &[0, 2, 3, 1],
+        )
+        .unwrap();
+        for x in [&x, &x_view] {
+            assert_conv(
+                &ops::conv2d(x, &w, [1, 1], [2, 0], [2, 1], 3).unwrap(),
+                &want,
+            );
+        }
+        let c = padding_beyond_output_case(&mut rng, 3, 1);
+        let x = Array::from_slice(&c.x, &dims(&c.x_shape)).unwrap();
+        let w = Array::from_slice(&c.w, &dims(&c.w_shape)).unwrap();
+        let got = ops::conv3d(&x, &w, [1, 1, 1], [2, 0, 0], [2, 1, 1], 1).unwrap();
+        assert_conv(&got, &conv_ref(&c.x, &c.x_shape, &c.w, &c.w_shape, &c.p));
+        // conv_general with uneven padding.
+        let mut c = padding_beyond_output_case(&mut rng, 2, 2);
+        (c.p.pad_lo, c.p.pad_hi) = (vec![3, 0], vec![2, 2]);
+        let x = Array::from_slice(&c.x, &dims(&c.x_shape)).unwrap();
+        let w = Array::from_slice(&c.w, &dims(&c.w_shape)).unwrap();
+        let got = ops::conv_general(
+            &x,
+            &w,
+            &[1, 1],
+            &[3, 0],
+            &[2, 2],
+            &[2, 1],
+            &[1, 1],
+            2,
+            false,
+        )
+        .unwrap();
+        assert_conv(&got, &conv_ref(&c.x, &c.x_shape, &c.w, &c.w_shape, &c.p));
     }
 }
 

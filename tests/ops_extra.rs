@@ -1181,6 +1181,35 @@ fn transposed_convolutions_match_scatter_sums() {
 }
 
 #[test]
+fn transposed_convolution_with_padding_beyond_the_input() {
+    // Stride 1, dilation 2, padding larger than the input: MLX 0.32.2's CPU
+    // kernel wrote past its output buffer here (heap corruption).
+    let mut rng = common::rng();
+    let (xs, ws) = ([1usize, 1, 2, 2], [2usize, 5, 5, 2]);
+    for _ in 0..20 {
+        let x = rand_vec(&mut rng, xs.iter().product());
+        let w = rand_vec(&mut rng, ws.iter().product());
+        let got = ops::conv_transpose2d(
+            &arr(&x, &xs),
+            &arr(&w, &ws),
+            [1, 1],
+            [2, 2],
+            [2, 2],
+            [0, 0],
+            1,
+        )
+        .unwrap();
+        let (want, shape) =
+            conv_transpose_ref(&x, &xs, &w, &ws, &[1, 1], &[2, 2], &[2, 2], &[0, 0]);
+        assert_eq!(
+            got.shape(),
+            shape.iter().map(|&d| d as i32).collect::<Vec<_>>()
+        );
+        close(&read(&got), &want, 4.0);
+    }
+}
+
+#[test]
 fn hadamard_transform_is_the_sylvester_matrix_product() {
     let mut rng = common::rng();
     for n in [2usize, 8, 64] {
