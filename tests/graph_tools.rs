@@ -161,7 +161,11 @@ fn gpu_device_info_matches_availability() {
         println!("gpu info: {:?}", info.entries());
         let name = info.text("device_name").expect("a GPU reports its name");
         assert!(!name.is_empty());
-        let memory = info.size("memory_size").expect("a GPU reports its memory");
+        // Metal names it `memory_size`, CUDA `total_memory`.
+        let memory = info
+            .size("memory_size")
+            .or_else(|| info.size("total_memory"))
+            .expect("a GPU reports its memory");
         assert!(memory > 1 << 30, "{memory} bytes");
     }
 }

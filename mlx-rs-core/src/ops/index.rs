@@ -940,7 +940,9 @@ op! {
     /// `masked_scatter`. `mask` has the shape of `a` or of its leading axes;
     /// a `true` then selects a whole block (the trailing axes), filled by
     /// the next block of `src`. A `src` with fewer elements than selected is
-    /// an `Err` (at evaluation).
+    /// an `Err` (at evaluation) on the CPU. MLX's GPU kernels do not check
+    /// that and read past the end of `src` (seen on CUDA); there `src` is
+    /// padded with zeros first, so missing elements come out as 0.
     ///
     /// ```
     /// # use mlx_rs_core::{ops, Array};
@@ -952,6 +954,21 @@ op! {
     /// # Ok(()) }
     /// ```
     fn masked_scatter(a: &Array, mask: &Array, src: &Array) -> Array |s| {
+        // At most `a.size()` elements are selected; padding to that bound
+        // keeps the GPU's unchecked reads inside `src`.
+        let short = src.size() < a.size()
+            && s.device()?.device_type() == crate::DeviceType::Gpu;
+        let padded;
+        let src = if short {
+            let missing = i32::try_from(a.size() - src.size())
+                .map_err(|_| Error::invalid("masked_scatter: array too large"))?;
+            let flat = crate::ops::reshape_on(src, &[-1], &s)?;
+            let zeros = crate::ops::zeros_on(&[missing], src.dtype(), &s)?;
+            padded = crate::ops::concatenate_on(&[flat, zeros], 0, &s)?;
+            &padded
+        } else {
+            src
+        };
         array_op!(mlx_masked_scatter(a.as_raw(), mask.as_raw(), src.as_raw(), s.as_raw()))
     }
 }
