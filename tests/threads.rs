@@ -249,10 +249,15 @@ fn queries_and_drops_do_not_wait_for_another_threads_eval() -> Result<()> {
     let x = Array::from_slice(&data, &[n as i32])?;
     let (to_other, from_main) = mpsc::channel::<Array>();
     let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
 
     let other = std::thread::spawn(move || -> Result<(Instant, Duration)> {
         let mut rng = common::rng();
+        // Creating an array builds graph (it takes the graph lock, which an
+        // evaluation holds where CUDA is usable), and a thread's first MLX call
+        // sets up its streams: do both before the evaluation starts.
         let mine = Array::from_slice(&common::uniform(&mut rng, 64, -1.0, 1.0), &[8, 8])?;
+        ready_tx.send(()).expect("ready");
         let theirs = from_main.recv().expect("input array");
         started_rx.recv().expect("eval started");
         // Let the evaluation get going.
@@ -275,6 +280,7 @@ fn queries_and_drops_do_not_wait_for_another_threads_eval() -> Result<()> {
     let stream = Stream::new(&Device::cpu())?;
     to_other.send(x.clone()).expect("send");
     let y = common::elementwise_chain(&x, 60, &stream)?;
+    ready_rx.recv().expect("other thread ready");
     started_tx.send(()).expect("signal");
     let start = Instant::now();
     let got = y.to_vec::<f32>()?;
