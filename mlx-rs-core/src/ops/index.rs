@@ -954,17 +954,22 @@ op! {
     /// # Ok(()) }
     /// ```
     fn masked_scatter(a: &Array, mask: &Array, src: &Array) -> Array |s| {
-        // At most `a.size()` elements are selected; padding to that bound
-        // keeps the GPU's unchecked reads inside `src`.
+        // At most `a.size()` elements are selected; padding `src` along its
+        // first axis to that bound keeps the GPU's unchecked reads inside it.
+        let shape = src.shape();
+        let per_row = shape.iter().skip(1).map(|&d| d as usize).product::<usize>();
         let short = src.size() < a.size()
+            && !shape.is_empty()
+            && per_row > 0
             && s.device()?.device_type() == crate::DeviceType::Gpu;
         let padded;
         let src = if short {
-            let missing = i32::try_from(a.size() - src.size())
+            let missing = a.size().div_ceil(per_row) - shape[0] as usize;
+            let mut zeros_shape = shape.clone();
+            zeros_shape[0] = i32::try_from(missing)
                 .map_err(|_| Error::invalid("masked_scatter: array too large"))?;
-            let flat = crate::ops::reshape_on(src, &[-1], &s)?;
-            let zeros = crate::ops::zeros_on(&[missing], src.dtype(), &s)?;
-            padded = crate::ops::concatenate_on(&[flat, zeros], 0, &s)?;
+            let zeros = crate::ops::zeros_on(&zeros_shape, src.dtype(), &s)?;
+            padded = crate::ops::concatenate_on(&[src, &zeros], 0, &s)?;
             &padded
         } else {
             src
