@@ -109,7 +109,7 @@ static FUSED_LINEAR_CUDA: AtomicU8 = AtomicU8::new(0);
 
 /// Sends [`fused_linear`] on CUDA to this crate's fused kernels (`true`) or to
 /// the compiled reference (`false`, the default: faster today, see the
-/// [module docs](self)). Also settable for a process with
+/// docs of [`fused_linear`]). Also settable for a process with
 /// [`FUSED_LINEAR_CUDA_ENV`]` = 1`; calling this overrides the variable.
 /// [`crate::set_force_reference`] wins over both.
 ///
