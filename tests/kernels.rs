@@ -250,32 +250,6 @@ const ACTIVATIONS: [Activation; 5] = [
     Activation::Silu,
 ];
 
-/// Runs a body on the CPU, and on the GPU as an ignored test: on a machine
-/// without one it is reported as ignored (not passed); a GPU host runs it with
-/// `--include-ignored`.
-macro_rules! cpu_and_gpu_test {
-    ($name:ident, |$dev:ident| $body:block) => {
-        mod $name {
-            use super::*;
-
-            fn run($dev: &Device) $body
-
-            #[test]
-            fn cpu() {
-                run(&Device::cpu());
-            }
-
-            #[test]
-            #[ignore = "needs a GPU: run with --include-ignored on a GPU host (docs/gpu.md)"]
-            fn gpu() {
-                let gpu = Device::gpu();
-                assert!(gpu.is_available(), "this MLX has no usable GPU");
-                run(&gpu);
-            }
-        }
-    };
-}
-
 /// erf in f64: its Maclaurin series below 3 (|error| ~1e-14 there), else
 /// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, where erf is within 3e-5 of ±1).
 fn erf_f64(v: f64) -> f64 {
@@ -394,7 +368,7 @@ fn expected_linear_path(dev: &Device, dtype: Dtype, rows: usize) -> LinearPath {
     }
 }
 
-cpu_and_gpu_test!(fused_linear_matches_f64, |dev| {
+device_test!(fused_linear_matches_f64, |dev| {
     kernels::set_poison_outputs(true);
     // The fused CUDA kernels are opt-in (the compiled reference is faster
     // today); this test is about them, so it turns them on.
@@ -449,7 +423,7 @@ cpu_and_gpu_test!(fused_linear_matches_f64, |dev| {
     }
 });
 
-cpu_and_gpu_test!(fused_linear_reference_matches_f64, |dev| {
+device_test!(fused_linear_reference_matches_f64, |dev| {
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
     for dtype in [Dtype::Float32, Dtype::Bfloat16] {
@@ -473,7 +447,7 @@ cpu_and_gpu_test!(fused_linear_reference_matches_f64, |dev| {
     }
 });
 
-cpu_and_gpu_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
+device_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
@@ -521,7 +495,7 @@ cpu_and_gpu_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
     }
 });
 
-cpu_and_gpu_test!(fused_linear_gradients_match_the_reference, |dev| {
+device_test!(fused_linear_gradients_match_the_reference, |dev| {
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
     // bf16 with 64 rows takes the tensor-core kernel on CUDA, f32 with 5 the GEMV kernel.
