@@ -210,7 +210,8 @@ impl Group {
                     && default.index() as usize != rank % count
                 {
                     return Err(Error::invalid(format!(
-                        "NCCL rank {rank} would use GPU {} but arrays live on GPU {}: give each                          process one GPU (CUDA_VISIBLE_DEVICES, as mlx-launch does)",
+                        "NCCL rank {rank} would use GPU {} but arrays live on GPU {}: give each \
+                         process one GPU (CUDA_VISIBLE_DEVICES, as mlx-launch does)",
                         rank % count,
                         default.index()
                     )));
@@ -824,7 +825,7 @@ fn ring_preflight(job: &RingJob, timeout: Duration) -> Result<()> {
 
     let accept = std::thread::spawn(move || -> std::result::Result<(), String> {
         for (addr, l) in listeners {
-            accept_hello(&addr, &l, rank, left, size, fingerprint, deadline)?;
+            accept_hello(&addr, l, rank, left, size, fingerprint, deadline)?;
         }
         Ok(())
     });
@@ -845,7 +846,7 @@ fn ring_preflight(job: &RingJob, timeout: Duration) -> Result<()> {
 
 fn accept_hello(
     addr: &str,
-    l: &TcpListener,
+    l: TcpListener,
     rank: usize,
     left: usize,
     size: usize,
@@ -865,6 +866,12 @@ fn accept_hello(
                 }
                 let expected = hello(left, size, fingerprint);
                 let ok = buf == expected;
+                // Close the listener before the peer hears back: once it has
+                // the answer it connects to MLX's listener on this same port,
+                // and a connection queued on this one instead would be reset
+                // after MLX's connect had already succeeded (both ranks then
+                // wait in accept forever).
+                drop(l);
                 let _ = conn.write_all(&[u8::from(ok)]);
                 if ok {
                     return Ok(());
