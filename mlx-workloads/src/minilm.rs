@@ -17,7 +17,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mlx_rs_core::Array;
+use mlx_rs_core::{ops, Array};
 use sha2::{Digest, Sha256};
 
 use crate::corpus::DataError;
@@ -284,5 +284,117 @@ impl Tokenizer {
             batch.mask.extend(std::iter::repeat(0).take(len - s.len()));
         }
         Ok(batch)
+    }
+}
+
+/// all-MiniLM-L6-v2 as a sentence encoder: the tokenizer and the BERT
+/// encoder ([`crate::bert::Bert`]), mean pooling, L2 normalization; the
+/// embedding stage of the RAG query path (it implements
+/// [`crate::rag::QueryEncoder`]).
+///
+/// ```
+/// use mlx_rs_core::Dtype;
+/// use mlx_workloads::minilm::{self, Encoder};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let files = minilm::fetch(&minilm::default_dir()).map_err(|e| mlx_rs_core::Error::InvalidArgument {
+///     message: e.0, location: std::panic::Location::caller() })?;
+/// let encoder = Encoder::load(&files, Dtype::Float32)?;
+/// let batch = encoder.tokenize_queries(&["How do I read a file?", "parse JSON text"])?;
+/// let emb = encoder.embed(&batch)?;
+/// assert_eq!(emb.shape(), [2, 384]);
+/// # Ok(()) }
+/// ```
+pub struct Encoder {
+    tokenizer: Tokenizer,
+    model: crate::bert::Bert,
+}
+
+fn data_err(e: DataError) -> mlx_rs_core::Error {
+    crate::invalid(e.0)
+}
+
+impl Encoder {
+    /// Loads the tokenizer, `config.json` and the weights (strictly; see
+    /// [`crate::bert::Bert::load`]) with `dtype` (float32 or bfloat16) as
+    /// the compute dtype.
+    pub fn load(files: &ModelFiles, dtype: mlx_rs_core::Dtype) -> mlx_rs_core::Result<Encoder> {
+        let tokenizer = Tokenizer::from_file(&files.tokenizer).map_err(data_err)?;
+        let config = crate::bert::BertConfig::from_file(&files.config)?;
+        let model = crate::bert::Bert::load(&config, &files.weights, dtype)?;
+        Ok(Encoder { tokenizer, model })
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The BERT encoder.
+    pub fn model(&self) -> &crate::bert::Bert {
+        &self.model
+    }
+
+    /// Tokenizes queries ([`Tokenizer::encode_queries`]: empty or over-long
+    /// queries are an `Err`).
+    pub fn tokenize_queries(&self, texts: &[&str]) -> mlx_rs_core::Result<TokenBatch> {
+        self.tokenizer.encode_queries(texts).map_err(data_err)
+    }
+
+    /// Tokenizes passages ([`Tokenizer::encode_passages`]: truncated to
+    /// [`MAX_TOKENS`]).
+    pub fn tokenize_passages(&self, texts: &[&str]) -> mlx_rs_core::Result<TokenBatch> {
+        self.tokenizer.encode_passages(texts).map_err(data_err)
+    }
+
+    /// Embeddings `[B, 384]` (f32, unit rows) of a tokenized batch. Lazy:
+    /// nothing is computed until the result is evaluated.
+    pub fn embed(&self, batch: &TokenBatch) -> mlx_rs_core::Result<Array> {
+        self.model.embed_batch(batch)
+    }
+
+    /// Embeds passages `batch_size` at a time, shortest first so that a
+    /// batch pads little, evaluating batch by batch; rows come back in the
+    /// order of `texts`. `[N, 384]` f32.
+    pub fn embed_passages(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> mlx_rs_core::Result<Array> {
+        if texts.is_empty() || batch_size == 0 {
+            return Err(crate::invalid(format!(
+                "embed_passages: {} texts in batches of {batch_size}: nothing to embed",
+                texts.len()
+            )));
+        }
+        let lens: Vec<usize> = texts
+            .iter()
+            .map(|t| self.tokenizer.ids(t).map(|ids| ids.len()))
+            .collect::<Result<_, _>>()
+            .map_err(data_err)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| lens[i]);
+        let mut parts = Vec::new();
+        for chunk in order.chunks(batch_size) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let e = self.embed(&self.tokenize_passages(&batch)?)?;
+            mlx_rs_core::eval([&e])?;
+            parts.push(e);
+        }
+        let sorted = ops::concatenate(&parts, 0)?;
+        // Row j of `sorted` is text order[j]; invert the permutation.
+        let mut inverse = vec![0i32; order.len()];
+        for (j, &i) in order.iter().enumerate() {
+            inverse[i] = j as i32;
+        }
+        let inverse = Array::from_slice(&inverse, &[inverse.len() as i32])?;
+        let out = ops::take_axis(&sorted, &inverse, 0)?;
+        mlx_rs_core::eval([&out])?;
+        Ok(out)
+    }
+}
+
+impl crate::rag::QueryEncoder for Encoder {
+    fn encode(&self, texts: &[&str]) -> mlx_rs_core::Result<Array> {
+        self.embed(&self.tokenize_queries(texts)?)
     }
 }

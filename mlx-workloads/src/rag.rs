@@ -2,10 +2,10 @@
 //! fused score + top-k for candidates, exact f32 rerank of the candidates.
 //!
 //! Stages of a query: tokenize → embed → score + top-k → rerank → answers.
-//! This module has the retrieval stages ([`Index`]). The embedding stage is
-//! the [`QueryEncoder`] seam: the all-MiniLM-L6-v2 encoder (a BERT on
-//! `mlx-nn`) is to implement it; until it is built no encoder exists and
-//! programs say so rather than time anything in its place.
+//! This module has the retrieval stages ([`Index`]) and the index file
+//! ([`Index::save`], [`Index::load`]). The embedding stage is the
+//! [`QueryEncoder`] seam, implemented by [`crate::minilm::Encoder`]
+//! (all-MiniLM-L6-v2, a BERT on `mlx-nn`).
 
 use mlx_ext_kernels::{l2_normalize, score_topk, score_topk_reference};
 use mlx_rs_core::{ops, Array, Dtype, Result};
@@ -20,8 +20,8 @@ pub const CANDIDATES: i32 = 100;
 pub const TOP_K: i32 = 10;
 
 /// Turns query texts into L2-normalized embeddings `[B, EMBED_DIM]`: the
-/// embedding stage of the query path. Implemented by the MiniLM encoder
-/// (BERT on `mlx-nn`) once it is built; nothing implements it yet.
+/// embedding stage of the query path, implemented by
+/// [`crate::minilm::Encoder`].
 pub trait QueryEncoder {
     /// Embeds `texts` (one row per text).
     fn encode(&self, texts: &[&str]) -> Result<Array>;
@@ -108,10 +108,17 @@ impl Index {
         mlx_rs_core::eval([&self.corpus, &self.master])
     }
 
-    /// The best `k` rows per query (`queries` `[B, D]` in the compute
-    /// dtype) by the scoring step: `(scores, indices)`, `[B, k]`.
+    /// The best `k` rows per query (`queries` `[B, D]`, cast to the compute
+    /// dtype if needed) by the scoring step: `(scores, indices)`, `[B, k]`.
     pub fn candidates(&self, queries: &Array, k: i32, scoring: Scoring) -> Result<(Array, Array)> {
         let k = k.min(self.len());
+        let cast;
+        let queries = if queries.dtype() == self.corpus.dtype() {
+            queries
+        } else {
+            cast = ops::astype(queries, self.corpus.dtype())?;
+            &cast
+        };
         match scoring {
             Scoring::Fused => score_topk(queries, &self.corpus, k),
             Scoring::Reference => score_topk_reference(queries, &self.corpus, k),
