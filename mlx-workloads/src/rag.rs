@@ -216,3 +216,134 @@ impl Index {
         &self.master
     }
 }
+
+/// The `format` metadata value of an index file.
+pub const INDEX_FORMAT: &str = "mlx-workloads rag index 1";
+
+/// A corpus embedded once and saved: unit-norm f32 embeddings `[N, D]`
+/// (row `i` embeds `passages[i]`) and the passages, in one safetensors file
+/// (tensor `embeddings`; metadata `format`, `model`, `passages` as JSON).
+///
+/// ```
+/// use mlx_rs_core::Array;
+/// use mlx_workloads::corpus::Passage;
+/// use mlx_workloads::rag::IndexFile;
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let path = std::env::temp_dir().join("rag_doc_index.safetensors");
+/// let file = IndexFile {
+///     embeddings: Array::from_slice(&[0.6f32, 0.8, 1.0, 0.0], &[2, 2])?,
+///     passages: vec![
+///         Passage { id: 0, name: "a.f".into(), text: "a.f: does f".into() },
+///         Passage { id: 1, name: "b.g".into(), text: "b.g: does g".into() },
+///     ],
+///     model: "test".into(),
+/// };
+/// file.save(&path)?;
+/// let back = IndexFile::load(&path)?;
+/// assert_eq!(back.passages, file.passages);
+/// assert_eq!(back.embeddings.to_vec::<f32>()?, [0.6, 0.8, 1.0, 0.0]);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct IndexFile {
+    /// `[N, D]` f32.
+    pub embeddings: Array,
+    /// `N` passages, ids `0..N` in order.
+    pub passages: Vec<crate::corpus::Passage>,
+    /// The model that embedded them (e.g. `all-MiniLM-L6-v2`).
+    pub model: String,
+}
+
+impl IndexFile {
+    fn check(&self, source: &str) -> Result<()> {
+        let s = self.embeddings.shape();
+        if s.len() != 2 || s[0] as usize != self.passages.len() || s[0] == 0 {
+            return Err(invalid(format!(
+                "{source}: {} passages but embeddings of shape {s:?} (expected [{}, D], not empty)",
+                self.passages.len(),
+                self.passages.len()
+            )));
+        }
+        if let Some((i, p)) = self
+            .passages
+            .iter()
+            .enumerate()
+            .find(|(i, p)| p.id as usize != *i)
+        {
+            return Err(invalid(format!(
+                "{source}: passage {i} has id {}",
+                p.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes the file (`path` must end in `.safetensors`).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        self.check(&path.display().to_string())?;
+        let passages: Vec<serde_json::Value> = self
+            .passages
+            .iter()
+            .map(|p| serde_json::json!({"id": p.id, "name": p.name, "text": p.text}))
+            .collect();
+        let metadata = std::collections::HashMap::from([
+            ("format".to_string(), INDEX_FORMAT.to_string()),
+            ("model".to_string(), self.model.clone()),
+            (
+                "passages".to_string(),
+                serde_json::Value::Array(passages).to_string(),
+            ),
+        ]);
+        let arrays = std::collections::HashMap::from([(
+            "embeddings".to_string(),
+            ops::astype(&self.embeddings, Dtype::Float32)?,
+        )]);
+        mlx_rs_core::io::save_safetensors(path, &arrays, &metadata)
+    }
+
+    /// Reads a file written by [`IndexFile::save`]. `Err` with the path for
+    /// a missing file, another kind of file, or passages and rows that
+    /// disagree.
+    pub fn load(path: &std::path::Path) -> Result<IndexFile> {
+        let source = path.display().to_string();
+        if !path.is_file() {
+            return Err(invalid(format!("no index file at {source}")));
+        }
+        let mut st = mlx_rs_core::io::load_safetensors(path)
+            .map_err(|e| invalid(format!("{source}: not a readable index: {}", e.message())))?;
+        if st.metadata.get("format").map(String::as_str) != Some(INDEX_FORMAT) {
+            return Err(invalid(format!(
+                "{source}: not an index file (metadata format is {:?}, expected {INDEX_FORMAT:?})",
+                st.metadata.get("format")
+            )));
+        }
+        let embeddings = st
+            .arrays
+            .remove("embeddings")
+            .ok_or_else(|| invalid(format!("{source}: no \"embeddings\" tensor")))?;
+        let raw: Vec<serde_json::Value> = st
+            .metadata
+            .get("passages")
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or_else(|| invalid(format!("{source}: no readable \"passages\" metadata")))?;
+        let passages = raw
+            .iter()
+            .map(|v| {
+                Some(crate::corpus::Passage {
+                    id: u32::try_from(v.get("id")?.as_u64()?).ok()?,
+                    name: v.get("name")?.as_str()?.to_string(),
+                    text: v.get("text")?.as_str()?.to_string(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid(format!("{source}: a passage lacks its id, name or text")))?;
+        let file = IndexFile {
+            embeddings: ops::astype(&embeddings, Dtype::Float32)?,
+            passages,
+            model: st.metadata.get("model").cloned().unwrap_or_default(),
+        };
+        file.check(&source)?;
+        Ok(file)
+    }
+}

