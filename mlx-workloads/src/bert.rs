@@ -112,12 +112,7 @@ impl BertConfig {
                 .and_then(Value::as_i64)
                 .and_then(|n| i32::try_from(n).ok())
                 .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "{}: no positive integer {k:?}",
-                        path.display()
-                    ))
-                })
+                .ok_or_else(|| invalid(format!("{}: no positive integer {k:?}", path.display())))
         };
         let config = BertConfig {
             vocab_size: int("vocab_size")?,
@@ -391,7 +386,11 @@ impl Bert {
     /// L2-normalizes the rows (the fused kernel): `[B, H]` f32.
     fn pool(hidden: &Array, mask: &Array) -> Result<Array> {
         let m = ops::expand_dims(&mask.astype(Dtype::Float32)?, -1)?;
-        let sum = ops::sum_axis(&ops::multiply(&hidden.astype(Dtype::Float32)?, &m)?, 1, false)?;
+        let sum = ops::sum_axis(
+            &ops::multiply(&hidden.astype(Dtype::Float32)?, &m)?,
+            1,
+            false,
+        )?;
         let count = ops::maximum(&ops::sum_axis(&m, 1, false)?, &Array::scalar(1e-9f32)?)?;
         mlx_ext_kernels::l2_normalize(&ops::divide(&sum, &count)?, 1e-12)
     }

@@ -355,11 +355,7 @@ impl Encoder {
     /// Embeds passages `batch_size` at a time, shortest first so that a
     /// batch pads little, evaluating batch by batch; rows come back in the
     /// order of `texts`. `[N, 384]` f32.
-    pub fn embed_passages(
-        &self,
-        texts: &[&str],
-        batch_size: usize,
-    ) -> mlx_rs_core::Result<Array> {
+    pub fn embed_passages(&self, texts: &[&str], batch_size: usize) -> mlx_rs_core::Result<Array> {
         if texts.is_empty() || batch_size == 0 {
             return Err(crate::invalid(format!(
                 "embed_passages: {} texts in batches of {batch_size}: nothing to embed",

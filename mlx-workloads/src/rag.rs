@@ -271,10 +271,7 @@ impl IndexFile {
             .enumerate()
             .find(|(i, p)| p.id as usize != *i)
         {
-            return Err(invalid(format!(
-                "{source}: passage {i} has id {}",
-                p.id
-            )));
+            return Err(invalid(format!("{source}: passage {i} has id {}", p.id)));
         }
         Ok(())
     }

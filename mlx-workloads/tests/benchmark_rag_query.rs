@@ -68,7 +68,10 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
             "no {key:?} line:\n{stdout}"
         );
     }
-    assert!(stdout.contains("40 rows from 40 passages embedded"), "{stdout}");
+    assert!(
+        stdout.contains("40 rows from 40 passages embedded"),
+        "{stdout}"
+    );
     assert!(stdout.contains("top stages"), "{stdout}");
 
     let record: serde_json::Value =
@@ -123,7 +126,11 @@ fn bad_input_exits_with_code_2_and_a_message() {
         (&[], Some(("MLX_DTYPE", "int8")), "MLX_DTYPE"),
         (&[], Some(("RAG_SCORING", "fast")), "RAG_SCORING"),
         (&[], Some(("RAG_ROWS", "0")), "RAG_ROWS"),
-        (&[], Some(("RAG_CORPUS_DIR", "/no/such/dir")), "rag_corpus.py"),
+        (
+            &[],
+            Some(("RAG_CORPUS_DIR", "/no/such/dir")),
+            "rag_corpus.py",
+        ),
         (
             &[],
             Some(("RAG_INDEX", "/no/such/index.safetensors")),

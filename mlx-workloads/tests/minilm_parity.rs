@@ -85,7 +85,10 @@ fn check(dtype: Dtype, min_cosine: f64, batch_size: usize) {
             worst = (c, row);
         }
     }
-    println!("{dtype}: worst cosine {:.7} (sentence {})", worst.0, worst.1);
+    println!(
+        "{dtype}: worst cosine {:.7} (sentence {})",
+        worst.0, worst.1
+    );
     assert!(
         worst.0 >= min_cosine,
         "{dtype}: sentence {} has cosine {} < {min_cosine}: {}",
@@ -125,11 +128,18 @@ fn bad_inputs_and_files_are_errors() {
     use mlx_workloads::rag::QueryEncoder;
     assert!(enc.encode(&[""]).unwrap_err().to_string().contains("empty"));
     let long = "word ".repeat(300);
-    assert!(enc.encode(&[&long]).unwrap_err().to_string().contains("256"));
+    assert!(enc
+        .encode(&[&long])
+        .unwrap_err()
+        .to_string()
+        .contains("256"));
     let files = minilm::fetch(&minilm::default_dir()).unwrap();
     let mut missing = files.clone();
     missing.weights = std::env::temp_dir().join("no-such-minilm.safetensors");
-    let err = Encoder::load(&missing, Dtype::Float32).err().unwrap().to_string();
+    let err = Encoder::load(&missing, Dtype::Float32)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("no model weights"), "{err}");
     // A checkpoint with a tensor the model lacks is refused by name.
     let dir = std::env::temp_dir().join(format!("minilm-extra-{}", std::process::id()));
@@ -143,7 +153,10 @@ fn bad_inputs_and_files_are_errors() {
     mlx_rs_core::io::save_safetensors(&extra, &st.arrays, &st.metadata).unwrap();
     let mut bad = files.clone();
     bad.weights = extra;
-    let err = Encoder::load(&bad, Dtype::Float32).err().unwrap().to_string();
+    let err = Encoder::load(&bad, Dtype::Float32)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("unexpected encoder.layer.6.output.dense.bias"),
         "{err}"

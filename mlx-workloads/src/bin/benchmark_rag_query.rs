@@ -21,7 +21,8 @@ use mlx_workloads::rag::{self, Index, IndexFile, Scoring, CANDIDATES, EMBED_DIM,
 use serde_json::json;
 
 const NAME: &str = "benchmark_rag_query";
-const ABOUT: &str = "Times the RAG query path: tokenize -> embed (all-MiniLM-L6-v2) -> fused score + \
+const ABOUT: &str =
+    "Times the RAG query path: tokenize -> embed (all-MiniLM-L6-v2) -> fused score + \
 top-k -> exact f32 rerank -> answers to the host.
 
 presets: small = 256 embedded passages + random rows to 10,000 x 384;
@@ -135,15 +136,23 @@ struct Setup {
     setup_s: f64,
 }
 
-fn setup(opts: &harness::Options, env: &Env, device: &mlx_rs_core::Device) -> Result<Setup, String> {
+fn setup(
+    opts: &harness::Options,
+    env: &Env,
+    device: &mlx_rs_core::Device,
+) -> Result<Setup, String> {
     let e = |e: mlx_rs_core::Error| e.message();
     device.set_default().map_err(e)?;
     let start = Instant::now();
     let dir = &env.corpus_dir;
     let passages = corpus::load_corpus(&dir.join("corpus.jsonl")).map_err(|d: DataError| d.0)?;
-    let pairs = corpus::load_queries(&dir.join("queries.jsonl"), passages.len()).map_err(|d| d.0)?;
+    let pairs =
+        corpus::load_queries(&dir.join("queries.jsonl"), passages.len()).map_err(|d| d.0)?;
     if pairs.is_empty() {
-        return Err(format!("{}: no queries", dir.join("queries.jsonl").display()));
+        return Err(format!(
+            "{}: no queries",
+            dir.join("queries.jsonl").display()
+        ));
     }
     let files = minilm::fetch(&env.model_dir).map_err(|d| d.0)?;
     let encoder = Encoder::load(&files, opts.dtype).map_err(e)?;
@@ -166,7 +175,11 @@ fn setup(opts: &harness::Options, env: &Env, device: &mlx_rs_core::Device) -> Re
         let file = IndexFile::load(path).map_err(e)?;
         let n = file.passages.len();
         if n > passages.len()
-            || file.passages.iter().zip(&passages).any(|(a, b)| a.text != b.text)
+            || file
+                .passages
+                .iter()
+                .zip(&passages)
+                .any(|(a, b)| a.text != b.text)
         {
             return Err(format!(
                 "{}: its passages are not the first {n} of {}",
@@ -174,7 +187,11 @@ fn setup(opts: &harness::Options, env: &Env, device: &mlx_rs_core::Device) -> Re
                 dir.join("corpus.jsonl").display()
             ));
         }
-        (file.embeddings, n, format!("{} (index file)", path.display()))
+        (
+            file.embeddings,
+            n,
+            format!("{} (index file)", path.display()),
+        )
     } else {
         let n = match opts.preset {
             Preset::Small => passages.len().min(SMALL_PASSAGES),
@@ -240,7 +257,9 @@ fn run(
             .collect();
         let tokens = it.host_stage("tokenize", || s.encoder.tokenize_queries(&texts))?;
         let q = it.stage("embed", || s.encoder.embed(&tokens))?;
-        let (_, cand) = it.stage("score+top-k", || s.index.candidates(&q, CANDIDATES, scoring))?;
+        let (_, cand) = it.stage("score+top-k", || {
+            s.index.candidates(&q, CANDIDATES, scoring)
+        })?;
         let hits = it.stage("rerank", || {
             let h = s.index.rerank(&q, &cand, TOP_K)?;
             Ok((h.indices, h.scores))
@@ -267,16 +286,34 @@ fn run(
         unit: "queries".into(),
         metrics: vec![
             ("corpus".into(), json!(format!("{n} x {EMBED_DIM}"))),
-            ("real passages".into(), json!(format!("{} rows from {}", s.real_rows, s.source))),
-            ("encoder".into(), json!(format!("all-MiniLM-L6-v2, {}", s.encoder.model().dtype()))),
-            ("scoring".into(), json!(match scoring {
-                Scoring::Fused => "fused score+top-k",
-                Scoring::Reference => "matmul + argpartition (reference)",
-            })),
-            ("candidates / answers".into(), json!(format!("{CANDIDATES} / {TOP_K}"))),
+            (
+                "real passages".into(),
+                json!(format!("{} rows from {}", s.real_rows, s.source)),
+            ),
+            (
+                "encoder".into(),
+                json!(format!("all-MiniLM-L6-v2, {}", s.encoder.model().dtype())),
+            ),
+            (
+                "scoring".into(),
+                json!(match scoring {
+                    Scoring::Fused => "fused score+top-k",
+                    Scoring::Reference => "matmul + argpartition (reference)",
+                }),
+            ),
+            (
+                "candidates / answers".into(),
+                json!(format!("{CANDIDATES} / {TOP_K}")),
+            ),
             ("recall@10 pairs".into(), json!(s.pairs.len())),
             ("recall@10".into(), recall_value),
-            ("setup".into(), json!(format!("{:.2} s (corpus, model, index; untimed)", s.setup_s))),
+            (
+                "setup".into(),
+                json!(format!(
+                    "{:.2} s (corpus, model, index; untimed)",
+                    s.setup_s
+                )),
+            ),
         ],
         notes: vec![format!(
             "each iteration tokenizes {batch} of the corpus' {} query texts, embeds them, scores, \
