@@ -266,8 +266,16 @@ pub fn score_topk_reference_on<'s>(
     on: impl Into<StreamOrDevice<'s>>,
 ) -> Result<(Array, Array)> {
     let s = on.into().resolve()?;
-    let (_, n, _) = check(queries, corpus, k)?;
-    let scores = ops::matmul_on(queries, &ops::transpose_on(corpus, &s)?, &s)?;
+    let (b, n, _) = check(queries, corpus, k)?;
+    let scores = if b == 1 {
+        // One query: `corpus @ qᵀ` reads the row-major corpus in order (a
+        // matrix-vector product); on the CPU that is ~1.3x faster than
+        // `q @ corpusᵀ` at 100k x 384. `[N, 1]` → `[1, N]` is a free reshape.
+        let col = ops::matmul_on(corpus, &ops::transpose_on(queries, &s)?, &s)?;
+        ops::reshape_on(&col, &[1, n], &s)?
+    } else {
+        ops::matmul_on(queries, &ops::transpose_on(corpus, &s)?, &s)?
+    };
     let scores = ops::astype_on(&scores, Dtype::Float32, &s)?;
     // NaN ranks as -inf, as in the kernels.
     let neg_inf = Array::scalar(f32::NEG_INFINITY)?;
@@ -275,10 +283,8 @@ pub fn score_topk_reference_on<'s>(
     // The best k, unordered: partition the negated scores at k - 1.
     let candidates = if k < n {
         let part = ops::argpartition_axis_on(&ops::negative_on(&scores, &s)?, k - 1, -1, &s)?;
-        let b = scores.dim(0)?;
         ops::slice_on(&part, &[0, 0], &[b, k], &[1, 1], &s)?
     } else {
-        let b = scores.dim(0)?;
         let row = ops::arange_on(0.0, n as f64, 1.0, Dtype::Uint32, &s)?;
         ops::broadcast_to_on(&ops::reshape_on(&row, &[1, n], &s)?, &[b, n], &s)?
     };
