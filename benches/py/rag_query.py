@@ -98,7 +98,8 @@ def worker_mlx(a):
     def once(q):
         ids, mask = minilm_mlx.tokenize(tok, [q])
         e = model(ids, mask)
-        scores = (e.astype(dtype) @ corpus.T)[0]
+        # corpus @ q^T, the order ours uses for one query (a matrix-vector product).
+        scores = (corpus @ e.astype(dtype).T)[:, 0]
         cand = mx.argpartition(-scores, CANDIDATES)[:CANDIDATES]
         exact = master[cand] @ e[0]
         order = mx.argsort(-exact)[:TOP_K]

@@ -180,8 +180,8 @@ impl Embeddings {
     /// Adds positions `0..len` and token type 0 to word vectors `[B, L, H]`,
     /// then normalizes.
     fn finish(&self, words: Array, len: i32) -> Result<Array> {
-        let pos = ops::arange(0.0, len as f64, 1.0, Dtype::Int32)?;
-        let pos = ops::take_axis(&self.position.weight, &pos, 0)?;
+        // Positions 0..len are the table's first rows: a slice, no gather.
+        let pos = ops::slice(&self.position.weight, &[0, 0], &[len, i32::MAX], &[1, 1])?;
         let kind = ops::slice(&self.token_type.weight, &[0, 0], &[1, i32::MAX], &[1, 1])?;
         let x = ops::add(&ops::add(&words, &pos)?, &kind)?;
         self.norm.forward(&x)
@@ -361,23 +361,29 @@ impl Bert {
     pub fn hidden_states(&self, ids: &Array, mask: &Array) -> Result<Array> {
         self.check(ids, mask)?;
         let x = self.embeddings.forward(ids)?;
-        self.encode(x, mask)
+        self.encode(x, Some(mask))
     }
 
     /// [`Bert::hidden_states`] for ids the caller has checked against the
     /// vocabulary on the host, so that no device read is needed.
-    fn hidden_states_trusted(&self, ids: &Array, mask: &Array) -> Result<Array> {
+    /// `padded`: whether any mask entry is 0 (else attention needs no mask).
+    fn hidden_states_trusted(&self, ids: &Array, mask: &Array, padded: bool) -> Result<Array> {
         self.check(ids, mask)?;
         let words = ops::take_axis(&self.embeddings.word.weight, ids, 0)?;
         let x = self.embeddings.finish(words, ids.shape()[1])?;
-        self.encode(x, mask)
+        self.encode(x, padded.then_some(mask))
     }
 
-    fn encode(&self, mut x: Array, mask: &Array) -> Result<Array> {
-        let s = mask.shape();
-        let keep = ops::reshape(&mask.astype(Dtype::Bool)?, &[s[0], 1, 1, s[1]])?;
+    fn encode(&self, mut x: Array, mask: Option<&Array>) -> Result<Array> {
+        let keep = match mask {
+            Some(m) => {
+                let s = m.shape();
+                Some(ops::reshape(&m.astype(Dtype::Bool)?, &[s[0], 1, 1, s[1]])?)
+            }
+            None => None,
+        };
         for layer in &self.layers {
-            x = layer.forward_masked(&x, Some(&keep))?;
+            x = layer.forward_masked(&x, keep.as_ref())?;
         }
         Ok(x)
     }
@@ -412,7 +418,8 @@ impl Bert {
             )));
         }
         let (ids, mask) = batch.arrays()?;
-        Bert::pool(&self.hidden_states_trusted(&ids, &mask)?, &mask)
+        let padded = batch.mask.contains(&0);
+        Bert::pool(&self.hidden_states_trusted(&ids, &mask, padded)?, &mask)
     }
 }
 
