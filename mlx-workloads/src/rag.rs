@@ -3,7 +3,7 @@
 //!
 //! Stages of a query: tokenize → embed → score + top-k → rerank → answers.
 //! This module has the retrieval stages ([`Index`]) and the index file
-//! ([`Index::save`], [`Index::load`]). The embedding stage is the
+//! ([`IndexFile`]). The embedding stage is the
 //! [`QueryEncoder`] seam, implemented by [`crate::minilm::Encoder`]
 //! (all-MiniLM-L6-v2, a BERT on `mlx-nn`).
 
@@ -110,18 +110,26 @@ impl Index {
 
     /// The best `k` rows per query (`queries` `[B, D]`, cast to the compute
     /// dtype if needed) by the scoring step: `(scores, indices)`, `[B, k]`.
+    ///
+    /// On the CPU a half-precision index scores its f32 rows: the CPU has
+    /// no half-precision GEMM, so scoring the half rows would cast the whole
+    /// corpus to f32 on every call (for one query that cast costs more than
+    /// the product), and the f32 rows give the same or better candidates.
     pub fn candidates(&self, queries: &Array, k: i32, scoring: Scoring) -> Result<(Array, Array)> {
         let k = k.min(self.len());
+        let on_cpu =
+            mlx_rs_core::Device::default_device()?.device_type() == mlx_rs_core::DeviceType::Cpu;
+        let corpus = if on_cpu { &self.master } else { &self.corpus };
         let cast;
-        let queries = if queries.dtype() == self.corpus.dtype() {
+        let queries = if queries.dtype() == corpus.dtype() {
             queries
         } else {
-            cast = ops::astype(queries, self.corpus.dtype())?;
+            cast = ops::astype(queries, corpus.dtype())?;
             &cast
         };
         match scoring {
-            Scoring::Fused => score_topk(queries, &self.corpus, k),
-            Scoring::Reference => score_topk_reference(queries, &self.corpus, k),
+            Scoring::Fused => score_topk(queries, corpus, k),
+            Scoring::Reference => score_topk_reference(queries, corpus, k),
         }
     }
 
