@@ -4,11 +4,12 @@ mflux 0.24.0 (see mflux_small.py for how it is sized and the three changes
 that make it compute BFL's math), random weights saved under Black Forest
 Labs' checkpoint names, random inputs, and mflux's float32 output.
 
-Two fixtures: `schnell` (no guidance embedder, 2 double + 2 single blocks)
-and `dev` (guidance_in, 1 + 1 blocks). Each holds the weights under their
-BFL names and the tensors `input.img`, `input.img_ids`, `input.txt`,
-`input.txt_ids`, `input.y`, `input.timesteps`, (`input.guidance`) and
-`output`.
+Two cases: `schnell` (no guidance embedder, 2 double + 2 single blocks)
+and `dev` (guidance_in, 1 + 1 blocks). Each writes two files:
+`flux_NAME_tiny.weights.safetensors`, a checkpoint holding exactly the
+model's tensors under BFL's names (its metadata holds the sizes), and
+`flux_NAME_tiny.io.safetensors` with `img`, `img_ids`, `txt`, `txt_ids`,
+`y`, `timesteps`, (`guidance`) and mflux's `output`.
 
 usage: python3 flux_fixture.py OUT_DIR
 (`pip install mlx==0.32.2 numpy pillow` and `pip install --no-deps mflux==0.24.0`.)
@@ -47,28 +48,29 @@ def main(out_dir):
         out = ms.forward(model, img, txt, vec, height=16 * rows, width=16 * cols,
                          sigma=case["sigma"], guidance=guidance)
         txt_ids, img_ids = ms.ids(1, L, rows, cols)
-        tensors = ms.bfl_weights(model, size)
-        tensors.update({
-            "input.img": img,
-            "input.img_ids": img_ids,
-            "input.txt": txt,
-            "input.txt_ids": txt_ids,
-            "input.y": vec,
-            "input.timesteps": mx.array([case["sigma"]], dtype=mx.float32),
+        weights = ms.bfl_weights(model, size)
+        io = {
+            "img": img,
+            "img_ids": img_ids,
+            "txt": txt,
+            "txt_ids": txt_ids,
+            "y": vec,
+            "timesteps": mx.array([case["sigma"]], dtype=mx.float32),
             "output": out.astype(mx.float32),
-        })
+        }
         if size.guidance:
-            tensors["input.guidance"] = mx.array([guidance], dtype=mx.float32)
-        mx.eval(tensors)
-        path = out_dir / f"flux_{name}_tiny.safetensors"
-        mx.save_safetensors(str(path), tensors, metadata={
+            io["guidance"] = mx.array([guidance], dtype=mx.float32)
+        mx.eval(weights, io)
+        path = out_dir / f"flux_{name}_tiny.weights.safetensors"
+        mx.save_safetensors(str(out_dir / f"flux_{name}_tiny.io.safetensors"), io)
+        mx.save_safetensors(str(path), weights, metadata={
             "generator": "mlx-workloads/scripts/flux_fixture.py (mflux 0.24.0, MLX %s)" % mx.__version__,
             "hidden": str(size.hidden), "heads": str(size.heads),
             "axes": ",".join(map(str, size.axes)), "depth": str(size.depth),
             "depth_single": str(size.depth_single), "context_in": str(size.context_in),
             "vec_in": str(size.vec_in), "guidance_embed": str(size.guidance).lower(),
         })
-        print(f"{path}: {len(tensors)} tensors, max |out| {mx.abs(out).max().item():.4f}")
+        print(f"{path}: {len(weights)} tensors, max |out| {mx.abs(out).max().item():.4f}")
 
 
 if __name__ == "__main__":
