@@ -78,16 +78,16 @@ fn max_err(a: &Array, b: &Array) -> (f32, f32) {
 }
 
 /// Float32: our model, loaded strictly from mflux's weights, reproduces
-/// mflux's output to 1e-4 of the output's largest magnitude (both sides
-/// compute in f32; the difference is op order: fused vs unfused norms, qkv
-/// fused vs separate projections, rope formulas).
+/// mflux's output to 1e-5 of the output's largest magnitude (both sides
+/// compute in f32; they differ in op order: fused vs unfused norms, fused
+/// vs separate qkv projections, rope formulas; measured: ~3e-7).
 ///
-/// Bfloat16: weights and activations in bf16 (rope, norms' statistics and
-/// the timestep embedding in f32, as in BFL). bf16 keeps 8 significant bits
-/// (relative rounding 2^-9 ≈ 0.2 %), and each of the ~10 sequential
-/// rounding stages per block adds its share, so the bound is 4 % of the
-/// largest magnitude and 1 % on average (about 3× what was measured on this
-/// fixture: ~1.2 % max, ~0.25 % mean).
+/// Bfloat16: weights and activations in bf16 (rope and the timestep
+/// embedding in f32, as in BFL). bf16 keeps 8 significant bits (relative
+/// rounding up to 2^-9 ≈ 0.2 %) and every linear, norm and residual add
+/// rounds again, so the bounds are 2 % of the largest magnitude at worst
+/// and 0.5 % on average, about 3.5x what this fixture measures (0.6 % and
+/// 0.14 %).
 #[test]
 fn matches_mflux_fixture_in_f32_and_bf16() {
     cpu();
@@ -101,8 +101,8 @@ fn matches_mflux_fixture_in_f32_and_bf16() {
         println!("{case} f32: max err {err:.3e}, max |out| {scale:.3}");
         assert!(scale > 0.5, "{case}: degenerate fixture output");
         assert!(
-            err <= 1e-4 * scale,
-            "{case} f32: max err {err} > 1e-4 x {scale}"
+            err <= 1e-5 * scale,
+            "{case} f32: max err {err} > 1e-5 x {scale}"
         );
 
         let bf16_model = Flux::load(config, &weights, Dtype::Bfloat16).unwrap();
@@ -114,12 +114,12 @@ fn matches_mflux_fixture_in_f32_and_bf16() {
         let mean = g.iter().zip(&w).map(|(x, y)| (x - y).abs()).sum::<f32>() / g.len() as f32;
         println!("{case} bf16: max err {err:.3e}, mean err {mean:.3e}, max |out| {scale:.3}");
         assert!(
-            err <= 4e-2 * scale,
-            "{case} bf16: max err {err} > 4e-2 x {scale}"
+            err <= 2e-2 * scale,
+            "{case} bf16: max err {err} > 2e-2 x {scale}"
         );
         assert!(
-            mean <= 1e-2 * scale,
-            "{case} bf16: mean err {mean} > 1e-2 x {scale}"
+            mean <= 5e-3 * scale,
+            "{case} bf16: mean err {mean} > 5e-3 x {scale}"
         );
     }
 }

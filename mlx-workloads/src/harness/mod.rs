@@ -39,7 +39,7 @@ use std::time::Instant;
 use mlx_rs_core::{memory, Array, Device, Element, Result};
 use serde_json::{json, Value};
 
-pub use args::{parse_args, usage, ArgError, Command, DeviceChoice, Options, Preset};
+pub use args::{parse_args, take_flags, usage, ArgError, Command, DeviceChoice, Options, Preset};
 pub use stats::{percentile, Stats};
 pub use trace::{Span, Trace};
 
