@@ -30,6 +30,7 @@
 //! module: the transformer takes their outputs as inputs.
 
 pub mod sampling;
+pub mod vae;
 
 use std::collections::BTreeMap;
 use std::path::Path;
