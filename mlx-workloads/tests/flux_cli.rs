@@ -73,10 +73,7 @@ fn samples_and_writes_latents() {
             "{stdout}"
         );
         assert!(stdout.contains("s / step"), "{stdout}");
-        assert!(
-            stdout.contains("VAE decoder is not implemented"),
-            "{stdout}"
-        );
+        assert!(stdout.contains("no image written"), "{stdout}");
         let file = io::load_safetensors(&out_path).unwrap();
         let lat = &file.arrays["latents"];
         assert_eq!(lat.shape(), [1, 16, 8, 12]);
@@ -84,6 +81,39 @@ fn samples_and_writes_latents() {
         assert!(v.iter().all(|x| x.is_finite()) && v.iter().any(|x| *x != 0.0));
         assert_eq!(file.metadata["vae_scale_factor"], "0.3611");
     }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// With an autoencoder, the latents are decoded and written as a PNG of the
+/// image's size (the tiny test autoencoder upsamples 2x, so 64 x 96 pixels
+/// of latents 8 x 12 give a 16 x 24 image).
+#[test]
+fn decodes_to_png_with_a_vae() {
+    let d = dir("png");
+    let png = d.join("out.png");
+    let vae = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/flux_vae_tiny.weights.safetensors");
+    let out = program()
+        .args([
+            "--device", "cpu", "--dtype", "float32", "--height", "64", "--width", "96", "--steps",
+            "1",
+        ])
+        .arg("--vae")
+        .arg(&vae)
+        .arg("--png")
+        .arg(&png)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("decoded [1, 3, 16, 24]"), "{stdout}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&bytes[16..24], &[0, 0, 0, 24, 0, 0, 0, 16]);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -105,7 +135,18 @@ fn bad_input_exits_with_code_2_and_a_message() {
     let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/flux_schnell_tiny.weights.safetensors");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--png".into(), "x.png".into()], "VAE decoder"),
+        (vec!["--png".into(), "x.png".into()], "--png needs --vae"),
+        (
+            vec![
+                "--device".into(),
+                "cpu".into(),
+                "--vae".into(),
+                weights.display().to_string(),
+                "--png".into(),
+                "x.png".into(),
+            ],
+            "not a FLUX autoencoder",
+        ),
         (
             vec!["--steps".into(), "0".into()],
             "--steps: expected a whole number >= 1",

@@ -1,5 +1,6 @@
 //! FLUX.1 sampling: noise, N Euler steps of the transformer on BFL's
-//! schedule, the final latents written as safetensors.
+//! schedule, the final latents written as safetensors and, with the
+//! autoencoder's weights, decoded to a PNG.
 //!
 //! `cargo run --release -p mlx-workloads --bin flux -- --help`
 use std::collections::HashMap;
@@ -9,12 +10,14 @@ use std::time::Instant;
 
 use mlx_rs_core::{io, ops, Array, Dtype};
 use mlx_workloads::flux::sampling::{self, euler_step, latent_grid, pack, schedule, unpack};
+use mlx_workloads::flux::vae::{write_png, Decoder, VaeConfig};
 use mlx_workloads::flux::{image_ids, Flux, FluxConfig, Inputs};
 use mlx_workloads::harness::{self, DeviceChoice};
 
 const NAME: &str = "flux";
 const HELP: &str = "FLUX.1 sampling with the transformer of this crate: seeded noise, N Euler
-steps on Black Forest Labs' schedule, the final latents written to a file.
+steps on Black Forest Labs' schedule, the final latents written to a file and,
+with the autoencoder (--vae), decoded to a PNG.
 
 usage: flux [flags]
 
@@ -37,14 +40,16 @@ usage: flux [flags]
   --out PATH              write the final latents [1, 16, 2h, 2w] (what BFL's
                           autoencoder decodes, after z / 0.3611 + 0.1159) as safetensors
                           under the name `latents`
-  --png PATH              not available: decoding to an image needs the FLUX VAE
-                          decoder, which is not implemented yet
+  --vae PATH              BFL's autoencoder (ae.safetensors; its decoder half is used,
+                          loaded strictly, sizes read from the file)
+  --png PATH              decode the latents with --vae and write the image as PNG
   --dtype float32|bfloat16  compute dtype (default: env MLX_DTYPE, else bfloat16)
   --device cpu|gpu        device (default: the GPU where MLX has one, else the CPU)
   --help                  print this text
 
 Text encoders (T5-XXL, CLIP-L) are not part of this program: without --txt the
-conditioning is random, so the latents are not an image of any prompt.
+conditioning is random, so the latents (and the PNG) are not an image of any
+prompt; with synthetic transformer weights they are not an image at all.
 ";
 
 struct Args {
@@ -58,6 +63,8 @@ struct Args {
     seed: u64,
     txt: Option<PathBuf>,
     out: Option<PathBuf>,
+    vae: Option<PathBuf>,
+    png: Option<PathBuf>,
     dtype: Dtype,
     device: Option<DeviceChoice>,
 }
@@ -74,6 +81,8 @@ fn parse(args: Vec<String>, env_dtype: Option<&str>) -> Result<Option<Args>, Str
         seed: 0,
         txt: None,
         out: None,
+        vae: None,
+        png: None,
         dtype: Dtype::Bfloat16,
         device: None,
     };
@@ -143,11 +152,8 @@ fn parse(args: Vec<String>, env_dtype: Option<&str>) -> Result<Option<Args>, Str
             "--seed" => a.seed = num(0)?,
             "--txt" => a.txt = Some(PathBuf::from(&value)),
             "--out" => a.out = Some(PathBuf::from(&value)),
-            "--png" => return Err(
-                "--png: image output needs the FLUX VAE decoder (BFL's ae.safetensors), which is \
-                     not implemented yet; use --out to write the latents"
-                    .into(),
-            ),
+            "--vae" => a.vae = Some(PathBuf::from(&value)),
+            "--png" => a.png = Some(PathBuf::from(&value)),
             "--dtype" => dtype_flag = Some(value),
             "--device" => {
                 a.device = Some(match value.as_str() {
@@ -166,6 +172,9 @@ fn parse(args: Vec<String>, env_dtype: Option<&str>) -> Result<Option<Args>, Str
                 ))
             }
         }
+    }
+    if a.png.is_some() && a.vae.is_none() {
+        return Err("--png needs --vae PATH (the autoencoder that decodes the latents)".into());
     }
     let (source, d) = match (dtype_flag, env_dtype) {
         (Some(v), _) => ("--dtype", v),
@@ -288,6 +297,17 @@ fn run(a: Args) -> Result<(), Failure> {
             (s.txt, s.y)
         }
     };
+    let vae = match &a.vae {
+        Some(p) => {
+            let cfg =
+                VaeConfig::from_checkpoint(p).map_err(|e| Failure::Usage(format!("--vae: {e}")))?;
+            Some(
+                Decoder::load(cfg, p, a.dtype)
+                    .map_err(|e| Failure::Usage(format!("--vae: {e}")))?,
+            )
+        }
+        None => None,
+    };
     model.eval_parameters()?;
     let load_s = t0.elapsed().as_secs_f64();
 
@@ -348,7 +368,7 @@ fn run(a: Args) -> Result<(), Failure> {
     println!("latents {:?}, max |x| {max:.4}", latents.shape());
     match &a.out {
         Some(path) => {
-            let tensors = HashMap::from([("latents".to_string(), latents)]);
+            let tensors = HashMap::from([("latents".to_string(), latents.clone())]);
             let meta = HashMap::from([
                 ("height".to_string(), height.to_string()),
                 ("width".to_string(), width.to_string()),
@@ -362,6 +382,21 @@ fn run(a: Args) -> Result<(), Failure> {
         }
         None => println!("latents not written (--out PATH writes them)"),
     }
-    println!("no image written: the FLUX VAE decoder is not implemented yet");
+    match (&vae, &a.png) {
+        (Some(vae), Some(png)) => {
+            let t = Instant::now();
+            let image = vae.decode(&latents)?;
+            mlx_rs_core::eval([&image])?;
+            let decode_s = t.elapsed().as_secs_f64();
+            write_png(&image, png)?;
+            println!(
+                "decoded {:?} in {decode_s:.3} s; wrote {}",
+                image.shape(),
+                png.display()
+            );
+        }
+        (Some(_), None) => println!("no image written (--png PATH writes one)"),
+        _ => println!("no image written (--vae PATH --png PATH decode and write one)"),
+    }
     Ok(())
 }
