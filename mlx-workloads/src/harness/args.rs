@@ -220,6 +220,9 @@ pub fn parse_args(
     Ok(Command::Run(opts))
 }
 
+/// Program-specific `(flag, value)` pairs, in command-line order.
+pub type TakenFlags = Vec<(String, String)>;
+
 /// Takes out of `args` the program-specific flags named in `extra` (each
 /// takes a value, as `--flag value` or `--flag=value`), returning the other
 /// arguments (for [`parse_args`]) and the taken `(flag, value)` pairs in
@@ -236,7 +239,7 @@ pub fn parse_args(
 pub fn take_flags(
     args: impl IntoIterator<Item = String>,
     extra: &[&str],
-) -> Result<(Vec<String>, Vec<(String, String)>), ArgError> {
+) -> Result<(Vec<String>, TakenFlags), ArgError> {
     let mut rest = Vec::new();
     let mut taken = Vec::new();
     let mut args = args.into_iter();
