@@ -75,7 +75,7 @@ pub struct FluxConfig {
 }
 
 impl FluxConfig {
-    /// FLUX.1 [schnell]: 12 B parameters, no guidance embedding.
+    /// FLUX.1 schnell: 12 B parameters, no guidance embedding.
     pub fn schnell() -> FluxConfig {
         FluxConfig {
             in_channels: 64,
@@ -94,7 +94,7 @@ impl FluxConfig {
         }
     }
 
-    /// FLUX.1 [dev]: schnell's dimensions plus `guidance_in`.
+    /// FLUX.1 dev: schnell's dimensions plus `guidance_in`.
     pub fn dev() -> FluxConfig {
         FluxConfig {
             guidance_embed: true,
