@@ -37,7 +37,7 @@ use std::path::Path;
 
 use mlx_nn::{Activation, Entry, EntryMut, Linear, LoadOptions, Module, Param};
 use mlx_rs_core::ops::fast::{self, AttentionMask};
-use mlx_rs_core::{ops, Array, Dtype, Result};
+use mlx_rs_core::{ops, Array, Device, DeviceType, Dtype, Result};
 
 use crate::harness::StageOutput;
 use crate::invalid;
@@ -772,7 +772,25 @@ impl Flux {
         let q = apply_rope(q, &c.cos, &c.sin)?;
         let k = apply_rope(k, &c.cos, &c.sin)?;
         let scale = 1.0 / (self.config.head_dim() as f32).sqrt();
-        let o = fast::scaled_dot_product_attention(&q, &k, v, scale, AttentionMask::None)?;
+        // MLX 0.32 has no fused attention on the CPU; its fallback's
+        // half-precision matmuls are much slower there than float32 ones
+        // (BLAS), so on the CPU half-precision attention runs in float32
+        // (measured: bfloat16 small preset 133 -> 62 ms, BENCHMARKS.md).
+        let half_on_cpu = q.dtype() != Dtype::Float32
+            && Device::default_device()?.device_type() == DeviceType::Cpu;
+        let o = if half_on_cpu {
+            let f32 = |a: &Array| a.astype(Dtype::Float32);
+            let o = fast::scaled_dot_product_attention(
+                &f32(&q)?,
+                &f32(&k)?,
+                &f32(v)?,
+                scale,
+                AttentionMask::None,
+            )?;
+            o.astype(q.dtype())?
+        } else {
+            fast::scaled_dot_product_attention(&q, &k, v, scale, AttentionMask::None)?
+        };
         let s = o.shape();
         ops::reshape(
             &ops::transpose_axes(&o, &[0, 2, 1, 3])?,
