@@ -12,6 +12,8 @@
 //!   [`Flux::final_layer`]) are public so a profiler can time each.
 //! - [`timestep_embedding`] and [`rope_tables`] / [`apply_rope`]: BFL's
 //!   sinusoidal timestep embedding and 3-axis rotary embedding.
+//! - [`vae`]: the autoencoder's decoder (latents to pixels, `ae.safetensors`)
+//!   and a PNG writer.
 //!
 //! ```
 //! use mlx_rs_core::Dtype;
