@@ -512,3 +512,44 @@ fn shifted_schedule_matches_formula() {
     assert_eq!(sampling::latent_grid(1000, 1030).unwrap(), (63, 65));
     assert!(sampling::latent_grid(0, 16).is_err());
 }
+
+/// A batch is computed per image: two different images (other latents,
+/// text, vector, timestep and guidance) in one batch give each image's
+/// single-image output (mflux runs batch 1 only, so this checks batching
+/// against our own batch-1 path, which the fixture checks against mflux).
+#[test]
+fn batch_rows_equal_single_runs() {
+    cpu();
+    let config = fixture_config("dev");
+    let m = Flux::load(
+        config.clone(),
+        data("flux_dev_tiny.weights.safetensors"),
+        Dtype::Float32,
+    )
+    .unwrap();
+    let (a, _) = fixture_io("dev");
+    let l = a.txt.shape()[1];
+    let (rows, cols) = (2, 5);
+    let mut b = Inputs::synthetic(&config, 1, l, rows, cols, 0.9, 77).unwrap();
+    b.guidance = Some(Array::from_slice(&[1.5f32], &[1]).unwrap());
+    let cat = |x: &Array, y: &Array| ops::concatenate(&[x, y], 0).unwrap();
+    let both = Inputs {
+        img: cat(&a.img, &b.img),
+        img_ids: cat(&a.img_ids, &b.img_ids),
+        txt: cat(&a.txt, &b.txt),
+        txt_ids: cat(&a.txt_ids, &b.txt_ids),
+        timesteps: cat(&a.timesteps, &b.timesteps),
+        y: cat(&a.y, &b.y),
+        guidance: Some(cat(
+            a.guidance.as_ref().unwrap(),
+            b.guidance.as_ref().unwrap(),
+        )),
+    };
+    let out = m.forward(&both).unwrap();
+    let parts = ops::split(&out, 2, 0).unwrap();
+    for (part, single) in parts.iter().zip([&a, &b]) {
+        let want = m.forward(single).unwrap();
+        let (err, scale) = max_err(part, &want);
+        assert!(err <= 1e-5 * scale, "batched vs single: {err} of {scale}");
+    }
+}

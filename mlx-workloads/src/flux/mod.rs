@@ -34,7 +34,6 @@
 pub mod sampling;
 pub mod vae;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use mlx_nn::{Activation, Entry, EntryMut, Linear, LoadOptions, Module, Param};
@@ -879,11 +878,6 @@ impl Flux {
         }
         self.final_layer(&x, &c)
     }
-
-    /// Every parameter's name, in BFL's naming.
-    pub fn parameter_names(&self) -> Vec<String> {
-        self.parameters().into_keys().collect()
-    }
 }
 
 fn push_linear<'a>(v: &mut Vec<(String, Entry<'a>)>, name: String, l: &'a Linear) {
@@ -1029,15 +1023,4 @@ impl Module for Flux {
         push_linear_mut(&mut v, "final_layer.linear".into(), &mut self.final_linear);
         v
     }
-}
-
-/// The shapes of every parameter of a model with `config`, by BFL name
-/// (what a checkpoint for it must hold).
-pub fn parameter_shapes(config: &FluxConfig) -> Result<BTreeMap<String, Vec<i32>>> {
-    let model = Flux::synthetic(config.clone(), Dtype::Float32, 0)?;
-    Ok(model
-        .parameters()
-        .into_iter()
-        .map(|(k, v)| (k, v.shape()))
-        .collect())
 }
