@@ -5,7 +5,7 @@ use mlx_rs_core::{ops, Array, Result};
 
 use crate::error::invalid;
 use crate::layers::linear::Linear;
-use crate::module::{Entry, EntryMut, Module};
+use crate::module::{Entry, EntryMut, Members, Module};
 
 /// Rotary position embedding (MLX's fast kernel) over the last axis of
 /// `[.., L, D]` input, positions along axis `-2`; see
@@ -61,15 +61,21 @@ impl Rope {
     }
 }
 
-impl Module for Rope {
-    fn forward(&self, x: &Array) -> Result<Array> {
-        self.forward_at(x, 0)
-    }
+impl Members for Rope {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         Vec::new()
     }
+
     fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
         Vec::new()
+    }
+}
+
+crate::impl_tree_for_members!(Rope);
+
+impl Module for Rope {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        self.forward_at(x, 0)
     }
 }
 
@@ -169,12 +175,7 @@ impl MultiHeadAttention {
     }
 }
 
-impl Module for MultiHeadAttention {
-    /// Self-attention without a mask.
-    fn forward(&self, x: &Array) -> Result<Array> {
-        self.attend(x, x, x, AttentionMask::None)
-    }
-
+impl Members for MultiHeadAttention {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         vec![
             ("query_proj".into(), Entry::Module(&self.query_proj)),
@@ -191,5 +192,14 @@ impl Module for MultiHeadAttention {
             ("value_proj".into(), EntryMut::Module(&mut self.value_proj)),
             ("out_proj".into(), EntryMut::Module(&mut self.out_proj)),
         ]
+    }
+}
+
+crate::impl_tree_for_members!(MultiHeadAttention);
+
+impl Module for MultiHeadAttention {
+    /// Self-attention without a mask.
+    fn forward(&self, x: &Array) -> Result<Array> {
+        self.attend(x, x, x, AttentionMask::None)
     }
 }

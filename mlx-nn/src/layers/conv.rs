@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{Entry, EntryMut, Members, Module, Param};
 
 fn init(shape: &[i32], fan_in: i32) -> Result<Array> {
     let k = 1.0 / (fan_in as f32).sqrt();
@@ -74,6 +74,18 @@ impl Conv1d {
     }
 }
 
+impl Members for Conv1d {
+    fn entries(&self) -> Vec<(String, Entry<'_>)> {
+        entries_of(&self.weight, &self.bias)
+    }
+
+    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
+        entries_mut_of(&mut self.weight, &mut self.bias)
+    }
+}
+
+crate::impl_tree_for_members!(Conv1d);
+
 impl Module for Conv1d {
     fn forward(&self, x: &Array) -> Result<Array> {
         let (xs, ws) = (x.shape(), self.weight.shape());
@@ -88,14 +100,6 @@ impl Module for Conv1d {
             Some(b) => &y + b.value(),
             None => Ok(y),
         }
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        entries_of(&self.weight, &self.bias)
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        entries_mut_of(&mut self.weight, &mut self.bias)
     }
 }
 
@@ -149,6 +153,18 @@ impl Conv2d {
     }
 }
 
+impl Members for Conv2d {
+    fn entries(&self) -> Vec<(String, Entry<'_>)> {
+        entries_of(&self.weight, &self.bias)
+    }
+
+    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
+        entries_mut_of(&mut self.weight, &mut self.bias)
+    }
+}
+
+crate::impl_tree_for_members!(Conv2d);
+
 impl Module for Conv2d {
     fn forward(&self, x: &Array) -> Result<Array> {
         let (xs, ws) = (x.shape(), self.weight.shape());
@@ -163,13 +179,5 @@ impl Module for Conv2d {
             Some(b) => &y + b.value(),
             None => Ok(y),
         }
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        entries_of(&self.weight, &self.bias)
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        entries_mut_of(&mut self.weight, &mut self.bias)
     }
 }

@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{Entry, EntryMut, Members, Module, Param};
 
 #[track_caller]
 fn check_last(name: &str, x: &Array, dims: i32, param: &Param) -> Result<()> {
@@ -72,18 +72,7 @@ impl LayerNorm {
     }
 }
 
-impl Module for LayerNorm {
-    fn forward(&self, x: &Array) -> Result<Array> {
-        let xs = x.shape();
-        if xs.last() != Some(&self.dims) {
-            return Err(invalid(format!(
-                "LayerNorm: input shape {xs:?} does not end in {}",
-                self.dims
-            )));
-        }
-        ops::fast::layer_norm(x, self.weight.as_deref(), self.bias.as_deref(), self.eps)
-    }
-
+impl Members for LayerNorm {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         let mut v = Vec::new();
         if let Some(w) = &self.weight {
@@ -104,6 +93,21 @@ impl Module for LayerNorm {
             v.push(("bias".into(), EntryMut::Param(b)));
         }
         v
+    }
+}
+
+crate::impl_tree_for_members!(LayerNorm);
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let xs = x.shape();
+        if xs.last() != Some(&self.dims) {
+            return Err(invalid(format!(
+                "LayerNorm: input shape {xs:?} does not end in {}",
+                self.dims
+            )));
+        }
+        ops::fast::layer_norm(x, self.weight.as_deref(), self.bias.as_deref(), self.eps)
     }
 }
 
@@ -131,18 +135,22 @@ impl RmsNorm {
     }
 }
 
-impl Module for RmsNorm {
-    fn forward(&self, x: &Array) -> Result<Array> {
-        check_last("RmsNorm", x, self.weight.shape()[0], &self.weight)?;
-        ops::fast::rms_norm(x, Some(&self.weight), self.eps)
-    }
-
+impl Members for RmsNorm {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         vec![("weight".into(), Entry::Param(&self.weight))]
     }
 
     fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
         vec![("weight".into(), EntryMut::Param(&mut self.weight))]
+    }
+}
+
+crate::impl_tree_for_members!(RmsNorm);
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        check_last("RmsNorm", x, self.weight.shape()[0], &self.weight)?;
+        ops::fast::rms_norm(x, Some(&self.weight), self.eps)
     }
 }
 
@@ -188,6 +196,32 @@ impl GroupNorm {
     }
 }
 
+impl Members for GroupNorm {
+    fn entries(&self) -> Vec<(String, Entry<'_>)> {
+        let mut v = Vec::new();
+        if let Some(w) = &self.weight {
+            v.push(("weight".into(), Entry::Param(w)));
+        }
+        if let Some(b) = &self.bias {
+            v.push(("bias".into(), Entry::Param(b)));
+        }
+        v
+    }
+
+    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
+        let mut v = Vec::new();
+        if let Some(w) = &mut self.weight {
+            v.push(("weight".into(), EntryMut::Param(w)));
+        }
+        if let Some(b) = &mut self.bias {
+            v.push(("bias".into(), EntryMut::Param(b)));
+        }
+        v
+    }
+}
+
+crate::impl_tree_for_members!(GroupNorm);
+
 impl Module for GroupNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
         let xs = x.shape();
@@ -212,27 +246,5 @@ impl Module for GroupNorm {
             y = (&y + bias.value())?;
         }
         Ok(y)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &self.weight {
-            v.push(("weight".into(), Entry::Param(w)));
-        }
-        if let Some(b) = &self.bias {
-            v.push(("bias".into(), Entry::Param(b)));
-        }
-        v
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &mut self.weight {
-            v.push(("weight".into(), EntryMut::Param(w)));
-        }
-        if let Some(b) = &mut self.bias {
-            v.push(("bias".into(), EntryMut::Param(b)));
-        }
-        v
     }
 }
