@@ -150,7 +150,7 @@ fn step_array(step: u64) -> Result<Array> {
 /// An optimizer: updates a model's trainable parameters from gradients.
 ///
 /// Its state (the step count and per-parameter slots) is arrays, and the
-/// optimizers here are [`Tree`]s, so a training step that calls
+/// optimizers here are [`Tree`](mlx_rs_core::tree::Tree)s, so a training step that calls
 /// [`Optimizer::update`] compiles with the model and the optimizer as its
 /// state, as Python's `mx.compile(step, inputs=state, outputs=state)` with
 /// `state = [model.state, optimizer.state]`:
@@ -161,7 +161,7 @@ fn step_array(step: u64) -> Result<Array> {
 /// use mlx_rs_core::{tree::{compile_with_state, Tree}, Array, Result};
 /// # fn main() -> Result<()> {
 /// let loss_fn = |m: &Linear, (x, y): &(Array, Array)| losses::mse(&m.forward(x)?, y);
-/// let step = compile_with_state(|(model, opt): &mut (Linear, Adam), batch: &(Array, Array)| {
+/// let step = compile_with_state(move |(model, opt): &mut (Linear, Adam), batch: &(Array, Array)| {
 ///     let (loss, grads) = mlx_nn::value_and_grad(loss_fn).call(model, batch)?;
 ///     opt.update(model, &grads)?;
 ///     Ok(loss)
