@@ -59,7 +59,9 @@ print("staged", os.path.basename(mlxc))
 }
 
 # Prints "passed failed ignored skipped" for one log: libtest's counts, with
-# tests that printed a `skipped:` line moved from passed to skipped.
+# tests that printed a `skipped:` line moved from passed to skipped, plus the
+# counts of binaries with their own runner (tests/common/harness.rs), which
+# already keep skips apart.
 counts() {
   python3 - "$1" <<'PY'
 import re, sys
@@ -68,6 +70,8 @@ passed = failed = ignored = 0
 for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", text):
     passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
 skipped = len(re.findall(r"^skipped: ", text, re.M))
+for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) skipped; (\d+) failed", text):
+    passed += int(m[1]) + int(m[2]); failed += int(m[3]); skipped += int(m[2])
 ran = bool(re.search(r"test result: ", text))
 print(passed - skipped, failed if ran else max(failed, 1), ignored, skipped)
 PY
