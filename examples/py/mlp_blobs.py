@@ -14,6 +14,7 @@ centers = mx.random.normal((k, d)) * 2
 y = mx.random.randint(0, k, (n,))
 x = centers[y] + mx.random.normal((n, d))
 model = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, k))
+# bias_correction=True is the default of the Rust Adam: the same algorithm.
 optimizer = optim.Adam(learning_rate=1e-2, bias_correction=True)
 
 

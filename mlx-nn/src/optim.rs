@@ -222,6 +222,10 @@ pub trait Optimizer {
 
     /// Applies one update to every parameter named in `grads` (which must be
     /// parameters of `model`, with their shapes). All or nothing.
+    ///
+    /// Lazy, like everything else: evaluate [`Optimizer::state_arrays`] with
+    /// the parameters after each update (or the `(model, optimizer)` tree),
+    /// so that the step count does not build a graph across steps.
     #[track_caller]
     fn update(&mut self, model: &mut dyn Module, grads: &Params) -> Result<()> {
         let params = model.parameters();
