@@ -206,11 +206,13 @@ macro_rules! impl_members {
     ($ty:ident { $($field:ident),* $(,)? }) => {
         impl $crate::Members for $ty {
             fn entries(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Entry<'_>)> {
+                #[allow(unused_mut)] // no fields: nothing to push
                 let mut out = ::std::vec::Vec::new();
                 $($crate::Member::push_entries(&self.$field, stringify!($field).into(), &mut out);)*
                 out
             }
             fn entries_mut(&mut self) -> ::std::vec::Vec<(::std::string::String, $crate::EntryMut<'_>)> {
+                #[allow(unused_mut)] // no fields: nothing to push
                 let mut out = ::std::vec::Vec::new();
                 $($crate::Member::push_entries_mut(&mut self.$field, stringify!($field).into(), &mut out);)*
                 out

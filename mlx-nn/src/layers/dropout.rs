@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Members, Module};
+use crate::module::Module;
 
 /// While training, zeroes each element with probability `p` and scales the
 /// rest by `1 / (1 - p)`; in evaluation mode ([`Module::eval_mode`]) it
@@ -45,17 +45,7 @@ impl Dropout {
     }
 }
 
-impl Members for Dropout {
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        Vec::new()
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        Vec::new()
-    }
-}
-
-crate::impl_tree_for_members!(Dropout);
+crate::impl_members!(Dropout {});
 
 impl Module for Dropout {
     fn forward(&self, x: &Array) -> Result<Array> {

@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Members, Module, Param};
+use crate::module::{Module, Param};
 
 /// Maps integer ids to rows of `weight` `[num_embeddings, dims]`.
 ///
@@ -59,17 +59,7 @@ impl Embedding {
     }
 }
 
-impl Members for Embedding {
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        vec![("weight".into(), Entry::Param(&self.weight))]
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        vec![("weight".into(), EntryMut::Param(&mut self.weight))]
-    }
-}
-
-crate::impl_tree_for_members!(Embedding);
+crate::impl_members!(Embedding { weight });
 
 impl Module for Embedding {
     /// Ids of any integer dtype and shape `S` give `S + [dims]`. Ids outside

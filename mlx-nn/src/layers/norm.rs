@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Members, Module, Param};
+use crate::module::{Module, Param};
 
 #[track_caller]
 fn check_last(name: &str, x: &Array, dims: i32, param: &Param) -> Result<()> {
@@ -72,31 +72,7 @@ impl LayerNorm {
     }
 }
 
-impl Members for LayerNorm {
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &self.weight {
-            v.push(("weight".into(), Entry::Param(w)));
-        }
-        if let Some(b) = &self.bias {
-            v.push(("bias".into(), Entry::Param(b)));
-        }
-        v
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &mut self.weight {
-            v.push(("weight".into(), EntryMut::Param(w)));
-        }
-        if let Some(b) = &mut self.bias {
-            v.push(("bias".into(), EntryMut::Param(b)));
-        }
-        v
-    }
-}
-
-crate::impl_tree_for_members!(LayerNorm);
+crate::impl_members!(LayerNorm { weight, bias });
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
@@ -135,17 +111,7 @@ impl RmsNorm {
     }
 }
 
-impl Members for RmsNorm {
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        vec![("weight".into(), Entry::Param(&self.weight))]
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        vec![("weight".into(), EntryMut::Param(&mut self.weight))]
-    }
-}
-
-crate::impl_tree_for_members!(RmsNorm);
+crate::impl_members!(RmsNorm { weight });
 
 impl Module for RmsNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
@@ -196,31 +162,7 @@ impl GroupNorm {
     }
 }
 
-impl Members for GroupNorm {
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &self.weight {
-            v.push(("weight".into(), Entry::Param(w)));
-        }
-        if let Some(b) = &self.bias {
-            v.push(("bias".into(), Entry::Param(b)));
-        }
-        v
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &mut self.weight {
-            v.push(("weight".into(), EntryMut::Param(w)));
-        }
-        if let Some(b) = &mut self.bias {
-            v.push(("bias".into(), EntryMut::Param(b)));
-        }
-        v
-    }
-}
-
-crate::impl_tree_for_members!(GroupNorm);
+crate::impl_members!(GroupNorm { weight, bias });
 
 impl Module for GroupNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
