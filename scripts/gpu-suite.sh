@@ -37,6 +37,12 @@ for line in sys.stdin:
         msg = json.loads(line)
     except ValueError:
         continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable") and "example" in msg["target"]["kind"]:
+        # tests/examples.rs starts the built examples ($MLX_RS_EXAMPLES_DIR).
+        os.makedirs(os.path.join(dest, "examples"), exist_ok=True)
+        shutil.copy2(msg["executable"], os.path.join(dest, "examples", msg["target"]["name"]))
+        print("staged example", msg["target"]["name"])
+        continue
     if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg.get("profile", {}).get("test"):
         exe = msg["executable"]
         # Integration tests by their file name, unit tests as <crate>-lib.
@@ -81,6 +87,7 @@ run() {
   local logs="${GPU_SUITE_LOGS:-$dir/logs}"
   mkdir -p "$logs"
   export MLX_RS_TEST_DATA="$dir/data"
+  export MLX_RS_EXAMPLES_DIR="$dir/examples"
   local rows=() total_p=0 total_f=0 total_i=0 total_s=0 status=0
   # One pass with exact f32 (TF32 off), then the GPU binary with MLX's
   # default TF32, whose error bound the test checks separately.

@@ -36,7 +36,7 @@ pub mod vae;
 
 use std::path::Path;
 
-use mlx_nn::{Activation, Entry, EntryMut, Linear, LoadOptions, Module, Param};
+use mlx_nn::{Activation, Entry, EntryMut, Linear, LoadOptions, Members, Module, Param};
 use mlx_rs_core::ops::fast::{self, AttentionMask};
 use mlx_rs_core::{ops, Array, Device, DeviceType, Dtype, Result};
 
@@ -888,8 +888,6 @@ fn push_linear_mut<'a>(v: &mut Vec<(String, EntryMut<'a>)>, name: String, l: &'a
     v.push((name, EntryMut::Module(l)));
 }
 
-/// The parameter tree under BFL's names: entries are dotted paths (the
-/// module tree of `model.py` flattened to its leaves' parents).
 impl Module for Flux {
     /// Not the model's entry point: FLUX takes several inputs, see
     /// [`Flux::forward`] (inherent). This returns an `Err` saying so.
@@ -898,7 +896,11 @@ impl Module for Flux {
             "Flux takes several inputs: call Flux::forward(&Inputs), not Module::forward".into(),
         ))
     }
+}
 
+/// The parameter tree under BFL's names: entries are dotted paths (the
+/// module tree of `model.py` flattened to its leaves' parents).
+impl Members for Flux {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         let mut v = Vec::new();
         push_linear(&mut v, "img_in".into(), &self.img_in);
@@ -1024,3 +1026,5 @@ impl Module for Flux {
         v
     }
 }
+
+mlx_nn::impl_tree_for_members!(Flux);

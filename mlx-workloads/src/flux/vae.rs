@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use mlx_nn::{Conv2d, Entry, EntryMut, GroupNorm, LoadOptions, Module, Params};
+use mlx_nn::{Conv2d, Entry, EntryMut, GroupNorm, LoadOptions, Members, Module, Params};
 use mlx_rs_core::ops::fast::{self, AttentionMask};
 use mlx_rs_core::{io, ops, Array, Dtype, Result};
 
@@ -395,7 +395,10 @@ impl Module for Decoder {
     fn forward(&self, z: &Array) -> Result<Array> {
         self.decode(z)
     }
+}
 
+/// The parameters under `ae.safetensors`' names (`decoder.` paths).
+impl Members for Decoder {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         let mut v: Vec<(String, Entry<'_>)> =
             vec![("decoder.conv_in".into(), Entry::Module(&self.conv_in))];
@@ -470,6 +473,8 @@ impl Module for Decoder {
         v
     }
 }
+
+mlx_nn::impl_tree_for_members!(Decoder);
 
 /// An image `[3, H, W]` in `[-1, 1]` as 8-bit RGB, row-major: BFL's
 /// `(127.5 · (clamp(x, -1, 1) + 1))` truncated to bytes.
