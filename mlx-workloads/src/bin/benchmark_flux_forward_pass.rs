@@ -110,6 +110,15 @@ fn main() -> ExitCode {
         (Preset::Full, false) => FluxConfig::schnell(),
         (Preset::Full, true) => FluxConfig::dev(),
     };
+    // Weights larger than the machine's memory would only get the process
+    // killed; on the CPU (where MLX's memory is the machine's) refuse up front.
+    if device.device_type() == mlx_rs_core::DeviceType::Cpu {
+        let bytes = config.num_parameters() * opts.dtype.size_of() as u64;
+        let what = format!("the {} preset's {} weights", opts.preset.name(), opts.dtype);
+        if let Err(msg) = harness::check_fits(&what, bytes, harness::physical_memory()) {
+            return usage_error(&format!("{msg} (run it on a GPU, or use --preset small)"));
+        }
+    }
     // A checkpoint that does not fit the preset is bad input: exit 2.
     let setup = Instant::now();
     let model = match &flags.weights {

@@ -277,6 +277,18 @@ fn run(a: Args) -> Result<(), Failure> {
     let (rows, cols) = latent_grid(height, width).map_err(|e| Failure::Usage(e.to_string()))?;
     let steps = a.steps.unwrap_or(if a.dev { 50 } else { 4 });
 
+    // On the CPU, weights beyond the machine's memory would only get the
+    // process killed: refuse up front.
+    if device.device_type() == mlx_rs_core::DeviceType::Cpu {
+        let bytes = config.num_parameters() * a.dtype.size_of() as u64;
+        let what = format!(
+            "the {} model's {} weights",
+            if full { "full" } else { "small" },
+            a.dtype
+        );
+        harness::check_fits(&what, bytes, harness::physical_memory())
+            .map_err(|m| Failure::Usage(format!("{m} (run it on a GPU)")))?;
+    }
     let t0 = Instant::now();
     let model = match &a.weights {
         Some(p) => Flux::load(config.clone(), p, a.dtype)
