@@ -190,6 +190,8 @@ fn bad_input_exits_with_code_2_and_a_message() {
         ),
         (
             vec![
+                "--preset".into(),
+                "small".into(),
                 "--device".into(),
                 "cpu".into(),
                 "--weights".into(),
