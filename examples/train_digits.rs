@@ -88,8 +88,8 @@ pub fn run(config: &Config) -> Result<History, String> {
     let total = (steps_per_epoch * config.epochs) as u64;
     let mut opt =
         AdamW::new(Schedule::warmup_cosine(1e-2, total / 20, total, 1e-4)).with_weight_decay(1e-4);
-    let loss_and_grad = mlx_rs::nn::value_and_grad(|m: &Sequential, b: &[Array]| {
-        losses::cross_entropy(&m.forward(&b[0])?, &b[1])
+    let loss_and_grad = mlx_rs::nn::value_and_grad(|m: &Sequential, (x, y): &(Array, Array)| {
+        losses::cross_entropy(&m.forward(x)?, y)
     });
     let all_test: Vec<usize> = (0..test.len()).collect();
     let (test_x, test_y) = batch_arrays(&test, &all_test).map_err(mlx)?;
@@ -103,7 +103,7 @@ pub fn run(config: &Config) -> Result<History, String> {
         let mut sum = 0.0;
         for (step, rows) in order.chunks(BATCH).enumerate() {
             let (x, y) = batch_arrays(&train, rows).map_err(mlx)?;
-            let (loss, grads) = loss_and_grad.call(&model, &[x, y]).map_err(mlx)?;
+            let (loss, grads) = loss_and_grad.call(&model, &(x, y)).map_err(mlx)?;
             opt.update(&mut model, &grads).map_err(mlx)?;
             let mut state = model.parameters().into_values().collect::<Vec<_>>();
             state.extend(opt.state_arrays());

@@ -37,6 +37,12 @@ for line in sys.stdin:
         msg = json.loads(line)
     except ValueError:
         continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable") and "example" in msg["target"]["kind"]:
+        # tests/examples.rs starts the built examples ($MLX_RS_EXAMPLES_DIR).
+        os.makedirs(os.path.join(dest, "examples"), exist_ok=True)
+        shutil.copy2(msg["executable"], os.path.join(dest, "examples", msg["target"]["name"]))
+        print("staged example", msg["target"]["name"])
+        continue
     if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg.get("profile", {}).get("test"):
         exe = msg["executable"]
         # Integration tests by their file name, unit tests as <crate>-lib.
@@ -59,7 +65,9 @@ print("staged", os.path.basename(mlxc))
 }
 
 # Prints "passed failed ignored skipped" for one log: libtest's counts, with
-# tests that printed a `skipped:` line moved from passed to skipped.
+# tests that printed a `skipped:` line moved from passed to skipped, plus the
+# counts of binaries with their own runner (tests/common/harness.rs), which
+# already keep skips apart.
 counts() {
   python3 - "$1" <<'PY'
 import re, sys
@@ -68,6 +76,8 @@ passed = failed = ignored = 0
 for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", text):
     passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
 skipped = len(re.findall(r"^skipped: ", text, re.M))
+for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) skipped; (\d+) failed", text):
+    passed += int(m[1]) + int(m[2]); failed += int(m[3]); skipped += int(m[2])
 ran = bool(re.search(r"test result: ", text))
 print(passed - skipped, failed if ran else max(failed, 1), ignored, skipped)
 PY
@@ -77,6 +87,7 @@ run() {
   local logs="${GPU_SUITE_LOGS:-$dir/logs}"
   mkdir -p "$logs"
   export MLX_RS_TEST_DATA="$dir/data"
+  export MLX_RS_EXAMPLES_DIR="$dir/examples"
   local rows=() total_p=0 total_f=0 total_i=0 total_s=0 status=0
   # One pass with exact f32 (TF32 off), then the GPU binary with MLX's
   # default TF32, whose error bound the test checks separately.

@@ -7,7 +7,9 @@
 //! This file has its own `main` (`harness = false`): the same executable is
 //! the test driver and, with `MLX_RS_DIST_WORKER` set, a rank of a job.
 //! `cargo test --test distributed -- NAME` runs the cases whose name
-//! contains NAME.
+//! contains NAME (`tests/common/harness.rs`).
+
+mod common;
 
 #[path = "../examples/support/dp_mlp.rs"]
 mod dp_mlp;
@@ -28,7 +30,7 @@ const SEED: &str = "MLX_RS_DIST_SEED";
 const PID_DIR: &str = "MLX_RS_DIST_PIDS";
 
 type Check = Result<(), String>;
-type Case = (&'static str, fn() -> Check);
+type Case = common::harness::Case<()>;
 
 fn main() {
     if let Ok(role) = std::env::var(WORKER) {
@@ -48,45 +50,7 @@ fn main() {
         ("fault_job_past_time_limit", fault_timeout),
         ("launcher_rejects_bad_options", launcher_bad_options),
     ];
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _) in cases {
-            println!("{name}: test");
-        }
-        return;
-    }
-    // libtest's flags (--nocapture, --test-threads=1, ...) mean nothing here.
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let chosen: Vec<_> = cases
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests", chosen.len());
-    let mut failed = Vec::new();
-    for (name, case) in &chosen {
-        let start = Instant::now();
-        let result = std::panic::catch_unwind(case)
-            .unwrap_or_else(|p| Err(format!("panicked: {:?}", p.downcast_ref::<String>())));
-        match result {
-            Ok(()) => println!(
-                "test {name} ... ok ({:.1} s)",
-                start.elapsed().as_secs_f64()
-            ),
-            Err(msg) => {
-                println!("test {name} ... FAILED\n{msg}");
-                failed.push(*name);
-            }
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        chosen.len() - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        std::process::exit(101);
-    }
+    common::harness::run(cases);
 }
 
 // ---------------------------------------------------------------------------

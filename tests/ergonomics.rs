@@ -193,6 +193,44 @@ fn compile_with_state_matches_uncompiled_steps() {
 }
 
 #[test]
+fn compile_with_state_takes_state_that_grows_on_the_first_call() {
+    // An optimizer creates its moments on its first update: the state gains
+    // a leaf while the first call is traced; later calls trace once more.
+    let mut rng = common::rng();
+    let (ws, xs) = (
+        common::uniform(&mut rng, 4, -1.0, 1.0),
+        common::uniform(&mut rng, 4, -1.0, 1.0),
+    );
+    let w = Array::from_slice(&ws, &[4]).unwrap();
+    let x = Array::from_slice(&xs, &[4]).unwrap();
+    let step = tree::compile_with_state(|s: &mut BTreeMap<String, Array>, x: &Array| {
+        let m = match s.get("m") {
+            Some(m) => ((m * 0.5)? + x)?,
+            None => x.clone(),
+        };
+        s.insert("m".into(), m.clone());
+        (&s["w"] * &m)?.sum()
+    })
+    .unwrap();
+    let mut state = BTreeMap::from([("w".to_string(), w)]);
+    let mut m = vec![0.0f64; 4];
+    for t in 0..4 {
+        let out = step.call_mut(&mut state, &x).unwrap();
+        for (mi, xi) in m.iter_mut().zip(&xs) {
+            *mi = if t == 0 {
+                *xi as f64
+            } else {
+                0.5 * *mi + *xi as f64
+            };
+        }
+        let want: f64 = ws.iter().zip(&m).map(|(w, m)| *w as f64 * m).sum();
+        common::assert_close_f32(&[out.item::<f32>().unwrap()], &[want], 1e-5, 0.1);
+    }
+    assert_eq!(state.len(), 2);
+    common::assert_close_f32(&f32s(&state["m"]), &m, 1e-6, 0.1);
+}
+
+#[test]
 fn scalar_operands_both_sides_and_overflow() {
     let mut rng = common::rng();
     let v = common::uniform(&mut rng, 6, -2.0, 2.0);

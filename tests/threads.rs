@@ -3,9 +3,10 @@
 //! every result against a Rust f64 reference; then clones of one array are
 //! evaluated concurrently. No crash, no wrong result. Throughput is printed.
 //!
-//! Then: two threads evaluate faster than one (evaluations run in
-//! parallel), and shape, dtype and drop calls do not wait behind another
-//! thread's long evaluation (see the crate docs on threads).
+//! Then: shape, dtype and drop calls do not wait behind another thread's
+//! long evaluation (see the crate docs on threads). That two threads
+//! evaluate faster than one is measured in `tests/machine_checks.rs`, which
+//! can report a busy machine as skipped.
 
 mod common;
 
@@ -177,62 +178,6 @@ fn chain_results_match_f64() -> Result<()> {
         .map(|&v| common::elementwise_chain_f64(v as f64, 6))
         .collect();
     common::assert_close_f32(&got, &want, 1e-5, 1.0);
-    Ok(())
-}
-
-/// Two threads, each evaluating its own element-wise graphs on its own CPU
-/// stream, get more done than one.
-///
-/// The machine may be shared with other work, so each attempt also measures
-/// a pure-Rust control of the same size: an attempt counts only if the
-/// control, run right before and after, shows two free cores (1.6x to 2.2x)
-/// both times, and then MLX must reach >= 1.3x
-/// (the goal, on an idle machine, is >= 1.8x: BENCHMARKS.md). If no attempt finds two free
-/// cores, the test says `skipped:` and does not assert.
-#[test]
-fn two_threads_evaluate_in_parallel() -> Result<()> {
-    let _alone = alone();
-    let (n, depth, rounds) = (1 << 16, 8, 30);
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    if cores < 2 {
-        println!("skipped: one CPU core, no parallel speed-up to measure");
-        return Ok(());
-    }
-    if mlx_rs::cuda_is_available() {
-        // Where CUDA is usable every evaluation is serialized (crate docs).
-        println!("skipped: evaluations are serialized where CUDA is usable");
-        return Ok(());
-    }
-    let control = |threads| {
-        common::parallel_throughput(threads, rounds, move || common::control_work(n, depth))
-    };
-    let mut best: Option<f64> = None;
-    for attempt in 0..8 {
-        // The control runs right before and right after; both must show
-        // two free cores for the attempt to count.
-        let before = control(2)? / control(1)?;
-        let one = common::chain_throughput(1, n, depth, rounds)?;
-        let two = common::chain_throughput(2, n, depth, rounds)?;
-        let after = control(2)? / control(1)?;
-        let ratio = two / one;
-        println!(
-            "attempt {attempt}: MLX 1 thread {one:.1}/s, 2 threads {two:.1}/s: {ratio:.2}x; \
-             control {before:.2}x before, {after:.2}x after"
-        );
-        if (1.6..2.2).contains(&before) && (1.6..2.2).contains(&after) {
-            best = Some(best.map_or(ratio, |b: f64| b.max(ratio)));
-            if ratio >= 1.3 {
-                break;
-            }
-        }
-    }
-    match best {
-        None => println!("skipped: no attempt found two free CPU cores (machine busy)"),
-        Some(best) => assert!(
-            best >= 1.3,
-            "with two free cores, two threads reached only {best:.2}x one thread's throughput"
-        ),
-    }
     Ok(())
 }
 

@@ -35,6 +35,11 @@ impl Param {
         self.value = value;
     }
 
+    /// The value, mutably (no checks; [`Module::update`] checks shapes).
+    pub fn value_mut(&mut self) -> &mut Array {
+        &mut self.value
+    }
+
     /// Whether optimizers and [`crate::value_and_grad`] see this parameter.
     pub fn is_trainable(&self) -> bool {
         self.trainable
@@ -78,61 +83,18 @@ pub fn join_path(prefix: &str, name: &str) -> String {
     }
 }
 
-/// A layer or model: a forward pass over one input and a tree of named
-/// parameters.
-///
-/// Implement [`forward`](Module::forward) and list the direct members in
-/// [`entries`](Module::entries) / [`entries_mut`](Module::entries_mut) (the
-/// same names, in the same order); everything else is provided. Names are
-/// joined with dots, so a model whose member `blocks` is a
-/// [`crate::Sequential`] holding a block with member `attn` has parameters
-/// such as `blocks.3.attn.query_proj.weight`, the names checkpoints use.
-///
-/// ```
-/// use mlx_nn::{Entry, EntryMut, Linear, Module};
-/// use mlx_rs_core::{Array, Result};
-///
-/// struct Mlp { fc1: Linear, fc2: Linear }
-///
-/// impl Module for Mlp {
-///     fn forward(&self, x: &Array) -> Result<Array> {
-///         self.fc2.forward(&mlx_nn::relu(&self.fc1.forward(x)?)?)
-///     }
-///     fn entries(&self) -> Vec<(String, Entry<'_>)> {
-///         vec![("fc1".into(), Entry::Module(&self.fc1)), ("fc2".into(), Entry::Module(&self.fc2))]
-///     }
-///     fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-///         vec![("fc1".into(), EntryMut::Module(&mut self.fc1)), ("fc2".into(), EntryMut::Module(&mut self.fc2))]
-///     }
-/// }
-///
-/// # fn main() -> Result<()> {
-/// let mlp = Mlp { fc1: Linear::new(4, 8, true)?, fc2: Linear::new(8, 2, true)? };
-/// let names: Vec<String> = mlp.parameters().into_keys().collect();
-/// assert_eq!(names, ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
-/// # Ok(()) }
-/// ```
-pub trait Module {
-    /// The forward pass.
-    fn forward(&self, x: &Array) -> Result<Array>;
-
+/// The direct members of a module: its parameters and child modules, by
+/// local name. [`module_struct!`](crate::module_struct) and
+/// [`impl_members!`](crate::impl_members) write this for a struct whose
+/// fields are the members; implement it by hand only for containers such as
+/// [`crate::Sequential`] (`entries` and `entries_mut` list the same names in
+/// the same order).
+pub trait Members {
     /// The direct parameters and child modules, by local name.
     fn entries(&self) -> Vec<(String, Entry<'_>)>;
 
-    /// [`entries`](Module::entries), mutably (same names).
+    /// [`entries`](Members::entries), mutably (same names).
     fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)>;
-
-    /// Sets this module's own training flag (not its children's; see
-    /// [`train`](Module::train)). Only modules that behave differently in
-    /// training ([`crate::Dropout`]) override it.
-    fn set_training_flag(&mut self, _training: bool) {}
-
-    /// Quantizes this module's own weights in place if it supports that
-    /// ([`crate::Linear`] does), returning whether it did; children are
-    /// handled by [`crate::quantize`]. The default does nothing.
-    fn quantize_self(&mut self, _group_size: i32, _bits: i32) -> Result<bool> {
-        Ok(false)
-    }
 
     /// Calls `f` with every parameter's dotted path under `prefix`.
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
@@ -154,6 +116,214 @@ pub trait Module {
                 EntryMut::Module(m) => m.visit_params_mut(&path, f),
             }
         }
+    }
+}
+
+/// What a field of a [`module_struct!`](crate::module_struct) may hold: a
+/// [`Param`], any [`Module`], or an `Option` or `Vec` of those (a `Vec`'s
+/// items are named `field.0`, `field.1`, ...).
+pub trait Member {
+    /// Appends this field's entries under `name`.
+    fn push_entries<'a>(&'a self, name: String, out: &mut Vec<(String, Entry<'a>)>);
+    /// Appends this field's entries under `name`, mutably.
+    fn push_entries_mut<'a>(&'a mut self, name: String, out: &mut Vec<(String, EntryMut<'a>)>);
+}
+
+impl Member for Param {
+    fn push_entries<'a>(&'a self, name: String, out: &mut Vec<(String, Entry<'a>)>) {
+        out.push((name, Entry::Param(self)));
+    }
+    fn push_entries_mut<'a>(&'a mut self, name: String, out: &mut Vec<(String, EntryMut<'a>)>) {
+        out.push((name, EntryMut::Param(self)));
+    }
+}
+
+impl<M: Module> Member for M {
+    fn push_entries<'a>(&'a self, name: String, out: &mut Vec<(String, Entry<'a>)>) {
+        out.push((name, Entry::Module(self)));
+    }
+    fn push_entries_mut<'a>(&'a mut self, name: String, out: &mut Vec<(String, EntryMut<'a>)>) {
+        out.push((name, EntryMut::Module(self)));
+    }
+}
+
+impl<T: Member> Member for Option<T> {
+    fn push_entries<'a>(&'a self, name: String, out: &mut Vec<(String, Entry<'a>)>) {
+        if let Some(t) = self {
+            t.push_entries(name, out);
+        }
+    }
+    fn push_entries_mut<'a>(&'a mut self, name: String, out: &mut Vec<(String, EntryMut<'a>)>) {
+        if let Some(t) = self {
+            t.push_entries_mut(name, out);
+        }
+    }
+}
+
+impl<T: Member> Member for Vec<T> {
+    fn push_entries<'a>(&'a self, name: String, out: &mut Vec<(String, Entry<'a>)>) {
+        for (i, t) in self.iter().enumerate() {
+            t.push_entries(join_path(&name, &i.to_string()), out);
+        }
+    }
+    fn push_entries_mut<'a>(&'a mut self, name: String, out: &mut Vec<(String, EntryMut<'a>)>) {
+        for (i, t) in self.iter_mut().enumerate() {
+            t.push_entries_mut(join_path(&name, &i.to_string()), out);
+        }
+    }
+}
+
+/// Implements [`Members`] for a struct from the fields listed (each a
+/// [`Member`]: a [`Param`], a module, or an `Option` / `Vec` of them), and
+/// [`Tree`](mlx_rs_core::tree::Tree) over its parameters, so the module
+/// can be the state of a compiled training step
+/// ([`compile_with_state`](mlx_rs_core::tree::compile_with_state)). Other
+/// fields (sizes, flags) are left out of the list. For a struct whose fields
+/// are all members, [`module_struct!`](crate::module_struct) declares it in
+/// one go.
+///
+/// ```
+/// use mlx_nn::{Linear, Module};
+/// use mlx_rs_core::{Array, Result};
+///
+/// #[derive(Clone)]
+/// struct Mlp { fc1: Linear, fc2: Linear, hidden: i32 }
+/// mlx_nn::impl_members!(Mlp { fc1, fc2 });
+///
+/// impl Module for Mlp {
+///     fn forward(&self, x: &Array) -> Result<Array> {
+///         self.fc2.forward(&mlx_nn::relu(&self.fc1.forward(x)?)?)
+///     }
+/// }
+/// # fn main() -> Result<()> {
+/// let mlp = Mlp { fc1: Linear::new(4, 8, true)?, fc2: Linear::new(8, 2, true)?, hidden: 8 };
+/// let names: Vec<String> = mlp.parameters().into_keys().collect();
+/// assert_eq!(names, ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! impl_members {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl $crate::Members for $ty {
+            fn entries(&self) -> ::std::vec::Vec<(::std::string::String, $crate::Entry<'_>)> {
+                #[allow(unused_mut)] // no fields: nothing to push
+                let mut out = ::std::vec::Vec::new();
+                $($crate::Member::push_entries(&self.$field, stringify!($field).into(), &mut out);)*
+                out
+            }
+            fn entries_mut(&mut self) -> ::std::vec::Vec<(::std::string::String, $crate::EntryMut<'_>)> {
+                #[allow(unused_mut)] // no fields: nothing to push
+                let mut out = ::std::vec::Vec::new();
+                $($crate::Member::push_entries_mut(&mut self.$field, stringify!($field).into(), &mut out);)*
+                out
+            }
+        }
+        $crate::impl_tree_for_members!($ty);
+    };
+}
+
+/// Implements [`Tree`](mlx_rs_core::tree::Tree) for a type that implements
+/// [`Members`]: its leaves are the parameters, by dotted path, in the order of
+/// [`Members::visit_params`]. [`impl_members!`](crate::impl_members) and
+/// [`module_struct!`](crate::module_struct) include it; call it yourself
+/// after implementing [`Members`] by hand.
+#[macro_export]
+macro_rules! impl_tree_for_members {
+    ($ty:ty) => {
+        impl $crate::__core::tree::Tree for $ty {
+            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &$crate::__core::Array)) {
+                $crate::Members::visit_params(self, prefix, &mut |path, p| f(path, p.value()))
+            }
+            fn visit_mut(
+                &mut self,
+                prefix: &str,
+                f: &mut dyn FnMut(&str, &mut $crate::__core::Array),
+            ) {
+                $crate::Members::visit_params_mut(self, prefix, &mut |path, p| {
+                    f(path, p.value_mut())
+                })
+            }
+        }
+    };
+}
+
+/// Declares a module struct whose fields are all [`Member`]s (layers,
+/// [`Param`]s, or an `Option` / `Vec` of them): derives `Clone` and
+/// implements [`Members`] and [`Tree`](mlx_rs_core::tree::Tree) through
+/// [`impl_members!`](crate::impl_members), in the order the fields are
+/// declared. What is left to write is the constructor and
+/// [`Module::forward`].
+///
+/// ```
+/// use mlx_nn::{LayerNorm, Linear, Module};
+/// use mlx_rs_core::{Array, Result};
+///
+/// mlx_nn::module_struct! { pub struct Head { pub norm: LayerNorm, pub proj: Linear } }
+///
+/// impl Module for Head {
+///     fn forward(&self, x: &Array) -> Result<Array> {
+///         self.proj.forward(&self.norm.forward(x)?)
+///     }
+/// }
+/// # fn main() -> Result<()> {
+/// let head = Head { norm: LayerNorm::new(4, 1e-5, true)?, proj: Linear::new(4, 2, true)? };
+/// assert_eq!(head.parameters().len(), 4);
+/// let y = head.forward(&Array::ones::<f32>([3, 4])?)?;
+/// assert_eq!(y.shape(), [3, 2]);
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! module_struct {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($fvis:vis $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone)]
+        $vis struct $name { $($fvis $field: $ty),* }
+        $crate::impl_members!($name { $($field),* });
+    };
+}
+
+/// A layer or model: a forward pass over one input, and its [`Members`]
+/// (parameters and child modules) from which everything else is provided.
+///
+/// Names are joined with dots, so a model whose member `blocks` is a
+/// [`crate::Sequential`] holding a block with member `attn` has parameters
+/// such as `blocks.3.attn.query_proj.weight`, the names checkpoints use.
+/// Declare the struct with [`module_struct!`](crate::module_struct) (or
+/// write [`impl_members!`](crate::impl_members) after it) and implement
+/// [`forward`](Module::forward):
+///
+/// ```
+/// use mlx_nn::{Linear, Module};
+/// use mlx_rs_core::{Array, Result};
+///
+/// mlx_nn::module_struct! { struct Mlp { fc1: Linear, fc2: Linear } }
+///
+/// impl Module for Mlp {
+///     fn forward(&self, x: &Array) -> Result<Array> {
+///         self.fc2.forward(&mlx_nn::relu(&self.fc1.forward(x)?)?)
+///     }
+/// }
+///
+/// # fn main() -> Result<()> {
+/// let mlp = Mlp { fc1: Linear::new(4, 8, true)?, fc2: Linear::new(8, 2, true)? };
+/// let names: Vec<String> = mlp.parameters().into_keys().collect();
+/// assert_eq!(names, ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]);
+/// # Ok(()) }
+/// ```
+pub trait Module: Members {
+    /// The forward pass.
+    fn forward(&self, x: &Array) -> Result<Array>;
+
+    /// Sets this module's own training flag (not its children's; see
+    /// [`train`](Module::train)). Only modules that behave differently in
+    /// training ([`crate::Dropout`]) override it.
+    fn set_training_flag(&mut self, _training: bool) {}
+
+    /// Quantizes this module's own weights in place if it supports that
+    /// ([`crate::Linear`] does), returning whether it did; children are
+    /// handled by [`crate::quantize`]. The default does nothing.
+    fn quantize_self(&mut self, _group_size: i32, _bits: i32) -> Result<bool> {
+        Ok(false)
     }
 
     /// Every parameter by dotted path (cheap: arrays are shared, not copied).

@@ -3,22 +3,20 @@
 //!
 //! ```
 //! use mlx_nn::optim::{Adam, Optimizer, Schedule};
-//! use mlx_nn::{Linear, Module};
-//! use mlx_rs_core::{ops, Array, Dtype};
+//! use mlx_nn::{losses, Linear, Module};
+//! use mlx_rs_core::Array;
 //! # fn main() -> mlx_rs_core::Result<()> {
 //! let mut model = Linear::new(3, 1, true)?;
 //! let mut opt = Adam::new(Schedule::warmup_cosine(1e-2, 10, 100, 1e-4));
-//! let loss_and_grad = mlx_nn::value_and_grad(|m: &Linear, xy: &[Array]| {
-//!     ops::mean(&ops::square(&(m.forward(&xy[0])? - &xy[1])?)?, false)
-//! });
-//! let x = ops::random::normal(&[8, 3], Dtype::Float32, 0.0, 1.0, None)?;
-//! let y = ops::random::normal(&[8, 1], Dtype::Float32, 0.0, 1.0, None)?;
-//! let (first, _) = loss_and_grad.call(&model, &[x.clone(), y.clone()])?;
+//! let loss_and_grad =
+//!     mlx_nn::value_and_grad(|m: &Linear, (x, y): &(Array, Array)| losses::mse(&m.forward(x)?, y));
+//! let batch = (Array::normal([8, 3])?, Array::normal([8, 1])?);
+//! let (first, _) = loss_and_grad.call(&model, &batch)?;
 //! for _ in 0..50 {
-//!     let (_, grads) = loss_and_grad.call(&model, &[x.clone(), y.clone()])?;
+//!     let (_, grads) = loss_and_grad.call(&model, &batch)?;
 //!     opt.update(&mut model, &grads)?;
 //! }
-//! let (last, _) = loss_and_grad.call(&model, &[x, y])?;
+//! let (last, _) = loss_and_grad.call(&model, &batch)?;
 //! assert!(last.item::<f32>()? < first.item::<f32>()?);
 //! # Ok(()) }
 //! ```
@@ -31,13 +29,21 @@ use mlx_rs_core::{ops, Array, Dtype, Result};
 use crate::error::invalid;
 use crate::module::{Module, Params};
 
-/// A learning rate as a function of the step (0 for the first update).
+/// A learning rate as a function of the step (0 for the first update),
+/// computed with array ops so a compiled training step
+/// ([`compile_with_state`](mlx_rs_core::tree::compile_with_state)) follows
+/// the schedule: the optimizer's step count is an array in its state.
 #[derive(Clone)]
-pub struct Schedule(Arc<dyn Fn(u64) -> f32 + Send + Sync>);
+pub struct Schedule(Arc<ScheduleFn>);
+
+type ScheduleFn = dyn Fn(&Array) -> Result<Array> + Send + Sync;
 
 impl std::fmt::Debug for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Schedule(lr(0) = {})", self.at(0))
+        match self.at(0) {
+            Ok(lr) => write!(f, "Schedule(lr(0) = {lr})"),
+            Err(e) => write!(f, "Schedule(lr(0) fails: {e})"),
+        }
     }
 }
 
@@ -48,44 +54,53 @@ impl From<f32> for Schedule {
 }
 
 impl Schedule {
-    /// Any function of the step.
-    pub fn new(f: impl Fn(u64) -> f32 + Send + Sync + 'static) -> Schedule {
+    /// Any function of the step, given as an integer scalar array; it must
+    /// return a float32 scalar.
+    ///
+    /// ```
+    /// use mlx_nn::optim::Schedule;
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// // Halve every 10 steps.
+    /// let s = Schedule::new(|t| mlx_rs_core::ops::power(0.5, &(t.astype(mlx_rs_core::Dtype::Float32)? / 10.0)?.floor()?));
+    /// assert_eq!(s.at(25)?, 0.25);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(f: impl Fn(&Array) -> Result<Array> + Send + Sync + 'static) -> Schedule {
         Schedule(Arc::new(f))
     }
 
     /// The same rate at every step.
     pub fn constant(lr: f32) -> Schedule {
-        Schedule::new(move |_| lr)
+        Schedule::new(move |_| Array::scalar(lr))
     }
 
     /// From `init` to `end` in a straight line over `steps` steps, then `end`.
     pub fn linear(init: f32, end: f32, steps: u64) -> Schedule {
         Schedule::new(move |t| {
-            if steps == 0 || t >= steps {
-                end
-            } else {
-                init + (end - init) * (t as f32 / steps as f32)
+            if steps == 0 {
+                return Array::scalar(end);
             }
+            let frac = (step_f32(t)? / steps as f32)?.clip(0.0, 1.0)?;
+            (frac * (end - init))? + init
         })
     }
 
     /// `end + (init - end) · (1 + cos(π · t / steps)) / 2` for `t < steps`, then `end`.
     pub fn cosine_decay(init: f32, steps: u64, end: f32) -> Schedule {
         Schedule::new(move |t| {
-            let t = t.min(steps) as f64;
-            let c = 0.5 * (1.0 + (std::f64::consts::PI * t / steps.max(1) as f64).cos());
-            (end as f64 + (init as f64 - end as f64) * c) as f32
+            let frac = (step_f32(t)? / steps.max(1) as f32)?.clip(0.0, 1.0)?;
+            let c = (((frac * std::f32::consts::PI)?.cos()? + 1.0)? * 0.5)?;
+            (c * (init - end))? + end
         })
     }
 
     /// `first` until step `boundary`, then `then` with its steps counted from the boundary.
     pub fn join(first: Schedule, boundary: u64, then: Schedule) -> Schedule {
         Schedule::new(move |t| {
-            if t < boundary {
-                first.at(t)
-            } else {
-                then.at(t - boundary)
-            }
+            let b = i64::try_from(boundary)
+                .map_err(|_| invalid(format!("schedule boundary {boundary} is too large")))?;
+            let before = t.less(b)?;
+            ops::r#where(&before, &first.value(t)?, &then.value(&(t - b)?)?)
         })
     }
 
@@ -99,23 +114,88 @@ impl Schedule {
         )
     }
 
-    /// The rate at step `t`.
-    pub fn at(&self, t: u64) -> f32 {
-        (self.0)(t)
+    /// The rate at `step` (an integer scalar array), lazily.
+    #[track_caller]
+    pub fn value(&self, step: &Array) -> Result<Array> {
+        (self.0)(step)
+    }
+
+    /// The rate at step `t`, evaluated.
+    ///
+    /// ```
+    /// use mlx_nn::optim::Schedule;
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// assert!((Schedule::linear(0.0, 1.0, 4).at(1)? - 0.25).abs() < 1e-7);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn at(&self, t: u64) -> Result<f32> {
+        let t = i64::try_from(t).map_err(|_| invalid(format!("step {t} is too large")))?;
+        self.value(&Array::scalar(t)?)?
+            .astype(Dtype::Float32)?
+            .item::<f32>()
     }
 }
 
+fn step_f32(t: &Array) -> Result<Array> {
+    t.astype(Dtype::Float32)
+}
+
+/// The update count as optimizers keep it: an int64 scalar array.
+fn step_array(step: u64) -> Result<Array> {
+    let step = i64::try_from(step).map_err(|_| invalid(format!("step {step} is too large")))?;
+    Array::scalar(step)
+}
+
 /// An optimizer: updates a model's trainable parameters from gradients.
+///
+/// Its state (the step count and per-parameter slots) is arrays, and the
+/// optimizers here are [`Tree`](mlx_rs_core::tree::Tree)s, so a training step that calls
+/// [`Optimizer::update`] compiles with the model and the optimizer as its
+/// state, as Python's `mx.compile(step, inputs=state, outputs=state)` with
+/// `state = [model.state, optimizer.state]`:
+///
+/// ```
+/// use mlx_nn::optim::{Adam, Optimizer};
+/// use mlx_nn::{losses, Linear, Module};
+/// use mlx_rs_core::{tree::{compile_with_state, Tree}, Array, Result};
+/// # fn main() -> Result<()> {
+/// let loss_fn = |m: &Linear, (x, y): &(Array, Array)| losses::mse(&m.forward(x)?, y);
+/// let step = compile_with_state(move |(model, opt): &mut (Linear, Adam), batch: &(Array, Array)| {
+///     let (loss, grads) = mlx_nn::value_and_grad(loss_fn).call(model, batch)?;
+///     opt.update(model, &grads)?;
+///     Ok(loss)
+/// })?;
+/// let mut state = (Linear::new(3, 1, true)?, Adam::new(0.1));
+/// let x = Array::normal([16, 3])?;
+/// let batch = (x.clone(), x.sum_keepdims([1])?);
+/// let first = step.call_mut(&mut state, &batch)?.item::<f32>()?;
+/// for _ in 0..50 {
+///     step.call_mut(&mut state, &batch)?;
+///     state.eval()?;
+/// }
+/// assert_eq!(state.1.step()?, 51);
+/// assert!(step.call_mut(&mut state, &batch)?.item::<f32>()? < first / 10.0);
+/// # Ok(()) }
+/// ```
 pub trait Optimizer {
     /// The new value of one parameter (and the optimizer's state for it),
-    /// given its gradient and the learning rate of this step.
-    fn update_param(&mut self, name: &str, param: &Array, grad: &Array, lr: f32) -> Result<Array>;
+    /// given its gradient and the learning rate of this step (a float32
+    /// scalar array). [`Optimizer::step_count`] is still the count before
+    /// this update.
+    fn update_param(
+        &mut self,
+        name: &str,
+        param: &Array,
+        grad: &Array,
+        lr: &Array,
+    ) -> Result<Array>;
 
-    /// Updates counted so far.
-    fn step(&self) -> u64;
+    /// Updates counted so far, as an int64 scalar array.
+    fn step_count(&self) -> Result<Array>;
 
-    /// Sets the update count (used when state is loaded).
-    fn set_step(&mut self, step: u64);
+    /// Sets the update count (an integer scalar array).
+    fn set_step_count(&mut self, step: Array);
 
     /// The learning-rate schedule.
     fn schedule(&self) -> &Schedule;
@@ -126,12 +206,31 @@ pub trait Optimizer {
     /// Replaces the per-parameter state (the format of [`Optimizer::slots`]).
     fn set_slots(&mut self, slots: Params) -> Result<()>;
 
+    /// Updates counted so far (evaluates [`Optimizer::step_count`]).
+    #[track_caller]
+    fn step(&self) -> Result<u64> {
+        let step = self.step_count()?.astype(Dtype::Int64)?.item::<i64>()?;
+        u64::try_from(step).map_err(|_| invalid(format!("negative step {step}")))
+    }
+
+    /// Sets the update count.
+    #[track_caller]
+    fn set_step(&mut self, step: u64) -> Result<()> {
+        self.set_step_count(step_array(step)?);
+        Ok(())
+    }
+
     /// Applies one update to every parameter named in `grads` (which must be
     /// parameters of `model`, with their shapes). All or nothing.
+    ///
+    /// Lazy, like everything else: evaluate [`Optimizer::state_arrays`] with
+    /// the parameters after each update (or the `(model, optimizer)` tree),
+    /// so that the step count does not build a graph across steps.
     #[track_caller]
     fn update(&mut self, model: &mut dyn Module, grads: &Params) -> Result<()> {
         let params = model.parameters();
-        let lr = self.schedule().at(self.step());
+        let step = self.step_count()?;
+        let lr = self.schedule().value(&step)?;
         let mut new = Params::new();
         for (name, g) in grads {
             let p = params
@@ -144,24 +243,27 @@ pub trait Optimizer {
                     p.shape()
                 )));
             }
-            new.insert(name.clone(), self.update_param(name, p, g, lr)?);
+            new.insert(name.clone(), self.update_param(name, p, g, &lr)?);
         }
         model.update(&new)?;
-        self.set_step(self.step() + 1);
+        self.set_step_count((&step + 1)?);
         Ok(())
     }
 
-    /// The arrays to evaluate after an update (new slots), e.g. with the
-    /// model's parameters in one `mlx_rs_core::eval` call.
+    /// The arrays to evaluate after an update (the step count and new
+    /// slots), e.g. with the model's parameters in one `mlx_rs_core::eval`
+    /// call.
     fn state_arrays(&self) -> Vec<Array> {
-        self.slots().into_values().collect()
+        let mut out: Vec<Array> = self.step_count().into_iter().collect();
+        out.extend(self.slots().into_values());
+        out
     }
 
     /// Saves the step and every slot as safetensors (`step` is an int64 scalar).
     #[track_caller]
     fn save_state(&self, path: &Path) -> Result<()> {
         let mut all = self.slots();
-        all.insert("step".into(), Array::scalar(self.step() as i64)?);
+        all.insert("step".into(), self.step_count()?.astype(Dtype::Int64)?);
         crate::io::save_params(&all, path)
     }
 
@@ -176,8 +278,7 @@ pub trait Optimizer {
         let step = u64::try_from(step).map_err(|_| invalid(format!("negative step {step}")))?;
         mlx_rs_core::eval(all.values())?;
         self.set_slots(all)?;
-        self.set_step(step);
-        Ok(())
+        self.set_step(step)
     }
 }
 
@@ -197,6 +298,15 @@ fn scalar_like(v: f32, like: &Array) -> Result<Array> {
     Array::scalar(v)?.astype(like.dtype())
 }
 
+/// The step count of an optimizer that has not updated yet is absent (no
+/// array until the first update, so constructors need not fail).
+fn count_or_zero(step: &Option<Array>) -> Result<Array> {
+    match step {
+        Some(s) => Ok(s.clone()),
+        None => Array::scalar(0i64),
+    }
+}
+
 /// Stochastic gradient descent with optional momentum, Nesterov momentum and
 /// (L2) weight decay:
 /// `g ← g + wd·p; v ← μ·v + (1 - dampening)·g; p ← p - lr·(nesterov ? g + μ·v : v)`
@@ -213,9 +323,11 @@ pub struct Sgd {
     pub dampening: f32,
     /// Nesterov momentum.
     pub nesterov: bool,
-    step: u64,
+    step: Option<Array>,
     velocity: Params,
 }
+
+mlx_rs_core::impl_tree!(Sgd { step, velocity });
 
 impl Sgd {
     /// Plain SGD.
@@ -226,7 +338,7 @@ impl Sgd {
             weight_decay: 0.0,
             dampening: 0.0,
             nesterov: false,
-            step: 0,
+            step: None,
             velocity: Params::new(),
         }
     }
@@ -246,7 +358,7 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
-    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: &Array) -> Result<Array> {
         let mut g = g.clone();
         if self.weight_decay != 0.0 {
             g = (&g + (p * &scalar_like(self.weight_decay, p)?)?)?;
@@ -264,13 +376,13 @@ impl Optimizer for Sgd {
             };
             self.velocity.insert(name.to_string(), v);
         }
-        p - (&g * &scalar_like(lr, p)?)?
+        p - (&g * &lr.astype(p.dtype())?)?
     }
-    fn step(&self) -> u64 {
-        self.step
+    fn step_count(&self) -> Result<Array> {
+        count_or_zero(&self.step)
     }
-    fn set_step(&mut self, step: u64) {
-        self.step = step;
+    fn set_step_count(&mut self, step: Array) {
+        self.step = Some(step);
     }
     fn schedule(&self) -> &Schedule {
         &self.lr
@@ -305,10 +417,12 @@ pub struct Adam {
     pub eps: f32,
     /// Divide by `1 - βᵗ` (default `true`; Python MLX's Adam defaults to `false`).
     pub bias_correction: bool,
-    step: u64,
+    step: Option<Array>,
     m: Params,
     v: Params,
 }
+
+mlx_rs_core::impl_tree!(Adam { step, m, v });
 
 impl Adam {
     /// Adam with `β = (0.9, 0.999)`, `ε = 1e-8`.
@@ -318,13 +432,13 @@ impl Adam {
             betas: (0.9, 0.999),
             eps: 1e-8,
             bias_correction: true,
-            step: 0,
+            step: None,
             m: Params::new(),
             v: Params::new(),
         }
     }
 
-    fn adam_step(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+    fn adam_step(&mut self, name: &str, p: &Array, g: &Array, lr: &Array) -> Result<Array> {
         let (b1, b2) = self.betas;
         let m = match self.m.get(name) {
             Some(m) => ((m * &scalar_like(b1, p)?)? + (g * &scalar_like(1.0 - b1, p)?)?)?,
@@ -335,14 +449,18 @@ impl Adam {
             Some(v) => ((v * &scalar_like(b2, p)?)? + (&g2 * &scalar_like(1.0 - b2, p)?)?)?,
             None => (&g2 * &scalar_like(1.0 - b2, p)?)?,
         };
-        let t = (self.step + 1) as i32;
-        let (c1, c2) = if self.bias_correction {
-            (1.0 - b1.powi(t), 1.0 - b2.powi(t))
+        // The corrections in float32 from the step array, so a compiled step
+        // computes them for the step it runs at.
+        let (lr_c1, sqrt_c2) = if self.bias_correction {
+            let t = (count_or_zero(&self.step)?.astype(Dtype::Float32)? + 1.0)?;
+            let c1 = (1.0 - ops::power(b1, &t)?)?;
+            let c2 = (1.0 - ops::power(b2, &t)?)?;
+            ((lr / &c1)?, c2.sqrt()?)
         } else {
-            (1.0, 1.0)
+            (lr.clone(), Array::scalar(1.0f32)?)
         };
-        let denom = ((ops::sqrt(&v)? / &scalar_like(c2.sqrt(), p)?)? + &scalar_like(self.eps, p)?)?;
-        let upd = ((&m / &denom)? * &scalar_like(lr / c1, p)?)?;
+        let denom = ((ops::sqrt(&v)? / &sqrt_c2.astype(p.dtype())?)? + &scalar_like(self.eps, p)?)?;
+        let upd = ((&m / &denom)? * &lr_c1.astype(p.dtype())?)?;
         self.m.insert(name.to_string(), m);
         self.v.insert(name.to_string(), v);
         p - &upd
@@ -375,14 +493,14 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
+    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: &Array) -> Result<Array> {
         self.adam_step(name, p, g, lr)
     }
-    fn step(&self) -> u64 {
-        self.step
+    fn step_count(&self) -> Result<Array> {
+        count_or_zero(&self.step)
     }
-    fn set_step(&mut self, step: u64) {
-        self.step = step;
+    fn set_step_count(&mut self, step: Array) {
+        self.step = Some(step);
     }
     fn schedule(&self) -> &Schedule {
         &self.lr
@@ -405,6 +523,8 @@ pub struct AdamW {
     pub weight_decay: f32,
 }
 
+mlx_rs_core::impl_tree!(AdamW { adam });
+
 impl AdamW {
     /// AdamW with `β = (0.9, 0.999)`, `ε = 1e-8`, weight decay 0.01.
     pub fn new(lr: impl Into<Schedule>) -> AdamW {
@@ -422,15 +542,16 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
-    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: f32) -> Result<Array> {
-        let decayed = (p * &scalar_like(1.0 - lr * self.weight_decay, p)?)?;
+    fn update_param(&mut self, name: &str, p: &Array, g: &Array, lr: &Array) -> Result<Array> {
+        let keep = (1.0 - (lr * self.weight_decay)?)?;
+        let decayed = (p * &keep.astype(p.dtype())?)?;
         self.adam.adam_step(name, &decayed, g, lr)
     }
-    fn step(&self) -> u64 {
-        self.adam.step
+    fn step_count(&self) -> Result<Array> {
+        self.adam.step_count()
     }
-    fn set_step(&mut self, step: u64) {
-        self.adam.step = step;
+    fn set_step_count(&mut self, step: Array) {
+        self.adam.set_step_count(step);
     }
     fn schedule(&self) -> &Schedule {
         &self.adam.lr

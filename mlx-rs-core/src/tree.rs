@@ -448,7 +448,10 @@ pub struct Compiled<S, A, O> {
 struct Templates<S, A, O> {
     state: Option<S>,
     args: Option<A>,
-    output: Option<O>,
+    // Per traced input shape (leaf counts of state and arguments): the
+    // outputs and the state as `f` left them. The state may gain leaves
+    // while tracing (an optimizer creating its moments on the first step).
+    traced: HashMap<(usize, usize), (O, S)>,
 }
 
 impl<S, A, O> Compiled<S, A, O>
@@ -472,11 +475,12 @@ where
         t.state = None;
         t.args = None;
         let mut outs = result?;
-        let n_state = state.num_leaves();
-        let output = t.output.as_ref().ok_or_else(|| Error::InvalidArgument {
+        let key = (state.num_leaves(), args.num_leaves());
+        let (output, state_after) = t.traced.get(&key).ok_or_else(|| Error::InvalidArgument {
             message: "compile: the function was never traced".into(),
             location,
         })?;
+        let n_state = state_after.num_leaves();
         if outs.len() < n_state {
             return Err(Error::InvalidArgument {
                 message: "compile: the function returned fewer arrays than the state holds".into(),
@@ -485,8 +489,8 @@ where
         }
         let new_state = outs.split_off(outs.len() - n_state);
         let out = output.unflatten(outs).map_err(|e| e.at(location))?;
-        state
-            .replace_leaves(new_state)
+        *state = state_after
+            .unflatten(new_state)
             .map_err(|e| e.at(location))?;
         Ok(out)
     }
@@ -546,7 +550,11 @@ where
 /// optimizer moments, a step count: any [`Tree`]) as Python's
 /// `mx.compile(f, inputs=state, outputs=state)` does: the state goes in
 /// as inputs, and whatever `f` leaves in it comes back out and is written
-/// into the caller's state by [`Compiled::call_mut`].
+/// into the caller's state by [`Compiled::call_mut`]. The state may gain
+/// leaves in `f` (an optimizer that creates its moments on its first
+/// update); the next call then traces once more with the larger state.
+/// Everything that changes from step to step must be an array leaf: other
+/// fields of the state keep the values they had after the first trace.
 ///
 /// ```
 /// use mlx_rs_core::{tree, Array};
@@ -576,7 +584,7 @@ where
     let templates = Rc::new(RefCell::new(Templates::<S, A, O> {
         state: None,
         args: None,
-        output: None,
+        traced: HashMap::new(),
     }));
     let t = templates.clone();
     let flat = move |xs: &[Array]| -> Result<Vec<Array>> {
@@ -588,6 +596,7 @@ where
             }
         };
         let n = state.num_leaves();
+        let key = (n, args.num_leaves());
         if xs.len() != n + args.num_leaves() {
             return Err(Error::invalid(
                 "compile: inputs do not match the state and arguments",
@@ -598,7 +607,7 @@ where
         let out = f(&mut state, &args)?;
         let mut flat = out.flatten();
         flat.extend(state.flatten());
-        t.borrow_mut().output = Some(out);
+        t.borrow_mut().traced.insert(key, (out, state));
         Ok(flat)
     };
     Ok(Compiled {

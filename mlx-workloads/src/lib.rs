@@ -12,10 +12,13 @@
 //!   query path's embedding stage.
 //! - [`bert`]: a BERT encoder on `mlx-nn` with Hugging Face's parameter
 //!   names, mean pooling and L2 normalization.
+//! - [`flux`]: the FLUX.1 transformer (BFL's checkpoint names) and its
+//!   sampling schedule; programs `benchmark_flux_forward_pass` and `flux`.
 #![warn(missing_docs)]
 
 pub mod bert;
 pub mod corpus;
+pub mod flux;
 pub mod harness;
 pub mod minilm;
 pub mod rag;

@@ -1,6 +1,8 @@
 //! Helpers shared by the parity tests: fresh random inputs and f64 comparisons.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::PathBuf;
 
 use rand::rngs::StdRng;

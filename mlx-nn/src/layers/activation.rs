@@ -2,7 +2,7 @@
 
 use mlx_rs_core::{ops, Array, Result};
 
-use crate::module::{Entry, EntryMut, Module};
+use crate::module::Module;
 
 /// `max(x, 0)` ([`ops::nn::relu`]).
 #[track_caller]
@@ -88,14 +88,10 @@ impl Activation {
     }
 }
 
+crate::impl_members!(Activation {});
+
 impl Module for Activation {
     fn forward(&self, x: &Array) -> Result<Array> {
         self.apply(x)
-    }
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        Vec::new()
-    }
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        Vec::new()
     }
 }

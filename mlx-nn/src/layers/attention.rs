@@ -5,7 +5,7 @@ use mlx_rs_core::{ops, Array, Result};
 
 use crate::error::invalid;
 use crate::layers::linear::Linear;
-use crate::module::{Entry, EntryMut, Module};
+use crate::module::Module;
 
 /// Rotary position embedding (MLX's fast kernel) over the last axis of
 /// `[.., L, D]` input, positions along axis `-2`; see
@@ -61,15 +61,11 @@ impl Rope {
     }
 }
 
+crate::impl_members!(Rope {});
+
 impl Module for Rope {
     fn forward(&self, x: &Array) -> Result<Array> {
         self.forward_at(x, 0)
-    }
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        Vec::new()
-    }
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        Vec::new()
     }
 }
 
@@ -169,27 +165,16 @@ impl MultiHeadAttention {
     }
 }
 
+crate::impl_members!(MultiHeadAttention {
+    query_proj,
+    key_proj,
+    value_proj,
+    out_proj
+});
+
 impl Module for MultiHeadAttention {
     /// Self-attention without a mask.
     fn forward(&self, x: &Array) -> Result<Array> {
         self.attend(x, x, x, AttentionMask::None)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        vec![
-            ("query_proj".into(), Entry::Module(&self.query_proj)),
-            ("key_proj".into(), Entry::Module(&self.key_proj)),
-            ("value_proj".into(), Entry::Module(&self.value_proj)),
-            ("out_proj".into(), Entry::Module(&self.out_proj)),
-        ]
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        vec![
-            ("query_proj".into(), EntryMut::Module(&mut self.query_proj)),
-            ("key_proj".into(), EntryMut::Module(&mut self.key_proj)),
-            ("value_proj".into(), EntryMut::Module(&mut self.value_proj)),
-            ("out_proj".into(), EntryMut::Module(&mut self.out_proj)),
-        ]
     }
 }

@@ -3,27 +3,11 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{Module, Param};
 
 fn init(shape: &[i32], fan_in: i32) -> Result<Array> {
     let k = 1.0 / (fan_in as f32).sqrt();
     ops::random::uniform(-k, k, shape, Dtype::Float32, None)
-}
-
-fn entries_of<'a>(w: &'a Param, b: &'a Option<Param>) -> Vec<(String, Entry<'a>)> {
-    let mut v = vec![("weight".to_string(), Entry::Param(w))];
-    if let Some(b) = b {
-        v.push(("bias".to_string(), Entry::Param(b)));
-    }
-    v
-}
-
-fn entries_mut_of<'a>(w: &'a mut Param, b: &'a mut Option<Param>) -> Vec<(String, EntryMut<'a>)> {
-    let mut v = vec![("weight".to_string(), EntryMut::Param(w))];
-    if let Some(b) = b {
-        v.push(("bias".to_string(), EntryMut::Param(b)));
-    }
-    v
 }
 
 /// 1-D convolution over `[B, L, C_in]` input with `weight`
@@ -74,6 +58,8 @@ impl Conv1d {
     }
 }
 
+crate::impl_members!(Conv1d { weight, bias });
+
 impl Module for Conv1d {
     fn forward(&self, x: &Array) -> Result<Array> {
         let (xs, ws) = (x.shape(), self.weight.shape());
@@ -88,14 +74,6 @@ impl Module for Conv1d {
             Some(b) => &y + b.value(),
             None => Ok(y),
         }
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        entries_of(&self.weight, &self.bias)
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        entries_mut_of(&mut self.weight, &mut self.bias)
     }
 }
 
@@ -149,6 +127,8 @@ impl Conv2d {
     }
 }
 
+crate::impl_members!(Conv2d { weight, bias });
+
 impl Module for Conv2d {
     fn forward(&self, x: &Array) -> Result<Array> {
         let (xs, ws) = (x.shape(), self.weight.shape());
@@ -163,13 +143,5 @@ impl Module for Conv2d {
             Some(b) => &y + b.value(),
             None => Ok(y),
         }
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        entries_of(&self.weight, &self.bias)
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        entries_mut_of(&mut self.weight, &mut self.bias)
     }
 }

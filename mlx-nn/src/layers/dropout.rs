@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Module};
+use crate::module::Module;
 
 /// While training, zeroes each element with probability `p` and scales the
 /// rest by `1 / (1 - p)`; in evaluation mode ([`Module::eval_mode`]) it
@@ -45,6 +45,8 @@ impl Dropout {
     }
 }
 
+crate::impl_members!(Dropout {});
+
 impl Module for Dropout {
     fn forward(&self, x: &Array) -> Result<Array> {
         if !self.training || self.p == 0.0 {
@@ -54,14 +56,6 @@ impl Module for Dropout {
         let mask = ops::random::bernoulli(&Array::scalar(keep)?, Some(&x.shape()), None)?;
         let kept = ops::r#where(&mask, x, &ops::zeros_like(x)?)?;
         kept * (1.0 / keep)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        Vec::new()
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        Vec::new()
     }
 
     fn set_training_flag(&mut self, training: bool) {

@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{Module, Param};
 
 /// Maps integer ids to rows of `weight` `[num_embeddings, dims]`.
 ///
@@ -59,6 +59,8 @@ impl Embedding {
     }
 }
 
+crate::impl_members!(Embedding { weight });
+
 impl Module for Embedding {
     /// Ids of any integer dtype and shape `S` give `S + [dims]`. Ids outside
     /// `0..num_embeddings` are an `Err` (checked on the values, which
@@ -83,13 +85,5 @@ impl Module for Embedding {
             }
         }
         ops::take_axis(&self.weight, x, 0)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        vec![("weight".into(), Entry::Param(&self.weight))]
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        vec![("weight".into(), EntryMut::Param(&mut self.weight))]
     }
 }

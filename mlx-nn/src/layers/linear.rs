@@ -5,7 +5,7 @@ use mlx_rs_core::{ops, Array, Dtype, Result};
 use crate::error::invalid;
 use crate::layers::activation::Activation;
 use crate::layers::quantized::QuantizedLinear;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{Entry, EntryMut, Members, Module, Param};
 
 /// A fully connected layer, `y = act(x @ weightᵀ + bias)`, with `weight`
 /// `[out, in]` and `bias` `[out]` (the layout of PyTorch / Hugging Face
@@ -168,23 +168,7 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Array) -> Result<Array> {
-        let (weight, bias) = match &self.kind {
-            Kind::Dense { weight, bias } => (weight, bias),
-            Kind::Quantized(q) => return q.forward(x),
-        };
-        let xs = x.shape();
-        if xs.last() != Some(&self.input_dims()) {
-            return Err(invalid(format!(
-                "Linear: input shape {xs:?} does not end in {} (weight shape {:?})",
-                self.input_dims(),
-                weight.shape()
-            )));
-        }
-        linear_act(x, weight, bias.as_deref(), self.activation)
-    }
-
+impl Members for Linear {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         match &self.kind {
             Kind::Dense { weight, bias } => {
@@ -209,6 +193,26 @@ impl Module for Linear {
             }
             Kind::Quantized(q) => q.entries_mut(),
         }
+    }
+}
+
+crate::impl_tree_for_members!(Linear);
+
+impl Module for Linear {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let (weight, bias) = match &self.kind {
+            Kind::Dense { weight, bias } => (weight, bias),
+            Kind::Quantized(q) => return q.forward(x),
+        };
+        let xs = x.shape();
+        if xs.last() != Some(&self.input_dims()) {
+            return Err(invalid(format!(
+                "Linear: input shape {xs:?} does not end in {} (weight shape {:?})",
+                self.input_dims(),
+                weight.shape()
+            )));
+        }
+        linear_act(x, weight, bias.as_deref(), self.activation)
     }
 
     fn quantize_self(&mut self, group_size: i32, bits: i32) -> Result<bool> {

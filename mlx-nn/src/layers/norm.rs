@@ -3,7 +3,7 @@
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::error::invalid;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{Module, Param};
 
 #[track_caller]
 fn check_last(name: &str, x: &Array, dims: i32, param: &Param) -> Result<()> {
@@ -72,6 +72,8 @@ impl LayerNorm {
     }
 }
 
+crate::impl_members!(LayerNorm { weight, bias });
+
 impl Module for LayerNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
         let xs = x.shape();
@@ -82,28 +84,6 @@ impl Module for LayerNorm {
             )));
         }
         ops::fast::layer_norm(x, self.weight.as_deref(), self.bias.as_deref(), self.eps)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &self.weight {
-            v.push(("weight".into(), Entry::Param(w)));
-        }
-        if let Some(b) = &self.bias {
-            v.push(("bias".into(), Entry::Param(b)));
-        }
-        v
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &mut self.weight {
-            v.push(("weight".into(), EntryMut::Param(w)));
-        }
-        if let Some(b) = &mut self.bias {
-            v.push(("bias".into(), EntryMut::Param(b)));
-        }
-        v
     }
 }
 
@@ -131,18 +111,12 @@ impl RmsNorm {
     }
 }
 
+crate::impl_members!(RmsNorm { weight });
+
 impl Module for RmsNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
         check_last("RmsNorm", x, self.weight.shape()[0], &self.weight)?;
         ops::fast::rms_norm(x, Some(&self.weight), self.eps)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        vec![("weight".into(), Entry::Param(&self.weight))]
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        vec![("weight".into(), EntryMut::Param(&mut self.weight))]
     }
 }
 
@@ -188,6 +162,8 @@ impl GroupNorm {
     }
 }
 
+crate::impl_members!(GroupNorm { weight, bias });
+
 impl Module for GroupNorm {
     fn forward(&self, x: &Array) -> Result<Array> {
         let xs = x.shape();
@@ -212,27 +188,5 @@ impl Module for GroupNorm {
             y = (&y + bias.value())?;
         }
         Ok(y)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &self.weight {
-            v.push(("weight".into(), Entry::Param(w)));
-        }
-        if let Some(b) = &self.bias {
-            v.push(("bias".into(), Entry::Param(b)));
-        }
-        v
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        let mut v = Vec::new();
-        if let Some(w) = &mut self.weight {
-            v.push(("weight".into(), EntryMut::Param(w)));
-        }
-        if let Some(b) = &mut self.bias {
-            v.push(("bias".into(), EntryMut::Param(b)));
-        }
-        v
     }
 }

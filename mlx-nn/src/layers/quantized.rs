@@ -5,7 +5,7 @@ use mlx_rs_core::{Array, Result};
 
 use crate::error::invalid;
 use crate::layers::activation::Activation;
-use crate::module::{Entry, EntryMut, Module, Param};
+use crate::module::{EntryMut, Module, Param};
 
 /// A linear layer whose weight is stored affine-quantized (MLX's format:
 /// `weight` packed into `uint32`, one `scales` and `biases` entry per
@@ -127,6 +127,13 @@ impl QuantizedLinear {
     }
 }
 
+crate::impl_members!(QuantizedLinear {
+    weight,
+    scales,
+    biases,
+    bias
+});
+
 impl Module for QuantizedLinear {
     fn forward(&self, x: &Array) -> Result<Array> {
         let xs = x.shape();
@@ -154,34 +161,6 @@ impl Module for QuantizedLinear {
             None => y,
         };
         self.activation.apply(&y)
-    }
-
-    fn entries(&self) -> Vec<(String, Entry<'_>)> {
-        let mut v = vec![
-            ("weight".to_string(), Entry::Param(&self.weight)),
-            ("scales".to_string(), Entry::Param(&self.scales)),
-        ];
-        if let Some(b) = &self.biases {
-            v.push(("biases".to_string(), Entry::Param(b)));
-        }
-        if let Some(b) = &self.bias {
-            v.push(("bias".to_string(), Entry::Param(b)));
-        }
-        v
-    }
-
-    fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-        let mut v = vec![
-            ("weight".to_string(), EntryMut::Param(&mut self.weight)),
-            ("scales".to_string(), EntryMut::Param(&mut self.scales)),
-        ];
-        if let Some(b) = &mut self.biases {
-            v.push(("biases".to_string(), EntryMut::Param(b)));
-        }
-        if let Some(b) = &mut self.bias {
-            v.push(("bias".to_string(), EntryMut::Param(b)));
-        }
-        v
     }
 }
 

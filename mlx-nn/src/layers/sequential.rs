@@ -2,7 +2,7 @@
 
 use mlx_rs_core::{Array, Result};
 
-use crate::module::{with_path, Entry, EntryMut, Module};
+use crate::module::{with_path, Entry, EntryMut, Members, Module};
 
 /// A module that can be cloned behind a `Box` (what [`Sequential`] stores).
 pub trait BoxedModule: Module {
@@ -100,16 +100,7 @@ impl std::fmt::Debug for Sequential {
     }
 }
 
-impl Module for Sequential {
-    /// Each layer's output feeds the next; an error names the failing layer.
-    fn forward(&self, x: &Array) -> Result<Array> {
-        let mut y = x.clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            y = with_path(&format!("layer {i}"), layer.forward(&y))?;
-        }
-        Ok(y)
-    }
-
+impl Members for Sequential {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         self.layers
             .iter()
@@ -124,5 +115,18 @@ impl Module for Sequential {
             .enumerate()
             .map(|(i, l)| (i.to_string(), EntryMut::Module(l.as_module_mut())))
             .collect()
+    }
+}
+
+crate::impl_tree_for_members!(Sequential);
+
+impl Module for Sequential {
+    /// Each layer's output feeds the next; an error names the failing layer.
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let mut y = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            y = with_path(&format!("layer {i}"), layer.forward(&y))?;
+        }
+        Ok(y)
     }
 }

@@ -179,7 +179,9 @@ fn integer_division(
 op! {
     /// Element-wise floor division with broadcasting. For integer operands,
     /// `x // 0 == 0` and `MIN // -1 == MIN` (NumPy's results; MLX's kernel
-    /// would trap).
+    /// would trap). Integer quotients round toward zero (`-7 // 2 == -3`),
+    /// as MLX 0.32.2 and Python MLX compute them, while [`remainder`] takes
+    /// the divisor's sign; [`divmod`] gives the floored quotient.
     fn floor_divide(a: &Array, b: &Array) -> Array |s| {
         integer_division(a, b, &s, |a, b, s| crate::ffi::array_op!(mlx_floor_divide(a.as_raw(), b.as_raw(), s.as_raw())), false)
     }

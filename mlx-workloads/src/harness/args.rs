@@ -220,6 +220,53 @@ pub fn parse_args(
     Ok(Command::Run(opts))
 }
 
+/// Program-specific `(flag, value)` pairs, in command-line order.
+pub type TakenFlags = Vec<(String, String)>;
+
+/// Takes out of `args` the program-specific flags named in `extra` (each
+/// takes a value, as `--flag value` or `--flag=value`), returning the other
+/// arguments (for [`parse_args`]) and the taken `(flag, value)` pairs in
+/// order. A program uses it for flags beyond the shared ones.
+///
+/// ```
+/// use mlx_workloads::harness::take_flags;
+/// let args = ["--iters", "2", "--weights", "w.safetensors", "--seed=4"].map(String::from);
+/// let (rest, taken) = take_flags(args, &["--weights", "--seed"]).unwrap();
+/// assert_eq!(rest, ["--iters", "2"]);
+/// assert_eq!(taken, [("--weights".into(), "w.safetensors".into()), ("--seed".into(), "4".into())]);
+/// assert!(take_flags(["--weights".to_string()], &["--weights"]).is_err());
+/// ```
+pub fn take_flags(
+    args: impl IntoIterator<Item = String>,
+    extra: &[&str],
+) -> Result<(Vec<String>, TakenFlags), ArgError> {
+    let mut rest = Vec::new();
+    let mut taken = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        if !extra.contains(&flag.as_str()) {
+            rest.push(arg);
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => match args.next() {
+                Some(v) if !v.starts_with("--") => v,
+                _ => return Err(ArgError(format!("{flag} needs a value"))),
+            },
+        };
+        if value.is_empty() {
+            return Err(ArgError(format!("{flag}: empty value")));
+        }
+        taken.push((flag, value));
+    }
+    Ok((rest, taken))
+}
+
 fn dtype(source: &str, value: &str) -> Result<Dtype, ArgError> {
     match value {
         "float32" => Ok(Dtype::Float32),

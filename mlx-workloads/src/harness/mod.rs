@@ -39,7 +39,7 @@ use std::time::Instant;
 use mlx_rs_core::{memory, Array, Device, Element, Result};
 use serde_json::{json, Value};
 
-pub use args::{parse_args, usage, ArgError, Command, DeviceChoice, Options, Preset};
+pub use args::{parse_args, take_flags, usage, ArgError, Command, DeviceChoice, Options, Preset};
 pub use stats::{percentile, Stats};
 pub use trace::{Span, Trace};
 
@@ -249,6 +249,49 @@ impl Progress {
     }
 }
 
+/// The machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`),
+/// where the system reports it (Linux); `None` elsewhere.
+pub fn physical_memory() -> Option<u64> {
+    parse_mem_total(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let mut parts = line.split_whitespace().skip(1);
+    let n: u64 = parts.next()?.parse().ok()?;
+    match parts.next() {
+        Some("kB") => n.checked_mul(1024),
+        None => Some(n),
+        Some(_) => None,
+    }
+}
+
+/// `Err` with a message when `needed` bytes (plus 10 % for everything
+/// else) exceed the physical memory `available` (when known): a run that
+/// would be killed for memory is refused up front instead.
+///
+/// ```
+/// use mlx_workloads::harness::check_fits;
+/// assert!(check_fits("weights", 10 << 30, Some(64 << 30)).is_ok());
+/// assert!(check_fits("weights", 24 << 30, Some(24 << 30)).is_err());
+/// assert!(check_fits("weights", 24 << 30, None).is_ok());
+/// ```
+pub fn check_fits(
+    what: &str,
+    needed: u64,
+    available: Option<u64>,
+) -> std::result::Result<(), String> {
+    match available {
+        Some(avail) if needed.saturating_add(needed / 10) > avail => Err(format!(
+            "{what} need {:.1} GB and a tenth more for the rest: more than this machine's {:.1} GB of memory",
+            needed as f64 / 1e9,
+            avail as f64 / 1e9
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The device `choice` names, or the GPU where MLX has one, else the CPU.
 /// `Err` with a message when the GPU is asked for and MLX has none.
 pub fn select_device(choice: Option<DeviceChoice>) -> std::result::Result<Device, String> {
@@ -416,4 +459,26 @@ impl Report {
 fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
     std::fs::write(path, text + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_total_parses() {
+        let text = "MemTotal:       24683652 kB\nMemFree:         5734136 kB\n";
+        assert_eq!(parse_mem_total(text), Some(24683652 * 1024));
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(parse_mem_total("MemTotal: x kB\n"), None);
+        assert_eq!(parse_mem_total("MemTotal: 5 MB\n"), None);
+    }
+
+    #[test]
+    fn check_fits_keeps_a_tenth_spare() {
+        let gb = 1_000_000_000u64;
+        assert!(check_fits("w", 9 * gb, Some(10 * gb)).is_ok());
+        let err = check_fits("the weights", 23_800_000_000, Some(25_275_000_000)).unwrap_err();
+        assert!(err.contains("23.8 GB") && err.contains("25.3 GB"), "{err}");
+    }
 }

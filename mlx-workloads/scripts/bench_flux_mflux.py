@@ -1,0 +1,127 @@
+"""Times the FLUX.1 transformer forward pass side by side, in one run: this
+crate's `benchmark_flux_forward_pass` (Rust, MLX through mlx-c) and mflux
+0.24.0's transformer (Python MLX), both at the `small` preset (128 wide,
+2 heads x 64, axes 8/28/28, 2 double + 4 single blocks, 64 text tokens,
+256 x 256 image = 256 image tokens, batch 1), random weights, on the CPU.
+
+Python MLX's Linux CPU wheel ships a reference BLAS (a plain loop), while
+this crate's build resolves it to OpenBLAS; with `--openblas PATH`
+(libopenblas.so.0, e.g. the one in ~/.cache/mlx-rs/mlx-cpu-*/mlx_cpu.libs)
+mflux is also timed with that library preloaded (`LD_PRELOAD`), which
+separates the BLAS library from the rest of the implementation.
+
+Each implementation runs in its own process (mflux in a child process of
+this script), rounds alternate between them (so load on a shared machine
+hits all alike); each round runs warm-up iterations, then timed ones with
+the output evaluated inside the timed region. Reports the median and p95
+over all timed iterations and each row's ratio to ours.
+
+usage: python3 bench_flux_mflux.py BENCH_BINARY [--dtype float32|bfloat16]
+       [--rounds 3] [--iters 10] [--warmup 3] [--openblas PATH]
+(BENCH_BINARY: target/release/benchmark_flux_forward_pass; mflux as in
+flux_fixture.py.)
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import mlx.core as mx
+import numpy as np
+
+import mflux_small as ms
+
+SMALL = ms.Size(hidden=128, heads=2, axes=[8, 28, 28], depth=2, depth_single=4)
+TXT, ROWS, COLS = 64, 16, 16
+
+
+def time_mflux(model, dtype, iters, warmup):
+    img = mx.random.normal((1, ROWS * COLS, 64)).astype(dtype)
+    txt = mx.random.normal((1, TXT, 4096)).astype(dtype)
+    vec = mx.random.normal((1, 768)).astype(dtype)
+    mx.eval(img, txt, vec)
+    samples = []
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        out = ms.forward(model, img, txt, vec, height=16 * ROWS, width=16 * COLS, sigma=0.5)
+        mx.eval(out)
+        dt = time.perf_counter() - t0
+        if i >= warmup:
+            samples.append(dt)
+    return samples
+
+
+def time_mflux_child(dtype, iters, warmup, preload=None):
+    env = dict(os.environ)
+    if preload:
+        # Its libgfortran sits next to it.
+        env["LD_PRELOAD"] = preload
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            [os.path.dirname(os.path.abspath(preload)), env.get("LD_LIBRARY_PATH", "")])
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--dtype", dtype,
+                          "--iters", str(iters), "--warmup", str(warmup), "-"],
+                         check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def time_ours(binary, dtype, iters, warmup):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "r.json")
+        subprocess.run(
+            [binary, "--preset", "small", "--device", "cpu", "--dtype", dtype,
+             "--iters", str(iters), "--warmup", str(warmup), "--json", path],
+            check=True, stdout=subprocess.DEVNULL, env={**os.environ, "MLX_DTYPE": dtype})
+        with open(path) as f:
+            return [ms_ / 1e3 for ms_ in json.load(f)["latency_ms"]["samples"]]
+
+
+def stats(samples):
+    a = np.array(samples) * 1e3
+    return np.median(a), np.percentile(a, 95)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("binary", help="benchmark_flux_forward_pass ('-' in child mode)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--openblas")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    mx.set_default_device(mx.cpu)
+    if a.child:
+        dtype = mx.float32 if a.dtype == "float32" else mx.bfloat16
+        mx.random.seed(0)
+        model = ms.build(SMALL, dtype=dtype)
+        print(json.dumps(time_mflux(model, dtype, a.iters, a.warmup)))
+        return 0
+    rows = {"mlx-workloads (Rust, OpenBLAS)": []}
+    rows["mflux 0.24.0 (wheel's BLAS)"] = []
+    if a.openblas:
+        rows["mflux 0.24.0 (OpenBLAS preloaded)"] = []
+    for _ in range(a.rounds):
+        for name, samples in rows.items():
+            if name.startswith("mlx-workloads"):
+                samples += time_ours(a.binary, a.dtype, a.iters, a.warmup)
+            else:
+                preload = a.openblas if "preloaded" in name else None
+                samples += time_mflux_child(a.dtype, a.iters, a.warmup, preload)
+    print(f"FLUX.1 transformer forward, small preset, {a.dtype}, CPU ({platform.machine()}, "
+          f"{os.cpu_count()} cores), MLX {mx.__version__}; {a.rounds} alternating rounds x "
+          f"{a.iters} timed iterations ({a.warmup} warm-up each)")
+    print(f"| impl | median ms | p95 ms | ours / impl |")
+    print(f"| --- | ---: | ---: | ---: |")
+    ours = stats(rows["mlx-workloads (Rust, OpenBLAS)"])[0]
+    for name, samples in rows.items():
+        m, p95 = stats(samples)
+        print(f"| {name} | {m:.2f} | {p95:.2f} | {ours / m:.2f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
