@@ -26,7 +26,7 @@
 use std::path::Path;
 
 use mlx_nn::io::{load_params, load_params_file, LoadOptions};
-use mlx_nn::{Activation, Embedding, Entry, EntryMut, LayerNorm, Linear, Module};
+use mlx_nn::{Activation, Embedding, Entry, EntryMut, LayerNorm, Linear, Members, Module};
 use mlx_rs_core::ops::fast::{self, AttentionMask};
 use mlx_rs_core::{ops, Array, Dtype, Result};
 use serde_json::Value;
@@ -148,16 +148,20 @@ struct Embeddings {
     norm: LayerNorm,
 }
 
-/// Lists a struct's members under their checkpoint names (dots allowed:
+/// Implements [`Members`] (and `Tree`) for a struct from its fields under
+/// their checkpoint names, which differ from the field names (dots allowed:
 /// they become part of the parameter paths).
 macro_rules! members {
-    ($($name:literal => $field:ident),* $(,)?) => {
-        fn entries(&self) -> Vec<(String, Entry<'_>)> {
-            vec![$(($name.into(), Entry::Module(&self.$field))),*]
+    ($ty:ident { $($name:literal => $field:ident),* $(,)? }) => {
+        impl Members for $ty {
+            fn entries(&self) -> Vec<(String, Entry<'_>)> {
+                vec![$(($name.into(), Entry::Module(&self.$field))),*]
+            }
+            fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
+                vec![$(($name.into(), EntryMut::Module(&mut self.$field))),*]
+            }
         }
-        fn entries_mut(&mut self) -> Vec<(String, EntryMut<'_>)> {
-            vec![$(($name.into(), EntryMut::Module(&mut self.$field))),*]
-        }
+        mlx_nn::impl_tree_for_members!($ty);
     };
 }
 
@@ -168,13 +172,14 @@ impl Module for Embeddings {
         let words = self.word.forward(ids)?;
         self.finish(words, ids.shape()[1])
     }
-    members! {
-        "word_embeddings" => word,
-        "position_embeddings" => position,
-        "token_type_embeddings" => token_type,
-        "LayerNorm" => norm,
-    }
 }
+
+members!(Embeddings {
+    "word_embeddings" => word,
+    "position_embeddings" => position,
+    "token_type_embeddings" => token_type,
+    "LayerNorm" => norm,
+});
 
 impl Embeddings {
     /// Adds positions `0..len` and token type 0 to word vectors `[B, L, H]`,
@@ -248,17 +253,18 @@ impl Module for BertLayer {
     fn forward(&self, x: &Array) -> Result<Array> {
         self.forward_masked(x, None)
     }
-    members! {
-        "attention.self.query" => query,
-        "attention.self.key" => key,
-        "attention.self.value" => value,
-        "attention.output.dense" => attn_out,
-        "attention.output.LayerNorm" => attn_norm,
-        "intermediate.dense" => intermediate,
-        "output.dense" => output,
-        "output.LayerNorm" => out_norm,
-    }
 }
+
+members!(BertLayer {
+    "attention.self.query" => query,
+    "attention.self.key" => key,
+    "attention.self.value" => value,
+    "attention.output.dense" => attn_out,
+    "attention.output.LayerNorm" => attn_norm,
+    "intermediate.dense" => intermediate,
+    "output.dense" => output,
+    "output.LayerNorm" => out_norm,
+});
 
 /// The BERT encoder (no pooler). Parameters carry Hugging Face's names
 /// (`embeddings.word_embeddings.weight`,
@@ -429,7 +435,9 @@ impl Module for Bert {
         let mask = ops::ones(&ids.shape(), Dtype::Int32)?;
         self.hidden_states(ids, &mask)
     }
+}
 
+impl Members for Bert {
     fn entries(&self) -> Vec<(String, Entry<'_>)> {
         let mut v = vec![("embeddings".to_string(), Entry::Module(&self.embeddings))];
         for (i, l) in self.layers.iter().enumerate() {
@@ -449,3 +457,5 @@ impl Module for Bert {
         v
     }
 }
+
+mlx_nn::impl_tree_for_members!(Bert);
