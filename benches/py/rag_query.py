@@ -83,6 +83,35 @@ def worker_st(a):
     return timed(once, queries(a.corpus_dir), a.warmup, a.iters)
 
 
+def worker_st_split(a):
+    """st+numpy with its two halves timed apart: (encode, score + rerank) medians in ms."""
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    torch.set_num_threads(a.threads)
+    word = models.Transformer(a.model_dir, max_seq_length=256)
+    pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu")
+    corpus = np.load(a.matrix)
+    texts = queries(a.corpus_dir)
+    enc, score = [], []
+    for i in range(a.warmup + a.iters):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            e = model.encode([texts[i % len(texts)]], convert_to_numpy=True, show_progress_bar=False)[0]
+        t1 = time.perf_counter()
+        s = corpus @ e
+        cand = np.argpartition(-s, CANDIDATES)[:CANDIDATES]
+        exact = corpus[cand] @ e
+        order = np.argsort(-exact, kind="stable")[:TOP_K]
+        cand[order].tolist()
+        t2 = time.perf_counter()
+        if i >= a.warmup:
+            enc.append((t1 - t0) * 1e3)
+            score.append((t2 - t1) * 1e3)
+    return {"encode_ms": percentile(enc, 50), "score_rerank_ms": percentile(score, 50)}
+
+
 def worker_mlx(a):
     import mlx.core as mx
     sys.path.insert(0, HERE)
@@ -218,7 +247,9 @@ def driver(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--worker", choices=["st", "mlx"])
+    p.add_argument("--worker", choices=["st", "mlx", "st-split"],
+                   help="internal: one side in this process (st-split: sentence-transformers' "
+                        "encode and NumPy's score + rerank timed apart, run by hand)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--matrix")
     p.add_argument("--bin")
@@ -232,7 +263,11 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--openblas")
     a = p.parse_args()
-    if a.worker:
+    if a.worker == "st-split":
+        if not a.matrix:
+            p.error("--worker st-split needs --matrix (the .npy the driver wrote)")
+        print(json.dumps(worker_st_split(a)))
+    elif a.worker:
         fn = worker_st if a.worker == "st" else worker_mlx
         print(json.dumps({"samples_ms": fn(a)}))
     else:
