@@ -365,7 +365,11 @@ impl Report {
         for (k, v) in &self.metrics {
             let v = match v {
                 Value::String(s) => s.clone(),
-                Value::Number(n) => n.as_f64().map_or(n.to_string(), |f| format!("{f:.4}")),
+                // Counts stay integers; measured values get four decimals.
+                Value::Number(n) if n.is_f64() => {
+                    n.as_f64().map_or(n.to_string(), |f| format!("{f:.4}"))
+                }
+                Value::Number(n) => n.to_string(),
                 other => other.to_string(),
             };
             line(k, v);
