@@ -10,18 +10,13 @@ use mlx_rs::nn::{self, gelu, LayerNorm, Linear, Module, MultiHeadAttention};
 use mlx_rs::{ops, Array, Dtype, Result};
 
 nn::module_struct! {
-    struct Block { ln1: LayerNorm, attn: MultiHeadAttention, ln2: LayerNorm,
-        fc1: Linear, fc2: Linear }
-}
-
-fn encoder_block(dims: i32, heads: i32) -> Result<Block> {
-    Ok(Block {
-        ln1: LayerNorm::new(dims, 1e-5, true)?,
-        attn: MultiHeadAttention::new(dims, heads, true)?,
-        ln2: LayerNorm::new(dims, 1e-5, true)?,
-        fc1: Linear::new(dims, 4 * dims, true)?,
-        fc2: Linear::new(4 * dims, dims, true)?,
-    })
+    struct Block(dims: i32, heads: i32) {
+        ln1: LayerNorm = LayerNorm::new(dims, 1e-5, true)?,
+        attn: MultiHeadAttention = MultiHeadAttention::new(dims, heads, true)?,
+        ln2: LayerNorm = LayerNorm::new(dims, 1e-5, true)?,
+        fc1: Linear = Linear::new(dims, 4 * dims, true)?,
+        fc2: Linear = Linear::new(4 * dims, dims, true)?,
+    }
 }
 
 impl Module for Block {
@@ -34,7 +29,7 @@ impl Module for Block {
 
 fn main() -> Result<()> {
     ops::random::seed(0)?;
-    let mut block = encoder_block(64, 4)?;
+    let mut block = Block::new(64, 4)?;
     let x = Array::normal([2, 16, 64])?;
     let reference = block.forward(&x)?;
     for (dtype, tol) in [(Dtype::Float32, 1e-5), (Dtype::Bfloat16, 0.1)] {
@@ -43,7 +38,7 @@ fn main() -> Result<()> {
         let path = std::env::temp_dir().join(format!("encoder_{dtype}.safetensors"));
         nn::save_safetensors(&block, &path)?;
         // Loading is strict about dtypes: convert the fresh block first.
-        let mut loaded = encoder_block(64, 4)?;
+        let mut loaded = Block::new(64, 4)?;
         loaded.to_dtype(dtype)?;
         nn::load_safetensors(&mut loaded, &path)?;
         assert!(y.array_equal(&loaded.forward(&x.astype(dtype)?)?)?);

@@ -384,3 +384,58 @@ fn module_struct_names_trees_and_compiled_sgd_match_f64() {
     );
     assert_eq!(state.1.step().unwrap(), 1);
 }
+
+mlx_rs::nn::module_struct! {
+    /// Two layers built by the declared constructor; `hidden` must be positive.
+    struct TwoLayer(inputs: i32, hidden: i32, bias: bool) {
+        first: Linear = Linear::new(inputs, hidden, bias)?,
+        second: Linear = Linear::new(hidden, 1, true)?,
+    }
+}
+
+impl Module for TwoLayer {
+    fn forward(&self, x: &Array) -> mlx_rs::Result<Array> {
+        self.second.forward(&self.first.forward(x)?)
+    }
+}
+
+#[test]
+fn module_struct_constructor_form_builds_in_order_and_propagates_errors() {
+    let model = TwoLayer::new(3, 4, false).unwrap();
+    let params = model.parameters();
+    let shapes: Vec<(String, Vec<i32>)> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shape().to_vec()))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            ("first.weight".to_string(), vec![4, 3]),
+            ("second.bias".to_string(), vec![1]),
+            ("second.weight".to_string(), vec![1, 4]),
+        ]
+    );
+    // The forward pass is the two products, checked in f64.
+    let mut r = rng();
+    let xs = uniform(&mut r, 2 * 3, -1.0, 1.0);
+    let x = Array::from_slice(&xs, &[2, 3]).unwrap();
+    let got = model.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    let w1 = to_f64(&params["first.weight"].to_vec::<f32>().unwrap());
+    let w2 = to_f64(&params["second.weight"].to_vec::<f32>().unwrap());
+    let b2 = params["second.bias"].to_vec::<f32>().unwrap()[0] as f64;
+    let want: Vec<f64> = (0..2)
+        .map(|i| {
+            (0..4)
+                .map(|h| {
+                    let hidden: f64 = (0..3).map(|j| xs[i * 3 + j] as f64 * w1[h * 3 + j]).sum();
+                    hidden * w2[h]
+                })
+                .sum::<f64>()
+                + b2
+        })
+        .collect();
+    assert_close_f32(&got, &want, 1e-5, 1.0);
+    // A member that fails to build fails the constructor with its error.
+    let err = TwoLayer::new(3, -1, true).err().expect("negative width is an error");
+    assert!(err.to_string().contains("-1"), "{err}");
+}

@@ -254,6 +254,36 @@ macro_rules! impl_tree_for_members {
 /// declared. What is left to write is the constructor and
 /// [`Module::forward`].
 ///
+/// A second form declares the constructor with the struct, as Python's
+/// `__init__` does: arguments after the name, and each field with the
+/// expression that builds it (`?` works there). It generates
+/// `fn new(args) -> Result<Self>`, evaluating the fields in order:
+///
+/// ```
+/// use mlx_nn::{Linear, Module};
+/// use mlx_rs_core::{Array, Result};
+///
+/// mlx_nn::module_struct! {
+///     struct Mlp(dims: i32, hidden: i32) {
+///         fc1: Linear = Linear::new(dims, hidden, true)?,
+///         fc2: Linear = Linear::new(hidden, dims, true)?,
+///     }
+/// }
+///
+/// impl Module for Mlp {
+///     fn forward(&self, x: &Array) -> Result<Array> {
+///         self.fc2.forward(&mlx_nn::relu(&self.fc1.forward(x)?)?)
+///     }
+/// }
+/// # fn main() -> Result<()> {
+/// let mlp = Mlp::new(4, 16)?;
+/// assert_eq!(mlp.parameters()["fc1.weight"].shape(), [16, 4]);
+/// assert_eq!(mlp.forward(&Array::ones::<f32>([2, 4])?)?.shape(), [2, 4]);
+/// # Ok(()) }
+/// ```
+///
+/// The first form:
+///
 /// ```
 /// use mlx_nn::{LayerNorm, Linear, Module};
 /// use mlx_rs_core::{Array, Result};
@@ -278,6 +308,22 @@ macro_rules! module_struct {
         $(#[$m])*
         #[derive(Clone)]
         $vis struct $name { $($fvis $field: $ty),* }
+        $crate::impl_members!($name { $($field),* });
+    };
+    ($(#[$m:meta])* $vis:vis struct $name:ident ( $($arg:ident : $aty:ty),* $(,)? ) {
+        $($fvis:vis $field:ident : $ty:ty = $init:expr),* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Clone)]
+        $vis struct $name { $($fvis $field: $ty),* }
+        impl $name {
+            /// Builds every member from the constructor's arguments, in
+            /// declaration order.
+            #[allow(clippy::new_ret_no_self)]
+            $vis fn new($($arg: $aty),*) -> $crate::__core::Result<Self> {
+                Ok(Self { $($field: $init),* })
+            }
+        }
         $crate::impl_members!($name { $($field),* });
     };
 }
