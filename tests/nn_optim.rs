@@ -436,6 +436,8 @@ fn module_struct_constructor_form_builds_in_order_and_propagates_errors() {
         .collect();
     assert_close_f32(&got, &want, 1e-5, 1.0);
     // A member that fails to build fails the constructor with its error.
-    let err = TwoLayer::new(3, -1, true).err().expect("negative width is an error");
+    let err = TwoLayer::new(3, -1, true)
+        .err()
+        .expect("negative width is an error");
     assert!(err.to_string().contains("-1"), "{err}");
 }

@@ -82,6 +82,20 @@ fn config_is_read_from_the_checkpoint() {
         .unwrap_err()
         .to_string()
         .contains("not a FLUX autoencoder"));
+    // A 0-d weight where a 4-d one belongs: an error from loading, no panic.
+    let mut odd = io::load_safetensors(data("flux_vae_tiny.weights.safetensors"))
+        .unwrap()
+        .arrays;
+    odd.insert(
+        "decoder.conv_out.weight".into(),
+        Array::scalar(1.0f32).unwrap(),
+    );
+    let path = std::env::temp_dir().join(format!("flux-vae-0d-{}.safetensors", std::process::id()));
+    io::save_safetensors(&path, &odd, None).unwrap();
+    let loaded = VaeConfig::from_checkpoint(&path)
+        .and_then(|c| Decoder::load(c, &path, Dtype::Float32).map(|_| ()));
+    std::fs::remove_file(&path).ok();
+    assert!(loaded.is_err(), "a 0-d conv_out weight loaded");
 }
 
 #[test]

@@ -74,7 +74,9 @@ impl VaeConfig {
                 })
         };
         let z_channels = *shape("decoder.conv_in.weight")?.get(1).unwrap_or(&0);
-        let out_ch = shape("decoder.conv_out.weight")?[0];
+        // A malformed header may give a 0-d shape; strict loading then
+        // reports the mismatch by name.
+        let out_ch = *shape("decoder.conv_out.weight")?.first().unwrap_or(&0);
         let mut levels = Vec::new();
         while header
             .tensors
@@ -96,7 +98,9 @@ impl VaeConfig {
                 )));
             }
             levels.push((
-                shape(&format!("decoder.up.{i}.block.0.conv2.weight"))?[0],
+                *shape(&format!("decoder.up.{i}.block.0.conv2.weight"))?
+                    .first()
+                    .unwrap_or(&0),
                 blocks,
             ));
         }
