@@ -557,16 +557,45 @@ fn fused_linear_rejects_bad_input_before_running() {
     assert!(err(kernels::fused_linear(&x, &wb, Some(&b), Activation::Relu)).contains("bfloat16"));
     let bb = b.astype(Dtype::Float16).unwrap();
     assert!(err(kernels::fused_linear(&x, &w, Some(&bb), Activation::Relu)).contains("bias"));
-    let empty = mlx_rs::ops::zeros(&[0, 3], Dtype::Float32).unwrap();
-    assert!(err(kernels::fused_linear(
-        &empty,
-        &w,
-        Some(&b),
-        Activation::Relu
-    ))
-    .contains("no rows"));
-    assert!(err(reference::linear(&empty, &w, None, Activation::Identity)).contains("no rows"));
     assert!(kernels::fused_linear_path(&x, &w1, &Device::cpu()).is_err());
+}
+
+/// An empty batch is not an error: zero rows in, zero rows out (as
+/// `x @ w.T + b` gives in Python MLX), on every path and through the VJP.
+#[test]
+fn fused_linear_passes_zero_rows_through() {
+    let w = Array::from_slice(&[0.5f32; 12], &[4, 3]).unwrap();
+    let b = Array::from_slice(&[1.0f32; 4], &[4]).unwrap();
+    for shape in [vec![0, 3], vec![2, 0, 3]] {
+        let empty = mlx_rs::ops::zeros(&shape, Dtype::Float32).unwrap();
+        let mut want = shape.clone();
+        *want.last_mut().unwrap() = 4;
+        for act in [Activation::Identity, Activation::GeluTanh] {
+            let y = kernels::fused_linear(&empty, &w, Some(&b), act).unwrap();
+            assert_eq!(y.shape(), want);
+            assert!(y.to_vec::<f32>().unwrap().is_empty());
+            let r = reference::linear(&empty, &w, Some(&b), act).unwrap();
+            assert_eq!(r.shape(), want);
+        }
+    }
+    // The gradient of a sum over no rows: zero for the weight and the bias.
+    let empty = mlx_rs::ops::zeros(&[0, 3], Dtype::Float32).unwrap();
+    let grads = mlx_rs::transforms::grad(
+        |p: &[Array]| {
+            Ok(vec![kernels::fused_linear(
+                &p[0],
+                &p[1],
+                Some(&p[2]),
+                Activation::Relu,
+            )?
+            .sum()?])
+        },
+        &[1, 2],
+    )
+    .unwrap();
+    let g = grads.call(&[empty, w.clone(), b.clone()]).unwrap();
+    assert_eq!(g[0].to_vec::<f32>().unwrap(), [0.0f32; 12]);
+    assert_eq!(g[1].to_vec::<f32>().unwrap(), [0.0f32; 4]);
 }
 
 #[test]

@@ -379,9 +379,6 @@ fn check(op: &str, x: &Array, w: &Array, b: Option<&Array>) -> Result<Dims> {
     }
     let lead = &xs[..xs.len() - 1];
     let m = lead.iter().map(|&d| i64::from(d)).product::<i64>();
-    if m == 0 {
-        return Err(fail(format!("x has no rows (shape {xs:?})")));
-    }
     let m = i32::try_from(m).map_err(|_| fail(format!("{m} rows exceed one launch")))?;
     let mut out_shape = lead.to_vec();
     out_shape.push(n);
@@ -390,7 +387,9 @@ fn check(op: &str, x: &Array, w: &Array, b: Option<&Array>) -> Result<Dims> {
 
 fn path(dims: &Dims, dtype: Dtype, stream: &Stream) -> Result<LinearPath> {
     let half = matches!(dtype, Dtype::Bfloat16 | Dtype::Float16);
-    if force_reference() || !(half || dtype == Dtype::Float32) || dims.n == 0 {
+    // Empty products (no rows, no outputs) launch nothing: core ops give
+    // their empty shapes.
+    if force_reference() || !(half || dtype == Dtype::Float32) || dims.n == 0 || dims.m == 0 {
         return Ok(LinearPath::Reference);
     }
     if stream.device()?.device_type() != DeviceType::Gpu {
