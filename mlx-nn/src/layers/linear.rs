@@ -13,6 +13,11 @@ use crate::module::{Entry, EntryMut, Members, Module, Param};
 /// [`Linear::with_activation`]; with one, the layer computes the whole
 /// `act(x @ wᵀ + b)` in one call so a fused kernel can serve it.
 ///
+/// The input must have the layer's dtype: an `f32` input into a `bf16` layer
+/// is an `Err` naming both, where Python MLX would silently promote the
+/// product to `f32` (and run it at `f32` speed). Cast one side with
+/// `astype` or [`Module::to_dtype`]. An empty batch (zero rows) is fine.
+///
 /// ```
 /// use mlx_nn::{Activation, Linear, Module};
 /// use mlx_rs_core::{Array, Dtype, ops};
