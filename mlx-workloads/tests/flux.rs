@@ -87,32 +87,43 @@ fn max_err(a: &Array, b: &Array) -> (f32, f32) {
 /// rounding up to 2^-9 ≈ 0.2 %) and every linear, norm and residual add
 /// rounds again, so the bounds are 2 % of the largest magnitude at worst
 /// and 0.5 % on average, about 3.5x what this fixture measures (0.6 % and
-/// 0.14 %).
+/// 0.14 %). Both the compiled blocks and the op-by-op path are checked.
 #[test]
 fn matches_mflux_fixture_in_f32_and_bf16() {
     cpu();
-    for case in ["schnell", "dev"] {
+    for (case, compiled) in [
+        ("schnell", true),
+        ("schnell", false),
+        ("dev", true),
+        ("dev", false),
+    ] {
         let config = fixture_config(case);
         let (inputs, want) = fixture_io(case);
         let weights = data(&format!("flux_{case}_tiny.weights.safetensors"));
-        let f32_model = Flux::load(config.clone(), &weights, Dtype::Float32).unwrap();
+        let f32_model = Flux::load(config.clone(), &weights, Dtype::Float32)
+            .unwrap()
+            .with_compiled(compiled);
         let got = f32_model.forward(&inputs).unwrap();
         let (err, scale) = max_err(&got, &want);
-        println!("{case} f32: max err {err:.3e}, max |out| {scale:.3}");
+        println!("{case} compiled={compiled} f32: max err {err:.3e}, max |out| {scale:.3}");
         assert!(scale > 0.5, "{case}: degenerate fixture output");
         assert!(
             err <= 1e-5 * scale,
             "{case} f32: max err {err} > 1e-5 x {scale}"
         );
 
-        let bf16_model = Flux::load(config, &weights, Dtype::Bfloat16).unwrap();
+        let bf16_model = Flux::load(config, &weights, Dtype::Bfloat16)
+            .unwrap()
+            .with_compiled(compiled);
         let got = bf16_model.forward(&inputs).unwrap();
         assert_eq!(got.dtype(), Dtype::Bfloat16);
         let (err, scale) = max_err(&got, &want);
         let g = got.astype(Dtype::Float32).unwrap().to_vec::<f32>().unwrap();
         let w = want.to_vec::<f32>().unwrap();
         let mean = g.iter().zip(&w).map(|(x, y)| (x - y).abs()).sum::<f32>() / g.len() as f32;
-        println!("{case} bf16: max err {err:.3e}, mean err {mean:.3e}, max |out| {scale:.3}");
+        println!(
+            "{case} compiled={compiled} bf16: max err {err:.3e}, mean err {mean:.3e}, max |out| {scale:.3}"
+        );
         assert!(
             err <= 2e-2 * scale,
             "{case} bf16: max err {err} > 2e-2 x {scale}"
@@ -124,18 +135,40 @@ fn matches_mflux_fixture_in_f32_and_bf16() {
     }
 }
 
-/// The staged forward (as the profiler runs it) is the same computation.
+/// The staged forward (as the profiler runs it) is the same computation,
+/// compiled or not; the compiled blocks agree with the op-by-op ones up to
+/// float rounding (fusion reorders no sums, but fused kernels may contract
+/// multiply-adds).
 #[test]
 fn staged_forward_equals_forward() {
     cpu();
     let config = fixture_config("schnell");
     let (inputs, _) = fixture_io("schnell");
-    let m = Flux::load(
+    let plain = Flux::load(
         config.clone(),
         data("flux_schnell_tiny.weights.safetensors"),
         Dtype::Float32,
     )
-    .unwrap();
+    .unwrap()
+    .with_compiled(false);
+    let compiled = plain.clone().with_compiled(true);
+    assert!(compiled.is_compiled() && !plain.is_compiled());
+    let (a, b) = (
+        plain.forward(&inputs).unwrap(),
+        compiled.forward(&inputs).unwrap(),
+    );
+    let (err, scale) = max_err(&b, &a);
+    println!("compiled vs op by op: max err {err:.3e} of {scale:.3}");
+    assert!(
+        err <= 1e-5 * scale,
+        "compiled vs op by op: {err} of {scale}"
+    );
+    for m in [plain, compiled] {
+        staged_equals_whole(&m, &config, &inputs);
+    }
+}
+
+fn staged_equals_whole(m: &Flux, config: &FluxConfig, inputs: &Inputs) {
     let (mut s, c) = m.embed(&inputs).unwrap();
     for i in 0..config.depth {
         s = m.double_block(i, &s, &c).unwrap();
@@ -145,7 +178,7 @@ fn staged_forward_equals_forward() {
         x = m.single_block(i, &x, &c).unwrap();
     }
     let staged = m.final_layer(&x, &c).unwrap();
-    let whole = m.forward(&inputs).unwrap();
+    let whole = m.forward(inputs).unwrap();
     assert_eq!(
         staged.to_vec::<f32>().unwrap(),
         whole.to_vec::<f32>().unwrap()
@@ -520,13 +553,20 @@ fn shifted_schedule_matches_formula() {
 #[test]
 fn batch_rows_equal_single_runs() {
     cpu();
+    for compiled in [true, false] {
+        batch_rows_equal_single_runs_with(compiled);
+    }
+}
+
+fn batch_rows_equal_single_runs_with(compiled: bool) {
     let config = fixture_config("dev");
     let m = Flux::load(
         config.clone(),
         data("flux_dev_tiny.weights.safetensors"),
         Dtype::Float32,
     )
-    .unwrap();
+    .unwrap()
+    .with_compiled(compiled);
     let (a, _) = fixture_io("dev");
     let l = a.txt.shape()[1];
     let (rows, cols) = (2, 5);

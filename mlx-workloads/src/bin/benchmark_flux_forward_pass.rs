@@ -34,6 +34,9 @@ program flags:
                              default: seeded synthetic weights
   --variant schnell|dev      schnell (default) or dev (adds guidance_in; guidance 3.5)
   --seed N                   seed of the synthetic weights and the inputs (default 0)
+  --compiled on|off          run each block as one compiled function (MLX fuses the
+                             element-wise work between GEMMs) or op by op
+                             (default: on)
 
 Text encoders (T5-XXL, CLIP-L) are not included: txt and y are random arrays
 of their output shapes.";
@@ -42,16 +45,18 @@ struct Flags {
     weights: Option<PathBuf>,
     dev: bool,
     seed: u64,
+    compiled: bool,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env_dtype = std::env::var("MLX_DTYPE").ok();
     let default_profile = format!("{NAME}.trace.json");
-    let (rest, taken) = match harness::take_flags(args, &["--weights", "--variant", "--seed"]) {
-        Ok(v) => v,
-        Err(e) => return usage_error(&e.0),
-    };
+    let (rest, taken) =
+        match harness::take_flags(args, &["--weights", "--variant", "--seed", "--compiled"]) {
+            Ok(v) => v,
+            Err(e) => return usage_error(&e.0),
+        };
     let opts = match harness::parse_args(rest, env_dtype.as_deref(), &default_profile) {
         Ok(Command::Run(opts)) => opts,
         Ok(Command::Help) => {
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         weights: None,
         dev: false,
         seed: 0,
+        compiled: mlx_workloads::flux::DEFAULT_COMPILED,
     };
     for (flag, value) in taken {
         match flag.as_str() {
@@ -75,6 +81,17 @@ fn main() -> ExitCode {
                     other => {
                         return usage_error(&format!(
                             "--variant: unknown value {other:?} (expected schnell or dev)"
+                        ))
+                    }
+                }
+            }
+            "--compiled" => {
+                flags.compiled = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => {
+                        return usage_error(&format!(
+                            "--compiled: unknown value {other:?} (expected on or off)"
                         ))
                     }
                 }
@@ -134,6 +151,7 @@ fn main() -> ExitCode {
             }
         },
     };
+    let model = model.with_compiled(flags.compiled);
     let device_name = format!("{:?}", device.device_type()).to_lowercase();
     match run(opts, &config, &model, &flags, setup, device_name) {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +185,14 @@ fn run(
     model.eval_parameters()?;
     mlx_rs_core::eval([&inputs.img, &inputs.txt, &inputs.y, &inputs.img_ids])?;
     let setup_s = setup.elapsed().as_secs_f64();
+
+    // Untimed by the harness: the first call traces and compiles the blocks
+    // (when compiled); the graph's node count is that of one forward pass.
+    let first = Instant::now();
+    let out = model.forward(&inputs)?;
+    mlx_rs_core::eval([&out])?;
+    let first_s = first.elapsed().as_secs_f64();
+    let nodes = graph_nodes(&model.forward(&inputs)?)?;
 
     let mut last = None;
     let measurement = harness::run(&opts, true, |it| {
@@ -237,6 +263,22 @@ fn run(
             ("output shape".into(), json!(format!("{:?}", out.shape()))),
             ("max |output|".into(), json!(max_abs)),
             (
+                "blocks".into(),
+                json!(if model.is_compiled() {
+                    "compiled (--compiled on)"
+                } else {
+                    "op by op (--compiled off)"
+                }),
+            ),
+            ("graph nodes".into(), json!(nodes)),
+            (
+                "first call".into(),
+                json!(format!(
+                    "{:.1} ms (trace + compile + run, untimed)",
+                    first_s * 1e3
+                )),
+            ),
+            (
                 "setup".into(),
                 json!(format!("{setup_s:.2} s (weights + inputs, untimed)")),
             ),
@@ -253,4 +295,12 @@ fn run(
         println!("wrote {path}");
     }
     Ok(())
+}
+
+/// Nodes (primitives) of the graph that computes `out`, from MLX's text
+/// listing: one line per node, after a header of the graph's inputs.
+fn graph_nodes(out: &mlx_rs_core::Array) -> Result<usize, Box<dyn std::error::Error>> {
+    let text = mlx_rs_core::graph::print_graph(std::slice::from_ref(out))?;
+    std::fs::write(std::env::var("GRAPH_OUT").unwrap(), &text)?;
+    Ok(text.lines().filter(|l| l.contains(" -> ")).count())
 }

@@ -34,11 +34,14 @@
 pub mod sampling;
 pub mod vae;
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 use mlx_nn::{Activation, Entry, EntryMut, Linear, LoadOptions, Members, Module, Param};
 use mlx_rs_core::ops::fast::{self, AttentionMask};
-use mlx_rs_core::{ops, Array, Device, DeviceType, Dtype, Result};
+use mlx_rs_core::tree::{self, join_path, Compiled, Tree};
+use mlx_rs_core::{ops, Array, Device, DeviceType, Dtype, Result, Stream};
 
 use crate::harness::StageOutput;
 use crate::invalid;
@@ -398,6 +401,77 @@ fn stream_update(
     &x + &(&m[5] * &h)?
 }
 
+/// Rotary embedding, fused attention, heads merged: `[B, L, H·D]`.
+fn attention(q: &Array, k: &Array, v: &Array, c: &Conditioning) -> Result<Array> {
+    let q = apply_rope(q, &c.cos, &c.sin)?;
+    let k = apply_rope(k, &c.cos, &c.sin)?;
+    let scale = 1.0 / (q.shape()[3] as f32).sqrt();
+    // MLX 0.32 has no fused attention on the CPU; its fallback's
+    // half-precision matmuls are much slower there than float32 ones
+    // (BLAS), so on the CPU half-precision attention runs in float32
+    // (measured: bfloat16 small preset 133 -> 62 ms, BENCHMARKS.md).
+    let half_on_cpu =
+        q.dtype() != Dtype::Float32 && Device::default_device()?.device_type() == DeviceType::Cpu;
+    let o = if half_on_cpu {
+        let f32 = |a: &Array| a.astype(Dtype::Float32);
+        let o = fast::scaled_dot_product_attention(
+            &f32(&q)?,
+            &f32(&k)?,
+            &f32(v)?,
+            scale,
+            AttentionMask::None,
+        )?;
+        o.astype(q.dtype())?
+    } else {
+        fast::scaled_dot_product_attention(&q, &k, v, scale, AttentionMask::None)?
+    };
+    let s = o.shape();
+    ops::reshape(
+        &ops::transpose_axes(&o, &[0, 2, 1, 3])?,
+        &[s[0], s[2], s[1] * s[3]],
+    )
+}
+
+/// A double-stream block: the updated `(img, txt)` streams.
+fn double_block(
+    b: &DoubleBlock,
+    nh: i32,
+    img: &Array,
+    txt: &Array,
+    c: &Conditioning,
+) -> Result<(Array, Array)> {
+    let im = chunks(&b.img_mod.forward(&c.vec_act)?, 6)?;
+    let tm = chunks(&b.txt_mod.forward(&c.vec_act)?, 6)?;
+    let (iq, ik, iv) = b.img_attn.qkv(&modulate(img, &im[0], &im[1])?, nh)?;
+    let (tq, tk, tv) = b.txt_attn.qkv(&modulate(txt, &tm[0], &tm[1])?, nh)?;
+    let q = ops::concatenate(&[tq, iq], 2)?;
+    let k = ops::concatenate(&[tk, ik], 2)?;
+    let v = ops::concatenate(&[tv, iv], 2)?;
+    let attn = attention(&q, &k, &v, c)?;
+    let parts = ops::split_at(&attn, &[c.txt_len], 1)?;
+    let (txt_attn, img_attn) = (&parts[0], &parts[1]);
+    Ok((
+        stream_update(img, img_attn, &im, &b.img_attn, &b.img_mlp0, &b.img_mlp2)?,
+        stream_update(txt, txt_attn, &tm, &b.txt_attn, &b.txt_mlp0, &b.txt_mlp2)?,
+    ))
+}
+
+/// A single-stream block over the joint sequence `x` `[B, L + N, H]`.
+fn single_block(b: &SingleBlock, nh: i32, x: &Array, c: &Conditioning) -> Result<Array> {
+    let h = x.shape()[2];
+    let m = chunks(&b.modulation.forward(&c.vec_act)?, 3)?;
+    let lin1 = b.linear1.forward(&modulate(x, &m[0], &m[1])?)?;
+    let parts = ops::split_at(&lin1, &[3 * h], -1)?;
+    let mut qkv = heads(&parts[0], 3, nh)?;
+    let v = qkv.pop().expect("three heads");
+    let k = fast::rms_norm(&qkv[1], Some(b.key_scale.value()), 1e-6)?;
+    let q = fast::rms_norm(&qkv[0], Some(b.query_scale.value()), 1e-6)?;
+    let attn = attention(&q, &k, &v, c)?;
+    let mlp = mlx_nn::gelu_tanh(&parts[1])?;
+    let out = b.linear2.forward(&ops::concatenate(&[attn, mlp], 2)?)?;
+    x + &(&m[2] * &out)?
+}
+
 /// Per-forward conditioning every block reads: `silu(vec)` and the rotary
 /// tables.
 #[derive(Clone, Debug)]
@@ -495,6 +569,82 @@ struct SingleBlock {
     modulation: Linear,
 }
 
+/// A `Param` as a tree leaf.
+fn visit_param(p: &Param, prefix: &str, name: &str, f: &mut dyn FnMut(&str, &Array)) {
+    f(&join_path(prefix, name), p.value())
+}
+
+fn visit_param_mut(p: &mut Param, prefix: &str, name: &str, f: &mut dyn FnMut(&str, &mut Array)) {
+    f(&join_path(prefix, name), p.value_mut())
+}
+
+// The blocks as trees of their weights, so that a block's weights can be the
+// inputs of one compiled function that serves every block of its kind.
+impl Tree for Attention {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Array)) {
+        self.qkv.visit(&join_path(prefix, "qkv"), f);
+        visit_param(&self.query_scale, prefix, "query_scale", f);
+        visit_param(&self.key_scale, prefix, "key_scale", f);
+        self.proj.visit(&join_path(prefix, "proj"), f);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Array)) {
+        self.qkv.visit_mut(&join_path(prefix, "qkv"), f);
+        visit_param_mut(&mut self.query_scale, prefix, "query_scale", f);
+        visit_param_mut(&mut self.key_scale, prefix, "key_scale", f);
+        self.proj.visit_mut(&join_path(prefix, "proj"), f);
+    }
+}
+
+mlx_rs_core::impl_tree!(DoubleBlock {
+    img_mod,
+    img_attn,
+    img_mlp0,
+    img_mlp2,
+    txt_mod,
+    txt_attn,
+    txt_mlp0,
+    txt_mlp2
+});
+
+impl Tree for SingleBlock {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Array)) {
+        self.linear1.visit(&join_path(prefix, "linear1"), f);
+        self.linear2.visit(&join_path(prefix, "linear2"), f);
+        visit_param(&self.query_scale, prefix, "query_scale", f);
+        visit_param(&self.key_scale, prefix, "key_scale", f);
+        self.modulation.visit(&join_path(prefix, "modulation"), f);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Array)) {
+        self.linear1.visit_mut(&join_path(prefix, "linear1"), f);
+        self.linear2.visit_mut(&join_path(prefix, "linear2"), f);
+        visit_param_mut(&mut self.query_scale, prefix, "query_scale", f);
+        visit_param_mut(&mut self.key_scale, prefix, "key_scale", f);
+        self.modulation
+            .visit_mut(&join_path(prefix, "modulation"), f);
+    }
+}
+
+/// A double block compiled: `(block weights, (img, txt, vec_act, cos, sin))`
+/// to `(img, txt)`.
+type DoubleFn = Compiled<(), (DoubleBlock, [Array; 5]), (Array, Array)>;
+/// A single block compiled: `(block weights, (x, vec_act, cos, sin))` to `x`.
+type SingleFn = Compiled<(), (SingleBlock, [Array; 4]), Array>;
+
+/// One compiled pair per configuration and stream.
+type BlockCache = RefCell<Vec<(FluxConfig, Stream, Rc<DoubleFn>, Rc<SingleFn>)>>;
+
+thread_local! {
+    // Compiled functions are neither Send nor Sync (MLX's compile cache is
+    // per thread), so each thread builds its own. They capture only the
+    // configuration and the blocks' structure (weights are inputs), so every
+    // model of one configuration shares them, and one trace per input shape
+    // serves all 19 double / 38 single blocks.
+    static BLOCKS: BlockCache = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether a new [`Flux`] runs its blocks compiled ([`Flux::set_compiled`]).
+pub const DEFAULT_COMPILED: bool = true;
+
 /// The FLUX.1 transformer. Its parameters carry BFL's checkpoint names
 /// (`double_blocks.0.img_attn.qkv.weight`, `single_blocks.3.linear1.bias`,
 /// `final_layer.adaLN_modulation.1.weight`, ...), so [`Flux::load`] reads
@@ -512,6 +662,7 @@ pub struct Flux {
     single_blocks: Vec<SingleBlock>,
     final_mod: Linear,
     final_linear: Linear,
+    compiled: bool,
 }
 
 /// Draws parameters: each from a key of (seed, name), so a parameter's
@@ -654,6 +805,7 @@ impl Flux {
             final_linear: init.linear("final_layer.linear", h, c.out_channels, true)?,
             config,
             dtype,
+            compiled: DEFAULT_COMPILED,
         })
     }
 
@@ -687,6 +839,46 @@ impl Flux {
     /// The compute dtype (of the weights; inputs are converted to it).
     pub fn dtype(&self) -> Dtype {
         self.dtype
+    }
+
+    /// The same model running its blocks compiled (`true`) or op by op
+    /// (`false`); see [`Flux::set_compiled`].
+    pub fn with_compiled(mut self, compiled: bool) -> Flux {
+        self.compiled = compiled;
+        self
+    }
+
+    /// Runs each block as one compiled function (`true`) or op by op
+    /// (`false`). Compiled, MLX fuses the element-wise chains between the
+    /// GEMMs and attention (LayerNorm + modulation, gated residuals, RoPE,
+    /// GELU, dtype conversions) into fewer kernels. One compiled function
+    /// takes a block's weights as inputs, so it serves every block of its
+    /// kind: the first forward of a new input shape traces and compiles each
+    /// kind once (see `docs/workloads.md` for its cost). Both give the same
+    /// results up to float rounding. The default is [`DEFAULT_COMPILED`].
+    ///
+    /// ```
+    /// use mlx_rs_core::Dtype;
+    /// use mlx_workloads::flux::{Flux, FluxConfig, Inputs};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let config = FluxConfig::small();
+    /// let mut model = Flux::synthetic(config.clone(), Dtype::Float32, 0)?;
+    /// let inputs = Inputs::synthetic(&config, 1, 8, 4, 4, 0.5, 1)?;
+    /// model.set_compiled(true);
+    /// let fused = model.forward(&inputs)?;
+    /// model.set_compiled(false);
+    /// let plain = model.forward(&inputs)?;
+    /// let diff = mlx_rs_core::ops::max(&mlx_rs_core::ops::abs(&(&fused - &plain)?)?, false)?;
+    /// assert!(diff.item::<f32>()? < 1e-4);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_compiled(&mut self, compiled: bool) {
+        self.compiled = compiled;
+    }
+
+    /// Whether the blocks run compiled ([`Flux::set_compiled`]).
+    pub fn is_compiled(&self) -> bool {
+        self.compiled
     }
 
     /// Evaluates every parameter (materializes synthetic or lazily loaded
@@ -768,37 +960,6 @@ impl Flux {
         ))
     }
 
-    /// Rotary embedding, fused attention, heads merged: `[B, L, H·D]`.
-    fn attention(&self, q: &Array, k: &Array, v: &Array, c: &Conditioning) -> Result<Array> {
-        let q = apply_rope(q, &c.cos, &c.sin)?;
-        let k = apply_rope(k, &c.cos, &c.sin)?;
-        let scale = 1.0 / (self.config.head_dim() as f32).sqrt();
-        // MLX 0.32 has no fused attention on the CPU; its fallback's
-        // half-precision matmuls are much slower there than float32 ones
-        // (BLAS), so on the CPU half-precision attention runs in float32
-        // (measured: bfloat16 small preset 133 -> 62 ms, BENCHMARKS.md).
-        let half_on_cpu = q.dtype() != Dtype::Float32
-            && Device::default_device()?.device_type() == DeviceType::Cpu;
-        let o = if half_on_cpu {
-            let f32 = |a: &Array| a.astype(Dtype::Float32);
-            let o = fast::scaled_dot_product_attention(
-                &f32(&q)?,
-                &f32(&k)?,
-                &f32(v)?,
-                scale,
-                AttentionMask::None,
-            )?;
-            o.astype(q.dtype())?
-        } else {
-            fast::scaled_dot_product_attention(&q, &k, v, scale, AttentionMask::None)?
-        };
-        let s = o.shape();
-        ops::reshape(
-            &ops::transpose_axes(&o, &[0, 2, 1, 3])?,
-            &[s[0], s[2], s[1] * s[3]],
-        )
-    }
-
     /// Double-stream block `i` (0-based, `< depth`).
     #[track_caller]
     pub fn double_block(&self, i: usize, s: &Streams, c: &Conditioning) -> Result<Streams> {
@@ -808,21 +969,68 @@ impl Flux {
                 self.double_blocks.len()
             ))
         })?;
+        let (img, txt) = if self.compiled {
+            let f = self.compiled_blocks()?.0;
+            f.call(&(
+                b.clone(),
+                [
+                    s.img.clone(),
+                    s.txt.clone(),
+                    c.vec_act.clone(),
+                    c.cos.clone(),
+                    c.sin.clone(),
+                ],
+            ))?
+        } else {
+            double_block(b, self.config.num_heads, &s.img, &s.txt, c)?
+        };
+        Ok(Streams { img, txt })
+    }
+
+    /// The compiled block functions of this model's configuration on the
+    /// current stream (built on first use, per thread).
+    fn compiled_blocks(&self) -> Result<(Rc<DoubleFn>, Rc<SingleFn>)> {
+        let stream = Stream::current()?;
+        let hit = BLOCKS.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|(k, s, _, _)| *k == self.config && *s == stream)
+                .map(|(_, _, d, s)| (Rc::clone(d), Rc::clone(s)))
+        });
+        if let Some(fns) = hit {
+            return Ok(fns);
+        }
+        // The closures capture no weights: `tree::compile` hands them each
+        // block rebuilt around its traced weights.
         let nh = self.config.num_heads;
-        let im = chunks(&b.img_mod.forward(&c.vec_act)?, 6)?;
-        let tm = chunks(&b.txt_mod.forward(&c.vec_act)?, 6)?;
-        let (iq, ik, iv) = b.img_attn.qkv(&modulate(&s.img, &im[0], &im[1])?, nh)?;
-        let (tq, tk, tv) = b.txt_attn.qkv(&modulate(&s.txt, &tm[0], &tm[1])?, nh)?;
-        let q = ops::concatenate(&[tq, iq], 2)?;
-        let k = ops::concatenate(&[tk, ik], 2)?;
-        let v = ops::concatenate(&[tv, iv], 2)?;
-        let attn = self.attention(&q, &k, &v, c)?;
-        let parts = ops::split_at(&attn, &[c.txt_len], 1)?;
-        let (txt_attn, img_attn) = (&parts[0], &parts[1]);
-        Ok(Streams {
-            img: stream_update(&s.img, img_attn, &im, &b.img_attn, &b.img_mlp0, &b.img_mlp2)?,
-            txt: stream_update(&s.txt, txt_attn, &tm, &b.txt_attn, &b.txt_mlp0, &b.txt_mlp2)?,
-        })
+        let double: DoubleFn = tree::compile(move |(b, a): &(DoubleBlock, [Array; 5])| {
+            let c = Conditioning {
+                vec_act: a[2].clone(),
+                cos: a[3].clone(),
+                sin: a[4].clone(),
+                txt_len: a[1].shape()[1],
+            };
+            double_block(b, nh, &a[0], &a[1], &c)
+        })?;
+        let single: SingleFn = tree::compile(move |(b, a): &(SingleBlock, [Array; 4])| {
+            let c = Conditioning {
+                vec_act: a[1].clone(),
+                cos: a[2].clone(),
+                sin: a[3].clone(),
+                txt_len: 0,
+            };
+            single_block(b, nh, &a[0], &c)
+        })?;
+        let fns = (Rc::new(double), Rc::new(single));
+        BLOCKS.with(|c| {
+            c.borrow_mut().push((
+                self.config.clone(),
+                stream,
+                Rc::clone(&fns.0),
+                Rc::clone(&fns.1),
+            ))
+        });
+        Ok(fns)
     }
 
     /// Between the block kinds: the joint sequence `concat(txt, img)`.
@@ -840,18 +1048,15 @@ impl Flux {
                 self.single_blocks.len()
             ))
         })?;
-        let h = self.config.hidden_size;
-        let m = chunks(&b.modulation.forward(&c.vec_act)?, 3)?;
-        let lin1 = b.linear1.forward(&modulate(x, &m[0], &m[1])?)?;
-        let parts = ops::split_at(&lin1, &[3 * h], -1)?;
-        let mut qkv = heads(&parts[0], 3, self.config.num_heads)?;
-        let v = qkv.pop().expect("three heads");
-        let k = fast::rms_norm(&qkv[1], Some(b.key_scale.value()), 1e-6)?;
-        let q = fast::rms_norm(&qkv[0], Some(b.query_scale.value()), 1e-6)?;
-        let attn = self.attention(&q, &k, &v, c)?;
-        let mlp = mlx_nn::gelu_tanh(&parts[1])?;
-        let out = b.linear2.forward(&ops::concatenate(&[attn, mlp], 2)?)?;
-        x + &(&m[2] * &out)?
+        if self.compiled {
+            let f = self.compiled_blocks()?.1;
+            f.call(&(
+                b.clone(),
+                [x.clone(), c.vec_act.clone(), c.cos.clone(), c.sin.clone()],
+            ))
+        } else {
+            single_block(b, self.config.num_heads, x, c)
+        }
     }
 
     /// The final layer on the image part of the joint sequence:
