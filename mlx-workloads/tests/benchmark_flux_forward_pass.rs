@@ -32,15 +32,28 @@ fn small_preset_runs_with_a_stage_per_block() {
     std::fs::create_dir_all(&dir).unwrap();
     let (json, trace) = (dir.join("r.json"), dir.join("t.json"));
     for dtype in ["float32", "bfloat16"] {
+        let mut nodes = Vec::new();
+        for compiled in ["off", "on"] {
+            nodes.push(run_small(dtype, compiled, &json, &trace));
+        }
+        // Compiled, MLX fuses the element-wise chains: fewer graph nodes.
+        assert!(nodes[1] < nodes[0], "{dtype}: graph nodes {nodes:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One short profiled run; returns the graph's node count.
+fn run_small(dtype: &str, compiled: &str, json: &Path, trace: &Path) -> u64 {
+    {
         let out = program()
             .args([
                 "--preset", "small", "--iters", "2", "--warmup", "1", "--device", "cpu",
             ])
-            .args(["--dtype", dtype])
+            .args(["--dtype", dtype, "--compiled", compiled])
             .arg("--json")
-            .arg(&json)
+            .arg(json)
             .arg("--profile")
-            .arg(&trace)
+            .arg(trace)
             .output()
             .unwrap();
         let (stdout, stderr) = text(&out);
@@ -70,7 +83,7 @@ fn small_preset_runs_with_a_stage_per_block() {
         assert!(stdout.contains("top stages"), "{stdout}");
 
         let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
         assert_eq!(record["benchmark"], "flux_forward_pass");
         assert_eq!(record["dtype"], dtype);
         assert_eq!(record["iters"], 2);
@@ -87,7 +100,7 @@ fn small_preset_runs_with_a_stage_per_block() {
         assert_eq!(record["top_stages"].as_array().unwrap().len(), 5);
 
         let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(trace).unwrap()).unwrap();
         let names: Vec<&str> = doc["traceEvents"]
             .as_array()
             .unwrap()
@@ -110,8 +123,17 @@ fn small_preset_runs_with_a_stage_per_block() {
                 "{stage}: {names:?}"
             );
         }
+        let blocks = record["metrics"]["blocks"].as_str().unwrap();
+        assert!(
+            blocks.ends_with(&format!("(--compiled {compiled})")),
+            "{blocks}"
+        );
+        assert!(record["metrics"]["first call"]
+            .as_str()
+            .unwrap()
+            .contains(" ms"));
+        record["metrics"]["graph nodes"].as_u64().unwrap()
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -131,6 +153,10 @@ fn bad_input_exits_with_code_2_and_a_message() {
             "expected schnell or dev",
         ),
         (vec!["--seed".into(), "-1".into()], "--seed"),
+        (
+            vec!["--compiled".into(), "yes".into()],
+            "expected on or off",
+        ),
         (vec!["--weights".into()], "--weights needs a value"),
         (
             vec!["--weights".into(), "/nonexistent/flux.safetensors".into()],
@@ -180,6 +206,7 @@ fn help_lists_every_flag() {
         "--weights",
         "--variant",
         "--seed",
+        "--compiled",
         "Text encoders",
     ] {
         assert!(stdout.contains(flag), "{flag} missing:\n{stdout}");

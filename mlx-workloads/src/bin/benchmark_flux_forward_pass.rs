@@ -36,7 +36,7 @@ program flags:
   --seed N                   seed of the synthetic weights and the inputs (default 0)
   --compiled on|off          run each block as one compiled function (MLX fuses the
                              element-wise work between GEMMs) or op by op
-                             (default: on)
+                             (default: off, the faster on the CPU)
 
 Text encoders (T5-XXL, CLIP-L) are not included: txt and y are random arrays
 of their output shapes.";

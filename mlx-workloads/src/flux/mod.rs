@@ -642,8 +642,12 @@ thread_local! {
     static BLOCKS: BlockCache = const { RefCell::new(Vec::new()) };
 }
 
-/// Whether a new [`Flux`] runs its blocks compiled ([`Flux::set_compiled`]).
-pub const DEFAULT_COMPILED: bool = true;
+/// Whether a new [`Flux`] runs its blocks compiled ([`Flux::set_compiled`]):
+/// off, the faster on the CPU (small preset: float32 about even, bfloat16
+/// about 20 % slower compiled, because MLX's generated CPU kernels compute
+/// bfloat16 element by element; `BENCHMARKS.md`). GPU timing of the
+/// compiled blocks is not measured yet.
+pub const DEFAULT_COMPILED: bool = false;
 
 /// The FLUX.1 transformer. Its parameters carry BFL's checkpoint names
 /// (`double_blocks.0.img_attn.qkv.weight`, `single_blocks.3.linear1.bias`,
