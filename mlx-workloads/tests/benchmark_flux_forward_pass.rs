@@ -44,96 +44,94 @@ fn small_preset_runs_with_a_stage_per_block() {
 
 /// One short profiled run; returns the graph's node count.
 fn run_small(dtype: &str, compiled: &str, json: &Path, trace: &Path) -> u64 {
-    {
-        let out = program()
-            .args([
-                "--preset", "small", "--iters", "2", "--warmup", "1", "--device", "cpu",
-            ])
-            .args(["--dtype", dtype, "--compiled", compiled])
-            .arg("--json")
-            .arg(json)
-            .arg("--profile")
-            .arg(trace)
-            .output()
-            .unwrap();
-        let (stdout, stderr) = text(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "stdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-        for key in [
-            "preset",
-            "dtype",
-            "device",
-            "iterations",
-            "avg",
-            "std",
-            "p50",
-            "p95",
-            "throughput",
-            "peak memory",
-            "sync points / iter",
-        ] {
-            assert!(
-                stdout.lines().any(|l| l.starts_with(key)),
-                "no {key:?} line:\n{stdout}"
-            );
-        }
-        assert!(stdout.contains("top stages"), "{stdout}");
-
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-        assert_eq!(record["benchmark"], "flux_forward_pass");
-        assert_eq!(record["dtype"], dtype);
-        assert_eq!(record["iters"], 2);
-        assert_eq!(record["device"], "cpu");
-        assert!(record["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
-        assert!(record["peak_memory_bytes"].as_u64().unwrap() > 0);
-        // One eval per forward pass; a barrier per stage when profiling:
-        // embedders + 2 double + 4 single blocks + final layer.
-        assert_eq!(record["sync_points_per_iter"], 1.0);
-        assert_eq!(record["profile_barriers_per_iter"], 8.0);
-        assert_eq!(record["metrics"]["output shape"], "[1, 256, 64]");
-        let max = record["metrics"]["max |output|"].as_f64().unwrap();
-        assert!(max.is_finite() && max > 0.0);
-        assert_eq!(record["top_stages"].as_array().unwrap().len(), 5);
-
-        let doc: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(trace).unwrap()).unwrap();
-        let names: Vec<&str> = doc["traceEvents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["ph"] == "X")
-            .map(|e| e["name"].as_str().unwrap())
-            .collect();
-        for stage in [
-            "embedders",
-            "double_blocks.0",
-            "double_blocks.1",
-            "single_blocks.0",
-            "single_blocks.3",
-            "final_layer",
-            "iteration",
-        ] {
-            assert_eq!(
-                names.iter().filter(|n| **n == stage).count(),
-                2,
-                "{stage}: {names:?}"
-            );
-        }
-        let blocks = record["metrics"]["blocks"].as_str().unwrap();
+    let out = program()
+        .args([
+            "--preset", "small", "--iters", "2", "--warmup", "1", "--device", "cpu",
+        ])
+        .args(["--dtype", dtype, "--compiled", compiled])
+        .arg("--json")
+        .arg(json)
+        .arg("--profile")
+        .arg(trace)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for key in [
+        "preset",
+        "dtype",
+        "device",
+        "iterations",
+        "avg",
+        "std",
+        "p50",
+        "p95",
+        "throughput",
+        "peak memory",
+        "sync points / iter",
+    ] {
         assert!(
-            blocks.ends_with(&format!("(--compiled {compiled})")),
-            "{blocks}"
+            stdout.lines().any(|l| l.starts_with(key)),
+            "no {key:?} line:\n{stdout}"
         );
-        assert!(record["metrics"]["first call"]
-            .as_str()
-            .unwrap()
-            .contains(" ms"));
-        record["metrics"]["graph nodes"].as_u64().unwrap()
     }
+    assert!(stdout.contains("top stages"), "{stdout}");
+
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(record["benchmark"], "flux_forward_pass");
+    assert_eq!(record["dtype"], dtype);
+    assert_eq!(record["iters"], 2);
+    assert_eq!(record["device"], "cpu");
+    assert!(record["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    assert!(record["peak_memory_bytes"].as_u64().unwrap() > 0);
+    // One eval per forward pass; a barrier per stage when profiling:
+    // embedders + 2 double + 4 single blocks + final layer.
+    assert_eq!(record["sync_points_per_iter"], 1.0);
+    assert_eq!(record["profile_barriers_per_iter"], 8.0);
+    assert_eq!(record["metrics"]["output shape"], "[1, 256, 64]");
+    let max = record["metrics"]["max |output|"].as_f64().unwrap();
+    assert!(max.is_finite() && max > 0.0);
+    assert_eq!(record["top_stages"].as_array().unwrap().len(), 5);
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trace).unwrap()).unwrap();
+    let names: Vec<&str> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for stage in [
+        "embedders",
+        "double_blocks.0",
+        "double_blocks.1",
+        "single_blocks.0",
+        "single_blocks.3",
+        "final_layer",
+        "iteration",
+    ] {
+        assert_eq!(
+            names.iter().filter(|n| **n == stage).count(),
+            2,
+            "{stage}: {names:?}"
+        );
+    }
+    let blocks = record["metrics"]["blocks"].as_str().unwrap();
+    assert!(
+        blocks.ends_with(&format!("(--compiled {compiled})")),
+        "{blocks}"
+    );
+    assert!(record["metrics"]["first call"]
+        .as_str()
+        .unwrap()
+        .contains(" ms"));
+    record["metrics"]["graph nodes"].as_u64().unwrap()
 }
 
 #[test]
