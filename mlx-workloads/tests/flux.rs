@@ -169,7 +169,7 @@ fn staged_forward_equals_forward() {
 }
 
 fn staged_equals_whole(m: &Flux, config: &FluxConfig, inputs: &Inputs) {
-    let (mut s, c) = m.embed(&inputs).unwrap();
+    let (mut s, c) = m.embed(inputs).unwrap();
     for i in 0..config.depth {
         s = m.double_block(i, &s, &c).unwrap();
     }

@@ -10,6 +10,8 @@
 //!   strictly and lazily. [`Flux::forward`] is BFL's `Flux.forward`; the
 //!   stages ([`Flux::embed`], [`Flux::double_block`], [`Flux::single_block`],
 //!   [`Flux::final_layer`]) are public so a profiler can time each.
+//!   [`Flux::set_compiled`] runs each block as one compiled function, so
+//!   that MLX fuses the element-wise work between its matmuls.
 //! - [`timestep_embedding`] and [`rope_tables`] / [`apply_rope`]: BFL's
 //!   sinusoidal timestep embedding and 3-axis rotary embedding.
 //! - [`vae`]: the autoencoder's decoder (latents to pixels, `ae.safetensors`)
