@@ -354,13 +354,24 @@ pub fn rope_tables(ids: &Array, axes_dim: &[i32], theta: f32) -> Result<(Array, 
 /// in float32 and returned in `x`'s dtype.
 pub fn apply_rope(x: &Array, cos: &Array, sin: &Array) -> Result<Array> {
     let s = x.shape();
-    let pairs = ops::reshape(&x.astype(Dtype::Float32)?, &[s[0], s[1], s[2], s[3] / 2, 2])?;
-    let halves = ops::split(&pairs, 2, -1)?;
-    let x0 = ops::squeeze_axes(&halves[0], &[-1])?;
-    let x1 = ops::squeeze_axes(&halves[1], &[-1])?;
-    let o0 = ((&x0 * cos)? - (&x1 * sin)?)?;
-    let o1 = ((&x0 * sin)? + (&x1 * cos)?)?;
-    ops::reshape(&ops::stack(&[o0, o1], -1)?, &s)?.astype(x.dtype())
+    let pair_shape = [s[0], s[1], s[2], s[3] / 2, 2];
+    // `x·cos + swap(x)·[-sin, sin]` over the pairs, with `swap` a reversed
+    // view: one element-wise expression (one fused kernel when compiled)
+    // instead of two halves stacked back together. The same products and
+    // sums as the rotation, so the same values.
+    let pairs = ops::reshape(x, &pair_shape)?;
+    // Position 1 then 0 of each pair (a stop of -3 runs through position 0).
+    let swapped = ops::slice(
+        &pairs,
+        &[0, 0, 0, 0, -1],
+        &[s[0], s[1], s[2], s[3] / 2, -3],
+        &[1, 1, 1, 1, -1],
+    )?;
+    let cos = ops::expand_dims(cos, -1)?;
+    let sin = ops::stack(&[ops::negative(sin)?, sin.clone()], -1)?;
+    let f32 = |a: &Array| a.astype(Dtype::Float32);
+    let out = (&(&f32(&pairs)? * &cos)? + &(&f32(&swapped)? * &sin)?)?;
+    ops::reshape(&out.astype(x.dtype())?, &s)
 }
 
 /// `(1 + scale) · LayerNorm(x) + shift`, BFL's modulated norm (no affine,
