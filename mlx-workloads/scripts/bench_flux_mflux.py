@@ -17,7 +17,8 @@ the output evaluated inside the timed region. Reports the median and p95
 over all timed iterations and each row's ratio to ours.
 
 usage: python3 bench_flux_mflux.py BENCH_BINARY [--dtype float32|bfloat16]
-       [--rounds 3] [--iters 10] [--warmup 3] [--openblas PATH]
+       [--rounds 3] [--iters 10] [--warmup 3] [--openblas PATH] [--plot PNG]
+(--plot needs matplotlib: a box plot of every row's samples.)
 (BENCH_BINARY: target/release/benchmark_flux_forward_pass; mflux as in
 flux_fixture.py.)
 """
@@ -84,6 +85,27 @@ def stats(samples):
     return np.median(a), np.percentile(a, 95)
 
 
+def plot(rows, dtype, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    fig, ax = plt.subplots(figsize=(8, 0.9 * len(names) + 1.2))
+    data = [np.array(rows[n]) * 1e3 for n in names]
+    ax.boxplot(data, orientation="horizontal", whis=(5, 95), showfliers=False)
+    ax.set_yticks(range(1, len(names) + 1), names)
+    for i, d in enumerate(data, start=1):
+        ax.plot([np.median(d)], [i], "o", color="black", ms=4)
+        ax.plot([np.percentile(d, 95)], [i], "|", color="red", ms=14, mew=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("forward pass, ms (log; box 25-75 %, whiskers 5-95 %, red: p95)")
+    ax.set_title(f"FLUX.1 transformer, small preset, CPU, {dtype}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("binary", help="benchmark_flux_forward_pass ('-' in child mode)")
@@ -92,6 +114,7 @@ def main():
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--openblas")
+    p.add_argument("--plot", help="write a box plot of the samples to this PNG")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     mx.set_default_device(mx.cpu)
@@ -121,6 +144,9 @@ def main():
     for name, samples in rows.items():
         m, p95 = stats(samples)
         print(f"| {name} | {m:.2f} | {p95:.2f} | {ours / m:.2f} |")
+    if a.plot:
+        plot(rows, a.dtype, a.plot)
+        print(f"wrote {a.plot}")
 
 
 if __name__ == "__main__":
