@@ -4,6 +4,14 @@
 //! fused attention with a padding mask, exact-erf GELU feed-forward), mean
 //! pooling over the real tokens, then the fused L2 normalization.
 //!
+//! Each layer's query, key and value projections are one [`Linear`]
+//! (`attention.self.qkv`, weight `[3H, H]`: the query rows, then the key's,
+//! then the value's), so that a layer runs one matmul for the three instead
+//! of three. [`Bert::load`] checks the checkpoint's `attention.self.query`,
+//! `.key` and `.value` tensors by those names and concatenates them; the
+//! encoder's own parameter names (what [`Members`] lists) carry the fused
+//! name, and nothing writes this encoder back to a checkpoint.
+//!
 //! ```
 //! use mlx_nn::Module;
 //! use mlx_rs_core::Array;
@@ -19,7 +27,7 @@
 //! assert_eq!(emb.shape(), [2, 32]);
 //! let norms = mlx_rs_core::ops::sum_axis(&mlx_rs_core::ops::square(&emb)?, 1, false)?;
 //! for n in norms.to_vec::<f32>()? { assert!((n - 1.0).abs() < 1e-5); }
-//! assert!(bert.parameters().contains_key("encoder.layer.1.attention.self.query.weight"));
+//! assert_eq!(bert.parameters()["encoder.layer.1.attention.self.qkv.weight"].shape(), [96, 32]);
 //! # Ok(()) }
 //! ```
 
@@ -195,9 +203,8 @@ impl Embeddings {
 
 /// One post-norm encoder layer.
 struct BertLayer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// Query, key and value in one: `[H]` → `[3H]`.
+    qkv: Linear,
     attn_out: Linear,
     attn_norm: LayerNorm,
     intermediate: Linear,
@@ -210,9 +217,7 @@ impl BertLayer {
     fn new(c: &BertConfig) -> Result<BertLayer> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         Ok(BertLayer {
-            query: Linear::new(h, h, true)?,
-            key: Linear::new(h, h, true)?,
-            value: Linear::new(h, h, true)?,
+            qkv: Linear::new(h, 3 * h, true)?,
             attn_out: Linear::new(h, h, true)?,
             attn_norm: LayerNorm::new(h, c.layer_norm_eps, true)?,
             intermediate: Linear::new(h, i, true)?.with_activation(Activation::Gelu),
@@ -222,20 +227,30 @@ impl BertLayer {
         })
     }
 
-    /// `[B, L, H]` → `[B, heads, L, H / heads]`.
-    fn heads(&self, x: &Array) -> Result<Array> {
-        let s = x.shape();
-        let split = ops::reshape(x, &[s[0], s[1], self.num_heads, -1])?;
-        ops::transpose_axes(&split, &[0, 2, 1, 3])
+    /// The fused projection `[B, L, 3H]` → query, key and value, each
+    /// `[B, heads, L, H / heads]`: one reshape and one transpose to
+    /// `[B, 3·heads, L, H / heads]`, then three slices (views, no copies).
+    fn heads(&self, qkv: &Array) -> Result<[Array; 3]> {
+        let s = qkv.shape();
+        let n = self.num_heads;
+        let split = ops::reshape(qkv, &[s[0], s[1], 3 * n, -1])?;
+        let t = ops::transpose_axes(&split, &[0, 2, 1, 3])?;
+        let part = |i: i32| {
+            ops::slice(
+                &t,
+                &[0, i * n, 0, 0],
+                &[i32::MAX, (i + 1) * n, i32::MAX, i32::MAX],
+                &[1, 1, 1, 1],
+            )
+        };
+        Ok([part(0)?, part(1)?, part(2)?])
     }
 
     /// The layer over `x` `[B, L, H]`; `mask` (boolean, `[B, 1, 1, L]`,
     /// `true` = a real token) keeps attention off the padding.
     fn forward_masked(&self, x: &Array, mask: Option<&Array>) -> Result<Array> {
         let s = x.shape();
-        let q = self.heads(&self.query.forward(x)?)?;
-        let k = self.heads(&self.key.forward(x)?)?;
-        let v = self.heads(&self.value.forward(x)?)?;
+        let [q, k, v] = self.heads(&self.qkv.forward(x)?)?;
         let scale = 1.0 / ((s[2] / self.num_heads) as f32).sqrt();
         let mask = mask.map_or(AttentionMask::None, AttentionMask::Array);
         let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask)?;
@@ -256,9 +271,7 @@ impl Module for BertLayer {
 }
 
 members!(BertLayer {
-    "attention.self.query" => query,
-    "attention.self.key" => key,
-    "attention.self.value" => value,
+    "attention.self.qkv" => qkv,
     "attention.output.dense" => attn_out,
     "attention.output.LayerNorm" => attn_norm,
     "intermediate.dense" => intermediate,
@@ -268,7 +281,8 @@ members!(BertLayer {
 
 /// The BERT encoder (no pooler). Parameters carry Hugging Face's names
 /// (`embeddings.word_embeddings.weight`,
-/// `encoder.layer.3.attention.self.query.weight`, ...), so
+/// `encoder.layer.3.attention.output.dense.weight`, ...), except each
+/// layer's fused `attention.self.qkv` (see the [module docs](self)), so
 /// [`Bert::load`] reads a `BertModel` checkpoint strictly.
 pub struct Bert {
     embeddings: Embeddings,
@@ -301,9 +315,11 @@ impl Bert {
     }
 
     /// Loads a safetensors checkpoint of a `BertModel` strictly (every
-    /// parameter present with its shape; extra tensors only those in
+    /// parameter present with its shape, the query, key and value
+    /// projections by their checkpoint names; extra tensors only those in
     /// [`UNUSED_TENSORS`]), converting floating-point tensors to `dtype`.
-    /// Lazy: tensors are read when first evaluated.
+    /// Lazy: tensors are read (and the projections concatenated) when first
+    /// evaluated.
     pub fn load(config: &BertConfig, weights: &Path, dtype: Dtype) -> Result<Bert> {
         if !dtype.is_float() {
             return Err(invalid(format!(
@@ -321,6 +337,28 @@ impl Bert {
         let mut params = load_params_file(weights)?;
         for name in UNUSED_TENSORS {
             params.remove(name);
+        }
+        let h = config.hidden_size;
+        for i in 0..config.num_layers {
+            let prefix = format!("encoder.layer.{i}.attention.self");
+            for (part, shape) in [("weight", vec![h, h]), ("bias", vec![h])] {
+                let mut three = Vec::with_capacity(3);
+                for which in ["query", "key", "value"] {
+                    let name = format!("{prefix}.{which}.{part}");
+                    let t = params
+                        .remove(&name)
+                        .ok_or_else(|| invalid(format!("{}: missing {name}", weights.display())))?;
+                    if t.shape() != shape {
+                        return Err(invalid(format!(
+                            "{}: {name} has shape {:?}, expected {shape:?}",
+                            weights.display(),
+                            t.shape()
+                        )));
+                    }
+                    three.push(t);
+                }
+                params.insert(format!("{prefix}.qkv.{part}"), ops::concatenate(&three, 0)?);
+            }
         }
         let options = LoadOptions {
             strict: true,

@@ -162,5 +162,34 @@ fn bad_inputs_and_files_are_errors() {
         "{err}"
     );
     assert!(!err.contains("pooler"), "{err}");
+    // The fused query/key/value projection is built from the checkpoint's
+    // three tensors, which are checked by their own names.
+    st.arrays.remove("encoder.layer.6.output.dense.bias");
+    let key = st
+        .arrays
+        .remove("encoder.layer.2.attention.self.key.bias")
+        .unwrap();
+    mlx_rs_core::io::save_safetensors(&bad.weights, &st.arrays, &st.metadata).unwrap();
+    let err = Encoder::load(&bad, Dtype::Float32)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("missing encoder.layer.2.attention.self.key.bias"),
+        "{err}"
+    );
+    st.arrays.insert(
+        "encoder.layer.2.attention.self.key.bias".into(),
+        mlx_rs_core::ops::slice(&key, &[0], &[383], &[1]).unwrap(),
+    );
+    mlx_rs_core::io::save_safetensors(&bad.weights, &st.arrays, &st.metadata).unwrap();
+    let err = Encoder::load(&bad, Dtype::Float32)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("encoder.layer.2.attention.self.key.bias has shape [383]"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
