@@ -1,5 +1,6 @@
 //! Times one query through the MiniLM encoder (`Encoder::embed`, evaluated)
-//! and counts the nodes of its graph, in f32 and bf16:
+//! and counts the nodes of its graph, in f32 and bf16, with the layers run op
+//! by op and compiled (`Bert::set_compiled`):
 //! `cargo run --release -p mlx-workloads --example minilm_query_embed [ITERS]`.
 //! Fetches the model files into the cache on first use.
 
@@ -22,8 +23,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     };
     let files = minilm::fetch(&minilm::default_dir()).map_err(|e| e.0)?;
-    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
-        let encoder = Encoder::load(&files, dtype)?;
+    for (dtype, compiled) in [
+        (Dtype::Float32, false),
+        (Dtype::Float32, true),
+        (Dtype::Bfloat16, false),
+        (Dtype::Bfloat16, true),
+    ] {
+        let mut encoder = Encoder::load(&files, dtype)?;
+        encoder.set_compiled(compiled);
         let batch = encoder.tokenize_queries(&[QUERY])?;
         // Warm-up: reads the weights, so the counted graph is the query's own.
         for _ in 0..10 {
@@ -43,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms.sort_by(f64::total_cmp);
         let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
         println!(
-            "{dtype:?}: {} tokens, {nodes} graph nodes, embed p50 {:.3} ms p95 {:.3} ms ({iters} iters)",
+            "{dtype:?} compiled {compiled}: {} tokens, {nodes} graph nodes, embed p50 {:.3} ms p95 {:.3} ms ({iters} iters)",
             batch.ids.len(),
             pick(0.5),
             pick(0.95)

@@ -31,12 +31,15 @@
 //! # Ok(()) }
 //! ```
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 use mlx_nn::io::{load_params, load_params_file, LoadOptions};
 use mlx_nn::{Activation, Embedding, Entry, EntryMut, LayerNorm, Linear, Members, Module};
 use mlx_rs_core::ops::fast::{self, AttentionMask};
-use mlx_rs_core::{ops, Array, Dtype, Result};
+use mlx_rs_core::tree::{self, Compiled};
+use mlx_rs_core::{ops, Array, Dtype, Result, Stream};
 use serde_json::Value;
 
 use crate::invalid;
@@ -202,6 +205,7 @@ impl Embeddings {
 }
 
 /// One post-norm encoder layer.
+#[derive(Clone)]
 struct BertLayer {
     /// Query, key and value in one: `[H]` → `[3H]`.
     qkv: Linear,
@@ -279,6 +283,42 @@ members!(BertLayer {
     "output.LayerNorm" => out_norm,
 });
 
+/// A layer compiled: `(layer weights, [x] or [x, mask])` to the layer's
+/// output.
+type LayerFn = Compiled<(), (BertLayer, Vec<Array>), Array>;
+
+thread_local! {
+    // Compiled functions are neither Send nor Sync (MLX's compile cache is
+    // per thread). The closure captures nothing: the layer (weights and head
+    // count) comes in as the argument, so one function per stream serves
+    // every layer of every encoder, one trace per input shape.
+    static LAYERS: RefCell<Vec<(Stream, Rc<LayerFn>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The compiled layer function of the current stream (built on first use).
+fn compiled_layer() -> Result<Rc<LayerFn>> {
+    let stream = Stream::current()?;
+    let hit = LAYERS.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(s, _)| *s == stream)
+            .map(|(_, f)| Rc::clone(f))
+    });
+    if let Some(f) = hit {
+        return Ok(f);
+    }
+    let f: Rc<LayerFn> = Rc::new(tree::compile(|(l, a): &(BertLayer, Vec<Array>)| {
+        l.forward_masked(&a[0], a.get(1))
+    })?);
+    LAYERS.with(|c| c.borrow_mut().push((stream, Rc::clone(&f))));
+    Ok(f)
+}
+
+/// Whether a new [`Bert`] runs its layers compiled ([`Bert::set_compiled`]):
+/// off, as on the CPU it is no faster (one query: float32 and bfloat16
+/// within noise; `BENCHMARKS.md`). GPU timing is not measured yet.
+pub const DEFAULT_COMPILED: bool = false;
+
 /// The BERT encoder (no pooler). Parameters carry Hugging Face's names
 /// (`embeddings.word_embeddings.weight`,
 /// `encoder.layer.3.attention.output.dense.weight`, ...), except each
@@ -288,6 +328,7 @@ pub struct Bert {
     embeddings: Embeddings,
     layers: Vec<BertLayer>,
     config: BertConfig,
+    compiled: bool,
 }
 
 impl Bert {
@@ -311,6 +352,7 @@ impl Bert {
                 .map(|_| BertLayer::new(c))
                 .collect::<Result<_>>()?,
             config: c.clone(),
+            compiled: DEFAULT_COMPILED,
         })
     }
 
@@ -367,6 +409,39 @@ impl Bert {
         load_params(&mut bert, &params, options)
             .map_err(|e| invalid(format!("{}: {}", weights.display(), e.message())))?;
         Ok(bert)
+    }
+
+    /// Runs each layer as one compiled function (`true`) or op by op
+    /// (`false`, [`DEFAULT_COMPILED`]). Compiled, MLX fuses the element-wise
+    /// work of a layer (bias adds, residuals, the LayerNorms' and GELU's
+    /// arithmetic) into fewer kernels; the layer's weights are the function's
+    /// inputs, so one function serves every layer, and the first call with a
+    /// new input shape traces it. The results agree with the op-by-op ones to
+    /// rounding.
+    ///
+    /// ```
+    /// use mlx_rs_core::Array;
+    /// use mlx_workloads::bert::{Bert, BertConfig};
+    /// # fn main() -> mlx_rs_core::Result<()> {
+    /// let config = BertConfig { vocab_size: 50, hidden_size: 32, num_layers: 2, num_heads: 4,
+    ///     intermediate_size: 64, ..BertConfig::minilm_l6() };
+    /// let mut bert = Bert::new(&config)?;
+    /// let ids = Array::from_slice(&[1i32, 7, 9, 4, 8, 0], &[2, 3])?;
+    /// let mask = Array::from_slice(&[1i32, 1, 1, 1, 1, 0], &[2, 3])?;
+    /// let plain = bert.sentence_embeddings(&ids, &mask)?;
+    /// bert.set_compiled(true);
+    /// assert!(bert.is_compiled());
+    /// let fused = bert.sentence_embeddings(&ids, &mask)?;
+    /// assert!(plain.allclose(&fused)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_compiled(&mut self, compiled: bool) {
+        self.compiled = compiled;
+    }
+
+    /// Whether the layers run compiled ([`Bert::set_compiled`]).
+    pub fn is_compiled(&self) -> bool {
+        self.compiled
     }
 
     /// The shape it was built with.
@@ -426,6 +501,15 @@ impl Bert {
             }
             None => None,
         };
+        if self.compiled {
+            let f = compiled_layer()?;
+            for layer in &self.layers {
+                let mut a = vec![x];
+                a.extend(keep.clone());
+                x = f.call(&(layer.clone(), a))?;
+            }
+            return Ok(x);
+        }
         for layer in &self.layers {
             x = layer.forward_masked(&x, keep.as_ref())?;
         }

@@ -324,6 +324,12 @@ impl Encoder {
         Ok(Encoder { tokenizer, model })
     }
 
+    /// Runs the encoder's layers compiled or op by op
+    /// ([`crate::bert::Bert::set_compiled`]).
+    pub fn set_compiled(&mut self, compiled: bool) {
+        self.model.set_compiled(compiled);
+    }
+
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer

@@ -65,10 +65,11 @@ fn token_ids_match_sentence_transformers() {
     }
 }
 
-fn check(dtype: Dtype, min_cosine: f64, batch_size: usize) {
+fn check(dtype: Dtype, min_cosine: f64, batch_size: usize, compiled: bool) {
     Device::cpu().set_default().unwrap();
     let f = fixture();
-    let enc = encoder(dtype);
+    let mut enc = encoder(dtype);
+    enc.set_compiled(compiled);
     let texts: Vec<&str> = f.sentences.iter().map(String::as_str).collect();
     let got = enc
         .embed_passages(&texts, batch_size)
@@ -86,7 +87,7 @@ fn check(dtype: Dtype, min_cosine: f64, batch_size: usize) {
         }
     }
     println!(
-        "{dtype}: worst cosine {:.7} (sentence {})",
+        "{dtype} (compiled: {compiled}): worst cosine {:.7} (sentence {})",
         worst.0, worst.1
     );
     assert!(
@@ -101,12 +102,18 @@ fn check(dtype: Dtype, min_cosine: f64, batch_size: usize) {
 #[test]
 fn float32_embeddings_match_sentence_transformers() {
     // Batches of 7 mix lengths, so padding and the attention mask matter.
-    check(Dtype::Float32, 0.9999, 7);
+    check(Dtype::Float32, 0.9999, 7, false);
+}
+
+#[test]
+fn compiled_layers_match_sentence_transformers() {
+    check(Dtype::Float32, 0.9999, 7, true);
+    check(Dtype::Bfloat16, 0.999, 16, true);
 }
 
 #[test]
 fn bfloat16_embeddings_match_sentence_transformers() {
-    check(Dtype::Bfloat16, 0.999, 16);
+    check(Dtype::Bfloat16, 0.999, 16, false);
 }
 
 #[test]
