@@ -3,19 +3,16 @@
 //! message, no panic).
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Command;
+
+use common::{help_lists, succeeded, text, HARNESS_FLAGS};
 
 fn program() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchmark_flux_forward_pass"));
     c.env_remove("MLX_DTYPE");
     c
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn fixture(name: &str) -> String {
@@ -55,12 +52,7 @@ fn run_small(dtype: &str, compiled: &str, json: &Path, trace: &Path) -> u64 {
         .arg(trace)
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = succeeded(&out);
     for key in [
         "preset",
         "dtype",
@@ -189,24 +181,12 @@ fn bad_input_exits_with_code_2_and_a_message() {
 #[test]
 fn help_lists_every_flag() {
     let out = program().arg("--help").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let (stdout, _) = text(&out);
-    for flag in [
-        "--dtype",
-        "--iters",
-        "--warmup",
-        "--batch",
-        "--preset",
-        "--device",
-        "--profile",
-        "--json",
-        "--help",
+    let extra = [
         "--weights",
         "--variant",
         "--seed",
         "--compiled",
         "Text encoders",
-    ] {
-        assert!(stdout.contains(flag), "{flag} missing:\n{stdout}");
-    }
+    ];
+    help_lists(&out, &[&HARNESS_FLAGS[..], &extra[..]].concat());
 }

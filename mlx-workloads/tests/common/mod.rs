@@ -1,0 +1,47 @@
+//! Helpers shared by the tests that run this crate's programs.
+#![allow(dead_code)] // each test file uses a part
+
+use std::process::Output;
+
+/// The flags every benchmark program takes (the shared harness).
+pub const HARNESS_FLAGS: [&str; 9] = [
+    "--dtype",
+    "--iters",
+    "--warmup",
+    "--batch",
+    "--preset",
+    "--device",
+    "--profile",
+    "--json",
+    "--help",
+];
+
+/// A finished program's standard output and standard error as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Checks that the program exited with code 0 (showing both streams if not)
+/// and returns them.
+#[track_caller]
+pub fn succeeded(out: &Output) -> (String, String) {
+    let (stdout, stderr) = text(out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// Checks that `--help` succeeded and names each of `items`.
+#[track_caller]
+pub fn help_lists(out: &Output, items: &[&str]) {
+    let (stdout, _) = succeeded(out);
+    for item in items {
+        assert!(stdout.contains(item), "{item} missing:\n{stdout}");
+    }
+}
