@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     let (rest, taken) =
         match harness::take_flags(args, &["--weights", "--variant", "--seed", "--compiled"]) {
             Ok(v) => v,
-            Err(e) => return usage_error(&e.0),
+            Err(e) => return harness::usage_error(NAME, &e.0),
         };
     let opts = match harness::parse_args(rest, env_dtype.as_deref(), &default_profile) {
         Ok(Command::Run(opts)) => opts,
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             print!("{}", harness::usage(NAME, ABOUT, &default_profile));
             return ExitCode::SUCCESS;
         }
-        Err(e) => return usage_error(&e.0),
+        Err(e) => return harness::usage_error(NAME, &e.0),
     };
     let mut flags = Flags {
         weights: None,
@@ -79,9 +79,12 @@ fn main() -> ExitCode {
                     "schnell" => false,
                     "dev" => true,
                     other => {
-                        return usage_error(&format!(
-                            "--variant: unknown value {other:?} (expected schnell or dev)"
-                        ))
+                        return harness::usage_error(
+                            NAME,
+                            &format!(
+                                "--variant: unknown value {other:?} (expected schnell or dev)"
+                            ),
+                        )
                     }
                 }
             }
@@ -90,30 +93,32 @@ fn main() -> ExitCode {
                     "on" => true,
                     "off" => false,
                     other => {
-                        return usage_error(&format!(
-                            "--compiled: unknown value {other:?} (expected on or off)"
-                        ))
+                        return harness::usage_error(
+                            NAME,
+                            &format!("--compiled: unknown value {other:?} (expected on or off)"),
+                        )
                     }
                 }
             }
             _ => match value.parse() {
                 Ok(s) => flags.seed = s,
                 Err(_) => {
-                    return usage_error(&format!(
-                        "--seed: expected a whole number >= 0, got {value:?}"
-                    ))
+                    return harness::usage_error(
+                        NAME,
+                        &format!("--seed: expected a whole number >= 0, got {value:?}"),
+                    )
                 }
             },
         }
     }
     if let Some(w) = &flags.weights {
         if !w.is_file() {
-            return usage_error(&format!("--weights: no file at {}", w.display()));
+            return harness::usage_error(NAME, &format!("--weights: no file at {}", w.display()));
         }
     }
     let device = match harness::select_device(opts.device) {
         Ok(d) => d,
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return harness::usage_error(NAME, &msg),
     };
     if let Err(e) = device.set_default() {
         eprintln!("{NAME}: {e}");
@@ -133,7 +138,10 @@ fn main() -> ExitCode {
         let bytes = config.num_parameters() * opts.dtype.size_of() as u64;
         let what = format!("the {} preset's {} weights", opts.preset.name(), opts.dtype);
         if let Err(msg) = harness::check_fits(&what, bytes, harness::physical_memory()) {
-            return usage_error(&format!("{msg} (run it on a GPU, or use --preset small)"));
+            return harness::usage_error(
+                NAME,
+                &format!("{msg} (run it on a GPU, or use --preset small)"),
+            );
         }
     }
     // A checkpoint that does not fit the preset is bad input: exit 2.
@@ -141,7 +149,7 @@ fn main() -> ExitCode {
     let model = match &flags.weights {
         Some(path) => match Flux::load(config.clone(), path, opts.dtype) {
             Ok(m) => m,
-            Err(e) => return usage_error(&format!("--weights: {e}")),
+            Err(e) => return harness::usage_error(NAME, &format!("--weights: {e}")),
         },
         None => match Flux::synthetic(config.clone(), opts.dtype, flags.seed) {
             Ok(m) => m,
@@ -160,11 +168,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("{NAME}: {msg}\nrun with --help for the flags");
-    ExitCode::from(2)
 }
 
 fn run(

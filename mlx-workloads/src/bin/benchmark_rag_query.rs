@@ -94,20 +94,20 @@ fn main() -> ExitCode {
             print!("{}", harness::usage(NAME, ABOUT, &default_profile));
             return ExitCode::SUCCESS;
         }
-        Err(e) => return usage_error(&e.0),
+        Err(e) => return harness::usage_error(NAME, &e.0),
     };
     let env = match env() {
         Ok(e) => e,
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return harness::usage_error(NAME, &msg),
     };
     let device = match harness::select_device(opts.device) {
         Ok(d) => d,
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return harness::usage_error(NAME, &msg),
     };
     let setup = match setup(&opts, &env, &device) {
         Ok(s) => s,
         // Missing or unusable input files: the caller's to fix.
-        Err(e) => return usage_error(&e),
+        Err(e) => return harness::usage_error(NAME, &e),
     };
     match run(opts, env.scoring, device, setup) {
         Ok(()) => ExitCode::SUCCESS,
@@ -116,11 +116,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("{NAME}: {msg}\nrun with --help for the flags");
-    ExitCode::from(2)
 }
 
 /// What the timed loop needs, built untimed.

@@ -201,21 +201,16 @@ fn main() -> ExitCode {
             print!("{HELP}");
             return ExitCode::SUCCESS;
         }
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return harness::usage_error(NAME, &msg),
     };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(msg)) => usage_error(&msg),
+        Err(Failure::Usage(msg)) => harness::usage_error(NAME, &msg),
         Err(Failure::Run(msg)) => {
             eprintln!("{NAME}: {msg}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("{NAME}: {msg}\nrun with --help for the flags");
-    ExitCode::from(2)
 }
 
 /// Bad input (exit 2) or a failure while running (exit 1).

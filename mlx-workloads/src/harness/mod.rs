@@ -249,6 +249,19 @@ impl Progress {
     }
 }
 
+/// Reports bad input to a program's user on stderr (`program: message`,
+/// then a pointer to `--help`) and gives exit code 2, the code every
+/// program here uses for bad input.
+///
+/// ```
+/// let code = mlx_workloads::harness::usage_error("bench", "--iters must be a number");
+/// assert_eq!(code, std::process::ExitCode::from(2));
+/// ```
+pub fn usage_error(program: &str, message: &str) -> std::process::ExitCode {
+    eprintln!("{program}: {message}\nrun with --help for the flags");
+    std::process::ExitCode::from(2)
+}
+
 /// The machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`),
 /// where the system reports it (Linux); `None` elsewhere.
 pub fn physical_memory() -> Option<u64> {
