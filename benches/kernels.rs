@@ -125,7 +125,7 @@ fn main() -> mlx_rs::Result<()> {
     let gpu = device.device_type() == DeviceType::Gpu;
     if gpu && wanted("linear-half") {
         for dtype in [Dtype::Bfloat16, Dtype::Float16] {
-            for m in [4096, 256, 16] {
+            for m in [4096, 256, 64, 16, 1] {
                 if std::env::var("MLX_RS_BENCH_M").map_or(true, |only| only == m.to_string()) {
                     linear_table(m, 3072, 12288, dtype, dev_name, &stream)?;
                 }
@@ -135,6 +135,7 @@ fn main() -> mlx_rs::Result<()> {
     if gpu && wanted("linear-f32") {
         linear_table(4096, 3072, 12288, Dtype::Float32, dev_name, &stream)?;
         linear_table(16, 3072, 12288, Dtype::Float32, dev_name, &stream)?;
+        linear_table(1, 3072, 12288, Dtype::Float32, dev_name, &stream)?;
     }
     if !gpu && wanted("linear-cpu") {
         for m in [256, 16] {

@@ -375,12 +375,20 @@ device_test!(fused_linear_matches_f64, |dev| {
     kernels::set_fused_linear_cuda(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
-    // (batch, rows, n, k): rows 1 and 7 take the GEMV kernel on CUDA, 256 the
-    // tensor-core kernel; odd n and k take the kernels' scalar paths, k = 64
-    // and n = 96 their vector paths; 2 x 256 rows span several 128-row tiles.
-    let shapes: [(i32, i32, usize, usize); 4] = [
+    // (batch, rows, n, k): up to 64 rows take the split-K kernel on CUDA
+    // (16 in f32), 256 the tensor-core kernel; odd n and k (and k = 75, 1100
+    // not multiples of 8) take the kernels' scalar loads, k = 64, 264 and
+    // 1096 their vector loads; k = 1096 and 1100 give every warp of a
+    // split-K block several chunks of k; n = 70 and 50 end inside a block's
+    // 16 columns; 2 x 32 rows span two 32-row split-K blocks and 2 x 256 rows
+    // several 128-row tiles.
+    let shapes: [(i32, i32, usize, usize); 8] = [
         (2, 1, 45, 67),
         (2, 7, 33, 129),
+        (1, 16, 70, 1096),
+        (2, 8, 37, 75),
+        (1, 64, 96, 1100),
+        (2, 32, 50, 264),
         (2, 256, 77, 67),
         (1, 256, 96, 64),
     ];
@@ -498,8 +506,13 @@ device_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
 device_test!(fused_linear_gradients_match_the_reference, |dev| {
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
-    // bf16 with 64 rows takes the tensor-core kernel on CUDA, f32 with 5 the GEMV kernel.
-    for (rows, dtype) in [(64usize, Dtype::Bfloat16), (5, Dtype::Float32)] {
+    // On CUDA: bf16 with 96 rows takes the tensor-core kernel, f16 with 16 and
+    // f32 with 5 the split-K kernel.
+    for (rows, dtype) in [
+        (96usize, Dtype::Bfloat16),
+        (16, Dtype::Float16),
+        (5, Dtype::Float32),
+    ] {
         let (n, k) = (24usize, 32usize);
         let c = linear_case(&mut rng, &[rows as i32, k as i32], n, k, dtype);
         let (cot, _) = array_of(

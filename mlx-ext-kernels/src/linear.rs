@@ -5,11 +5,11 @@
 //! One op that MLX sees as one node. On the CPU, and by default on CUDA, it
 //! is the reference compiled once so that MLX fuses the element-wise tail
 //! after its GEMM (BLAS, cuBLAS): measured on an H200 that is 1.06-1.19x the
-//! bare GEMM, while this crate's fused CUDA kernel (tensor-core GEMM, or a
-//! GEMV-style kernel for a few rows, with bias and activation applied to the
-//! accumulators before the only store) is still 3.5-4.6x. The fused CUDA
-//! kernels run when asked for ([`set_fused_linear_cuda`]); see
-//! `docs/kernels.md` for where their time goes. On Apple GPUs a Metal kernel
+//! bare GEMM. This crate's fused CUDA kernels (a tensor-core GEMM, or a
+//! split-K tensor-core kernel for at most 64 rows, with bias and activation
+//! applied to the accumulators before the only store) run when asked for
+//! ([`set_fused_linear_cuda`]); `docs/kernels.md` and `BENCHMARKS.md` give
+//! their measured times against cuBLAS. On Apple GPUs a Metal kernel
 //! computes the same.
 //! The fused kernels are wrapped in a custom function whose VJP is the
 //! reference's, so the op trains.
@@ -30,7 +30,7 @@ use crate::dispatch::{force_reference, poisoned, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/fused_linear_common.cuh");
 const CUDA_MMA: &str = include_str!("../../cuda-src/fused_linear_mma.cu");
-const CUDA_GEMV: &str = include_str!("../../cuda-src/fused_linear_gemv.cu");
+const CUDA_SPLITK: &str = include_str!("../../cuda-src/fused_linear_splitk.cu");
 const METAL_HEADER: &str = include_str!("../../metal-src/fused_linear_common.metal");
 const METAL_SOURCE: &str = include_str!("../../metal-src/fused_linear.metal");
 
@@ -43,11 +43,18 @@ const MMA_STAGES: i32 = 4;
 const MMA_THREADS: i32 = 256;
 /// Shared memory of one block: the ring of padded (BK + 8) `x` and `w` tiles.
 const MMA_SHARED: i32 = MMA_STAGES * (MMA_BM + MMA_BN) * (MMA_BK + 8) * 2;
-/// Rows at or below which the GEMV-style kernel runs (the most it keeps in
-/// registers, `MT`).
-const GEMV_MAX_ROWS: i32 = 16;
-/// Columns of `out` per GEMV block: 8 warps of `NW` = 4 columns.
-const GEMV_COLUMNS: i32 = 32;
+/// Rows at or below which the split-K kernel runs for bf16/f16: up to here it
+/// reads `w` once (from DRAM) and beats the 128-row tiles of the tensor-core
+/// kernel, which leave most of a tile empty.
+const SPLITK_MAX_ROWS_HALF: i32 = 64;
+/// The same for f32: each element of `w` costs three TF32 MMAs there (with
+/// TF32 off), so more rows would make the kernel bound by the tensor pipe;
+/// f32 with more rows goes to cuBLAS.
+const SPLITK_MAX_ROWS_F32: i32 = 16;
+/// Most rows one split-K block keeps (`MT`; more rows take several blocks).
+const SPLITK_ROWS: i32 = 32;
+/// Columns of `out` per split-K block (8 * `NT` in `fused_linear_splitk.cu`).
+const SPLITK_COLUMNS: i32 = 16;
 /// Output tile of the Metal kernel (`TILE` in `fused_linear.metal`).
 const METAL_TILE: i32 = 32;
 
@@ -60,9 +67,9 @@ static MMA: Kernels = Kernels::with_shared_memory(
     },
     MMA_SHARED,
 );
-static GEMV: Kernels = Kernels::new(|| {
+static SPLITK: Kernels = Kernels::new(|| {
     (
-        spec("mlx_rs_linear_gemv", CUDA_GEMV, CUDA_HEADER),
+        spec("mlx_rs_linear_splitk", CUDA_SPLITK, CUDA_HEADER),
         spec("mlx_rs_linear_metal", METAL_SOURCE, METAL_HEADER),
     )
 });
@@ -144,8 +151,8 @@ pub fn fused_linear_cuda() -> bool {
 /// Which implementation a [`fused_linear`] call uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinearPath {
-    /// The fused CUDA kernel (tensor cores, or GEMV-style for at most 16
-    /// rows), when [`set_fused_linear_cuda`] is on.
+    /// The fused CUDA kernels (a tensor-core GEMM, or a split-K kernel for
+    /// at most 64 rows, 16 in f32), when [`set_fused_linear_cuda`] is on.
     Cuda,
     /// The fused Metal kernel.
     Metal,
@@ -396,9 +403,9 @@ fn path(dims: &Dims, dtype: Dtype, stream: &Stream) -> Result<LinearPath> {
         return Ok(LinearPath::Compiled);
     }
     Ok(if cuda_is_available() {
-        // The tensor-core kernel takes 16-bit inputs; f32 goes there only as
-        // GEMV (few rows), else to cuBLAS through the compiled reference.
-        if fused_linear_cuda() && (half || dims.m <= GEMV_MAX_ROWS) {
+        // The tensor-core kernel takes 16-bit inputs; f32 goes to the split-K
+        // kernel (few rows), else to cuBLAS through the compiled reference.
+        if fused_linear_cuda() && (half || dims.m <= SPLITK_MAX_ROWS_F32) {
             LinearPath::Cuda
         } else {
             LinearPath::Compiled
@@ -489,6 +496,20 @@ fn fused(act: Activation, has_bias: bool) -> Result<Closure> {
     .build()
 }
 
+/// Whether MLX computes f32 matmuls with TF32 on CUDA (`MLX_ENABLE_TF32`,
+/// read once like MLX does; on unless it is `0`). The split-K kernel follows
+/// it: one TF32 product per step when allowed, else 3xTF32 (about f32
+/// accuracy).
+fn tf32_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        std::env::var("MLX_ENABLE_TF32")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map_or(true, |v| v != 0)
+    })
+}
+
 /// Launches the fused kernel on `x: [M, K]`.
 fn launch(x: &Array, w: &Array, b: Option<&Array>, act: Activation, s: &Stream) -> Result<Array> {
     let (m, k) = (x.dim(0)?, x.dim(1)?);
@@ -518,11 +539,24 @@ fn launch(x: &Array, w: &Array, b: Option<&Array>, act: Activation, s: &Stream) 
     };
     let inputs = [x, w, b];
     let mut out = if cuda_is_available() {
-        if m <= GEMV_MAX_ROWS {
-            let rows = (m as u32).next_power_of_two() as i32;
-            let blocks = (i64::from(n) + i64::from(GEMV_COLUMNS) - 1) / i64::from(GEMV_COLUMNS);
-            let config = poisoned(base(blocks * 256, 256)?.template("MT", TemplateArg::Int(rows)));
-            GEMV.cuda()?.apply_on(&inputs, &config, s)?
+        let splitk_rows = if dtype == Dtype::Float32 {
+            SPLITK_MAX_ROWS_F32
+        } else {
+            SPLITK_MAX_ROWS_HALF
+        };
+        if m <= splitk_rows {
+            // Rows per block: a power of two from 8 (one MMA fragment's
+            // real rows) to SPLITK_ROWS, so few shapes compile a kernel.
+            let rows = ((m as u32).next_power_of_two() as i32).clamp(8, SPLITK_ROWS);
+            let blocks = (i64::from(m) + i64::from(rows) - 1) / i64::from(rows)
+                * ((i64::from(n) + i64::from(SPLITK_COLUMNS) - 1) / i64::from(SPLITK_COLUMNS));
+            let precise = dtype == Dtype::Float32 && !tf32_allowed();
+            let config = poisoned(
+                base(blocks * 256, 256)?
+                    .template("MT", TemplateArg::Int(rows))
+                    .template("PRECISE", TemplateArg::Bool(precise)),
+            );
+            SPLITK.cuda()?.apply_on(&inputs, &config, s)?
         } else {
             let tiles = (i64::from(m) + i64::from(MMA_BM) - 1) / i64::from(MMA_BM)
                 * ((i64::from(n) + i64::from(MMA_BN) - 1) / i64::from(MMA_BN));
