@@ -135,24 +135,30 @@ __device__ __forceinline__ void mma_step(float (&c)[4], const unsigned (&a_hi)[4
   }
 }
 
-// 16 bytes of one row of x or w, elements k, k + 1, ...; zeros past K. With
-// `vec` (K a multiple of the vector, 16-byte aligned rows) one load, else
-// element by element. STREAM loads (w, read once) skip L1, leaving it to x.
-template <bool STREAM, typename T>
-__device__ __forceinline__ uint4 load_vec(const T* row, int k, int K, bool vec) {
+// 16 bytes of one row of x or w, elements k, k + 1, ...; zeros past K or
+// when `valid` is false (a row past M or N: `row` must still point at a real
+// row). VEC (K a multiple of the vector, 16-byte aligned rows): one load from
+// an always valid address, then a select, so the hot loop has no branches
+// between its loads; else element by element. STREAM loads (w, read once)
+// skip L1, leaving it to x.
+template <bool STREAM, bool VEC, typename T>
+__device__ __forceinline__ uint4 load_vec(const T* row, int k, int K, bool valid) {
   constexpr int V = 16 / sizeof(T);
   uint4 r = make_uint4(0, 0, 0, 0);
-  if (vec) {
-    if (k < K) {
-      if constexpr (STREAM) {
-        asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-            : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
-            : "l"(row + k));
-      } else {
-        r = __ldg(reinterpret_cast<const uint4*>(row + k));
-      }
+  if constexpr (VEC) {
+    const bool ok = valid && k < K;
+    const T* p = row + (ok ? k : 0);
+    if constexpr (STREAM) {
+      asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+          : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+          : "l"(p));
+    } else {
+      r = __ldg(reinterpret_cast<const uint4*>(p));
     }
-  } else {
+    if (!ok) {
+      r = make_uint4(0, 0, 0, 0);
+    }
+  } else if (valid) {
     T* e = reinterpret_cast<T*>(&r);
 #pragma unroll
     for (int j = 0; j < V; ++j) {
@@ -163,5 +169,11 @@ __device__ __forceinline__ uint4 load_vec(const T* row, int k, int K, bool vec) 
   }
   return r;
 }
+
+// A compile-time bool passed to a generic lambda.
+template <bool B>
+struct BoolTag {
+  static constexpr bool value = B;
+};
 
 }  // namespace mlx_rs_linear

@@ -26,8 +26,8 @@
 // K % (16 / sizeof(T)) != 0 or misaligned pointers take scalar loads into the
 // same fragments. Launch: 256 threads per block, ceil(M / MT) * ceil(N / 16)
 // blocks, row chunks fastest so blocks that share a slice of w run together
-// and find it in L2. About 100 registers (NVRTC, sm_90a) at MT = 32: two
-// blocks per SM, 64 KB of loads of w in flight per SM.
+// and find it in L2. 96 registers under MLX's JIT at MT = 16 (ncu): two
+// blocks per SM.
 using namespace mlx_rs_linear;
 constexpr int WARPS = 8;
 constexpr int NT = 2;                    // 8-column tiles per block (COLUMNS / 8 in linear.rs)
@@ -66,42 +66,52 @@ for (int r = 0; r < RG; ++r) {
   }
 }
 
-for (int kb = warp * KI; kb < K; kb += WARPS * KI) {
-  uint4 wv[U][NT];
+// The main loop, instantiated for vector and for element-wise loads.
+auto main_loop = [&](auto vec_tag) {
+  constexpr bool VL = decltype(vec_tag)::value;
+  for (int kb = warp * KI; kb < K; kb += WARPS * KI) {
+    uint4 wv[U][NT];
 #pragma unroll
-  for (int u = 0; u < U; ++u) {
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      const int n = col0 + j * 8 + g;
-      const int k = kb + u * 4 * VEC + t * VEC;
-      wv[u][j] = n < N ? load_vec<true>(w + size_t(n) * K, k, K, vec_ok) : make_uint4(0, 0, 0, 0);
-    }
-  }
-#pragma unroll
-  for (int u = 0; u < U; ++u) {
-    const int k = kb + u * 4 * VEC + t * VEC;
-#pragma unroll
-    for (int r = 0; r < RG; ++r) {
-      const int m_lo = row0 + r * 16 + g;
-      const int m_hi = m_lo + 8;
-      const uint4 xl =
-          m_lo < M ? load_vec<false>(x + size_t(m_lo) * K, k, K, vec_ok) : make_uint4(0, 0, 0, 0);
-      const uint4 xh = (UPPER && m_hi < M) ? load_vec<false>(x + size_t(m_hi) * K, k, K, vec_ok)
-                                           : make_uint4(0, 0, 0, 0);
-      // Fragment registers: A {row g, row g + 8, row g, row g + 8} at two k
-      // pairs; the 16 bytes of each lane hold two MMA steps.
-      const unsigned a0[4] = {xl.x, xh.x, xl.y, xh.y};
-      const unsigned a1[4] = {xl.z, xh.z, xl.w, xh.w};
-      unsigned a0h[4], a0l[4], a1h[4], a1l[4];
-      prepare_a<T>(a0, a0h, a0l);
-      prepare_a<T>(a1, a1h, a1l);
+    for (int u = 0; u < U; ++u) {
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
-        mma_step<T, PRECISE>(acc[r][j], a0h, a0l, wv[u][j].x, wv[u][j].y);
-        mma_step<T, PRECISE>(acc[r][j], a1h, a1l, wv[u][j].z, wv[u][j].w);
+        const int n = col0 + j * 8 + g;
+        const int k = kb + u * 4 * VEC + t * VEC;
+        wv[u][j] = load_vec<true, VL>(w + size_t(n < N ? n : 0) * K, k, K, n < N);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int k = kb + u * 4 * VEC + t * VEC;
+#pragma unroll
+      for (int r = 0; r < RG; ++r) {
+        const int m_lo = row0 + r * 16 + g;
+        const int m_hi = m_lo + 8;
+        const uint4 xl = load_vec<false, VL>(x + size_t(m_lo < M ? m_lo : 0) * K, k, K, m_lo < M);
+        uint4 xh = make_uint4(0, 0, 0, 0);
+        if constexpr (UPPER) {
+          xh = load_vec<false, VL>(x + size_t(m_hi < M ? m_hi : 0) * K, k, K, m_hi < M);
+        }
+        // Fragment registers: A {row g, row g + 8, row g, row g + 8} at two k
+        // pairs; the 16 bytes of each lane hold two MMA steps.
+        const unsigned a0[4] = {xl.x, xh.x, xl.y, xh.y};
+        const unsigned a1[4] = {xl.z, xh.z, xl.w, xh.w};
+        unsigned a0h[4], a0l[4], a1h[4], a1l[4];
+        prepare_a<T>(a0, a0h, a0l);
+        prepare_a<T>(a1, a1h, a1l);
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          mma_step<T, PRECISE>(acc[r][j], a0h, a0l, wv[u][j].x, wv[u][j].y);
+          mma_step<T, PRECISE>(acc[r][j], a1h, a1l, wv[u][j].z, wv[u][j].w);
+        }
       }
     }
   }
+};
+if (vec_ok) {
+  main_loop(BoolTag<true>{});
+} else {
+  main_loop(BoolTag<false>{});
 }
 
 // Tree reduction of the 8 warps' partial sums: 4 + 4, 2 + 2, 1 + 1.
