@@ -506,7 +506,7 @@ fn tf32_allowed() -> bool {
         std::env::var("MLX_ENABLE_TF32")
             .ok()
             .and_then(|v| v.trim().parse::<i64>().ok())
-            .map_or(true, |v| v != 0)
+            != Some(0)
     })
 }
 
