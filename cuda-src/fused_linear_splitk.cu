@@ -10,8 +10,8 @@
 // keep many loads of w in flight and to spend little else:
 // - One block (8 warps) owns MT rows x 16 columns of out and splits K
 //   across its warps: warp v takes the K chunks v, v + 8, v + 16, ... of
-//   KI = 8 * 16-byte-vectors-per-lane elements each, so the block streams
-//   whole rows of w, consecutive warps on consecutive bytes.
+//   KI elements each (256 bytes of a row: 128 in bf16/f16, 64 in f32), so
+//   the block streams whole rows of w, consecutive warps on consecutive bytes.
 // - Per chunk every lane first issues all of its 8 16-byte loads of w, then
 //   multiplies on tensor cores: mma.sync m16n8k16 (bf16/f16) or m16n8k8
 //   (tf32) with x as the A operand (rows padded to 16 with zeros) and w's
@@ -30,7 +30,7 @@
 // blocks per SM.
 using namespace mlx_rs_linear;
 constexpr int WARPS = 8;
-constexpr int NT = 2;                    // 8-column tiles per block (COLUMNS / 8 in linear.rs)
+constexpr int NT = 2;                    // 8-column tiles per block (SPLITK_COLUMNS / 8 in linear.rs)
 constexpr int VEC = 16 / sizeof(T);      // elements per 16-byte load
 constexpr int U = 8 / NT;                // 16-byte loads of w per lane per tile per chunk
 constexpr int KI = U * 4 * VEC;          // k per chunk and warp
