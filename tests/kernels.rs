@@ -916,3 +916,244 @@ device_test!(score_topk_merges_many_slices, |dev| {
         );
     }
 });
+
+// ---- quantized_matmul (affine 4- and 8-bit weights, a few rows) ----
+
+use mlx_rs::ops::{self as mxops, QuantizationMode};
+
+/// A quantized weight with the dense values it stands for, decoded in f64
+/// from the packed words (values along K, low bits first), scales and biases.
+struct QuantCase {
+    w: Array,
+    scales: Array,
+    biases: Array,
+    /// `[N, K]` row-major: scale · q + bias.
+    dense: Vec<f64>,
+}
+
+fn quant_case(
+    rng: &mut rand::rngs::StdRng,
+    n: usize,
+    k: usize,
+    group_size: i32,
+    bits: i32,
+    dtype: Dtype,
+) -> QuantCase {
+    let scale = 1.5 / (k as f32).sqrt();
+    let (w, _) = array_of(
+        &common::uniform(rng, n * k, -scale, scale),
+        &[n as i32, k as i32],
+        dtype,
+    );
+    // Quantized on the CPU: the test is about the matmul, not about quantize.
+    let q =
+        common::on_cpu(|| mxops::quantize(&w, group_size, bits, QuantizationMode::Affine)).unwrap();
+    let biases = q.biases.unwrap();
+    let words = q.weight.to_vec::<u32>().unwrap();
+    let (s, b) = (values_f32(&q.scales), values_f32(&biases));
+    let groups = k / group_size as usize;
+    let per_word = 32 / bits as usize;
+    let mask = (1u32 << bits) - 1;
+    let mut dense = Vec::with_capacity(n * k);
+    for row in 0..n {
+        for col in 0..k {
+            let word = words[row * k / per_word + col / per_word];
+            let q = (word >> (bits as usize * (col % per_word))) & mask;
+            let g = row * groups + col / group_size as usize;
+            dense.push(s[g] as f64 * q as f64 + b[g] as f64);
+        }
+    }
+    QuantCase {
+        w: q.weight,
+        scales: q.scales,
+        biases,
+        dense,
+    }
+}
+
+/// x [rows, k] @ dense [n, k]ᵀ in f64.
+fn qmm_f64(x: &[f64], dense: &[f64], rows: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * n);
+    for r in 0..rows {
+        for j in 0..n {
+            out.push((0..k).map(|p| x[r * k + p] * dense[j * k + p]).sum());
+        }
+    }
+    out
+}
+
+/// Relative to max(|want|, 1). The kernels sum in f32 and round the output
+/// once (bf16: 2^-8); MLX's CPU `quantized_matmul` (the reference path)
+/// accumulates half types in their own precision, which needs more room.
+fn quant_tolerance(dtype: Dtype, path: KernelPath) -> f64 {
+    match (dtype, path) {
+        (Dtype::Float32, KernelPath::Reference) => 1e-4,
+        (Dtype::Float32, _) => 2e-5,
+        (Dtype::Float16, KernelPath::Reference) => 2e-2,
+        (Dtype::Float16, _) => 2e-3,
+        (_, KernelPath::Reference) => 8e-2,
+        _ => 1e-2,
+    }
+}
+
+fn expected_quant_path(dev: &Device, rows: usize, bits: i32) -> KernelPath {
+    if rows as i32 > kernels::QUANTIZED_MATMUL_MAX_ROWS || !matches!(bits, 4 | 8) {
+        KernelPath::Reference
+    } else {
+        expected_path(dev)
+    }
+}
+
+device_test!(quantized_matmul_matches_f64, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // Odd N exercises the last warp's clamped rows; K = 384 gives lanes
+    // 1.5 passes over a row at 4 bits. Every bits x group size x rows in
+    // bf16; the other dtypes cycle through the group sizes (each combination
+    // compiles a kernel).
+    let (n, k) = (37usize, 384usize);
+    for dtype in [Dtype::Bfloat16, Dtype::Float16, Dtype::Float32] {
+        for bits in [4, 8] {
+            for (gi, group_size) in [32, 64, 128].into_iter().enumerate() {
+                let q = quant_case(&mut rng, n, k, group_size, bits, dtype);
+                for (ri, rows) in [1usize, 3, 8].into_iter().enumerate() {
+                    if dtype != Dtype::Bfloat16 && gi != ri {
+                        continue;
+                    }
+                    // 8 rows as [2, 4, K]: leading axes are flattened.
+                    let shape: Vec<i32> = if rows == 8 {
+                        vec![2, 4, k as i32]
+                    } else {
+                        vec![rows as i32, k as i32]
+                    };
+                    let (x, xv) = array_of(
+                        &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+                        &shape,
+                        dtype,
+                    );
+                    let path = kernels::quantized_matmul_path(
+                        &x, &q.w, &q.scales, &q.biases, group_size, bits, &stream,
+                    )
+                    .unwrap();
+                    assert_eq!(path, expected_quant_path(dev, rows, bits));
+                    let out = kernels::quantized_matmul_on(
+                        &x, &q.w, &q.scales, &q.biases, group_size, bits, &stream,
+                    )
+                    .unwrap();
+                    let mut want_shape = shape.clone();
+                    *want_shape.last_mut().unwrap() = n as i32;
+                    assert_eq!(out.shape(), want_shape);
+                    assert_eq!(out.dtype(), dtype);
+                    println!("{dtype} bits {bits} group {group_size} rows {rows} ({path:?})");
+                    common::assert_close_f32(
+                        &values_f32(&out),
+                        &qmm_f64(&xv, &q.dense, rows, k, n),
+                        quant_tolerance(dtype, path),
+                        1.0,
+                    );
+                }
+            }
+        }
+    }
+});
+
+device_test!(quantized_matmul_falls_back_beyond_the_kernels, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    let (n, k) = (21usize, 128usize);
+    // 9 rows (past the kernels' 8) and 2-bit weights take the reference.
+    for (rows, bits) in [(9usize, 4), (2, 2)] {
+        let q = quant_case(&mut rng, n, k, 64, bits, Dtype::Float32);
+        let (x, xv) = array_of(
+            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+            &[rows as i32, k as i32],
+            Dtype::Float32,
+        );
+        let path =
+            kernels::quantized_matmul_path(&x, &q.w, &q.scales, &q.biases, 64, bits, &stream)
+                .unwrap();
+        assert_eq!(path, expected_quant_path(dev, rows, bits));
+        assert_eq!(path, KernelPath::Reference);
+        let out = kernels::quantized_matmul_on(&x, &q.w, &q.scales, &q.biases, 64, bits, &stream)
+            .unwrap();
+        // MLX's GPU matmul may use TF32 unless MLX_ENABLE_TF32=0.
+        common::assert_close_f32(
+            &values_f32(&out),
+            &qmm_f64(&xv, &q.dense, rows, k, n),
+            3e-3,
+            1.0,
+        );
+    }
+    // Scales in another dtype than x: the reference (MLX promotes).
+    let q = quant_case(&mut rng, n, k, 64, 4, Dtype::Bfloat16);
+    let (x, _) = array_of(
+        &common::uniform(&mut rng, k, -1.0, 1.0),
+        &[1, k as i32],
+        Dtype::Float32,
+    );
+    assert_eq!(
+        kernels::quantized_matmul_path(&x, &q.w, &q.scales, &q.biases, 64, 4, &stream).unwrap(),
+        KernelPath::Reference
+    );
+    // Bad shapes are errors (from MLX), not launches.
+    let (bad, _) = array_of(&[0.5; 100], &[1, 100], Dtype::Float32);
+    assert!(
+        kernels::quantized_matmul_on(&bad, &q.w, &q.scales, &q.biases, 64, 4, &stream).is_err()
+    );
+});
+
+device_test!(quantized_matmul_gradients_match_the_reference, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    let (n, k, rows) = (19usize, 256usize, 3usize);
+    for (bits, group_size) in [(4, 64), (8, 32)] {
+        let q = quant_case(&mut rng, n, k, group_size, bits, Dtype::Float32);
+        let (x, _) = array_of(
+            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+            &[rows as i32, k as i32],
+            Dtype::Float32,
+        );
+        let (cot, cv) = array_of(
+            &common::uniform(&mut rng, rows * n, -1.0, 1.0),
+            &[rows as i32, n as i32],
+            Dtype::Float32,
+        );
+        let grads = |reference: bool| {
+            let (w, st) = (q.w.clone(), stream.clone());
+            let f = move |a: &[Array]| {
+                let y = if reference {
+                    kernels::quantized_matmul_reference_on(
+                        &a[0], &w, &a[1], &a[2], group_size, bits, &st,
+                    )?
+                } else {
+                    kernels::quantized_matmul_on(&a[0], &w, &a[1], &a[2], group_size, bits, &st)?
+                };
+                Ok(vec![y])
+            };
+            let primals = [x.clone(), q.scales.clone(), q.biases.clone()];
+            let (_, g) = mlx_rs::with_stream(&stream, || {
+                mlx_rs::transforms::vjp(f, &primals, std::slice::from_ref(&cot))
+            })
+            .unwrap();
+            g.iter().map(values_f32).collect::<Vec<_>>()
+        };
+        let (ours, theirs) = (grads(false), grads(true));
+        // d/dx = cot @ dense, in f64.
+        let mut want = vec![0.0f64; rows * k];
+        for r in 0..rows {
+            for j in 0..n {
+                for p in 0..k {
+                    want[r * k + p] += cv[r * n + j] * q.dense[j * k + p];
+                }
+            }
+        }
+        println!("gradients, bits {bits} group {group_size}");
+        common::assert_close_f32(&ours[0], &want, 3e-3, 1.0);
+        for (a, b) in ours.iter().zip(&theirs) {
+            common::assert_close_f32(a, &common::to_f64(b), 1e-5, 1.0);
+        }
+    }
+});

@@ -23,7 +23,8 @@
 //! variable [`FORCE_REFERENCE_ENV`]) makes every op run its reference, for
 //! A/B comparisons. `docs/kernels.md` describes how an op is built.
 //!
-//! Ops: [`fused_linear`], [`swiglu`] (gated activation), [`l2_normalize`] (row normalization),
+//! Ops: [`fused_linear`], [`quantized_matmul`] (4- and 8-bit weights, a few rows),
+//! [`swiglu`] (gated activation), [`l2_normalize`] (row normalization),
 //! [`score_topk`] (similarity scores and the best `k` rows per query, the
 //! retrieval step of a RAG query, without materializing the score matrix).
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@
 mod dispatch;
 mod l2_normalize;
 mod linear;
+mod quantized;
 mod score_topk;
 mod swiglu;
 
@@ -44,6 +46,10 @@ pub use l2_normalize::{
 pub use linear::{
     fused_linear, fused_linear_bias_gelu, fused_linear_cuda, fused_linear_on, fused_linear_path,
     reference, set_fused_linear_cuda, Activation, LinearPath, FUSED_LINEAR_CUDA_ENV,
+};
+pub use quantized::{
+    quantized_matmul, quantized_matmul_on, quantized_matmul_path, quantized_matmul_reference,
+    quantized_matmul_reference_on, QUANTIZED_MATMUL_MAX_ROWS,
 };
 pub use score_topk::{
     score_topk, score_topk_on, score_topk_reference, score_topk_reference_on, SCORE_TOPK_MAX_K,
