@@ -11,11 +11,11 @@
 // The time goes to reading w once, so each warp streams NR rows of w with
 // 16-byte loads (adjacent lanes on adjacent 16-byte chunks, U chunks per lane
 // issued before any is used). A chunk holds 32 (4-bit) or 16 (8-bit) values,
-// all of one group (GS >= 32), so per chunk each lane accumulates
-// dot = sum x_k q_k and xs = sum x_k in f32 and folds them in as
-// scale * dot + bias * xs. q_k becomes a float without a conversion
-// instruction: OR-ed into the mantissa of 2^23, minus 2^23. x (a few KB)
-// is read through L1; each x value loaded serves the NR rows of the warp.
+// all of one group (GS >= 32), so per chunk each lane accumulates, in f32,
+// dot = sum x_k f_k with f_k = 1 + q_k / 2^BITS (see unpack: 2 integer
+// instructions, no conversion) and xs = sum x_k, and adds
+//   scale * sum x q + bias * xs = (2^BITS scale) dot + (bias - 2^BITS scale) xs.
+// x (a few KB) is read through L1; each x value loaded serves the NR rows.
 // A butterfly of shuffles sums the lanes; one lane stores each output.
 // Launch: 128 threads (4 warps) per block, 4 * NR rows of w per block.
 constexpr int WARPS = 4;
@@ -78,8 +78,9 @@ for (int c0 = lane; c0 < CPR; c0 += 32 * U) {
             wq[u][r][i] = __ldg(p + i);
           }
         }
-        sc[u][r] = static_cast<float>(scales[size_t(rows[r]) * G + g]);
-        bi[u][r] = static_cast<float>(biases[size_t(rows[r]) * G + g]);
+        // The coefficients of dot and xs (see the top of this file).
+        sc[u][r] = static_cast<float>(scales[size_t(rows[r]) * G + g]) * float(1 << BITS);
+        bi[u][r] = static_cast<float>(biases[size_t(rows[r]) * G + g]) - sc[u][r];
       }
     }
   }

@@ -2,19 +2,17 @@
 
 namespace mlx_rs_quant {
 
-// Value j of a packed word as a float: the BITS-bit integer is OR-ed into the
-// low mantissa bits of 2^23 (exact for integers below 2^23), then 2^23 is
-// subtracted; no int-to-float conversion instruction.
+// 1 + q / 2^BITS for value j (bits [BITS*j, BITS*j + BITS)) of a packed word:
+// q moved to the top mantissa bits of 1.0f by one shift and one mask-and-or,
+// no int-to-float conversion. With f = 1 + q / 2^BITS,
+//   sum x q = 2^BITS * (sum x f - sum x),
+// and both sums are of the size of sum x, so nothing cancels badly.
 template <int BITS>
 __device__ __forceinline__ float unpack(unsigned word, int j) {
-  unsigned bits;
-  if constexpr (BITS == 8) {
-    // Byte j, then bytes 0x00, 0x00, 0x4B of the constant (little-endian).
-    bits = __byte_perm(word, 0x4B000000u, 0x7540u | unsigned(j));
-  } else {
-    bits = ((word >> (BITS * j)) & ((1u << BITS) - 1u)) | 0x4B000000u;
-  }
-  return __uint_as_float(bits) - 8388608.0f;
+  constexpr int TOP = 23 - BITS;
+  const int shift = TOP - BITS * j;
+  const unsigned t = shift >= 0 ? (word << shift) : (word >> -shift);
+  return __uint_as_float((t & (((1u << BITS) - 1u) << TOP)) | 0x3F800000u);
 }
 
 // NV consecutive values of T at p, as floats. With `vec`, p is aligned to
