@@ -50,3 +50,52 @@ __device__ __forceinline__ void load_values(const T* p, bool vec, float (&out)[N
 }
 
 }  // namespace mlx_rs_quant
+
+namespace mlx_rs_quant {
+
+// The packed pair type of a 16-bit float type.
+template <typename T>
+struct pair_of;
+template <>
+struct pair_of<__half> {
+  using type = __half2;
+};
+template <>
+struct pair_of<__nv_bfloat16> {
+  using type = __nv_bfloat162;
+};
+
+template <typename P>
+__device__ __forceinline__ P bits_to(unsigned u) {
+  P r;
+  memcpy(&r, &u, 4);
+  return r;
+}
+template <typename P>
+__device__ __forceinline__ unsigned to_bits(P p) {
+  unsigned u;
+  memcpy(&u, &p, 4);
+  return u;
+}
+
+// Bits of two copies of the magic number M that value pairs are OR-ed into:
+// M + q is exact for the q of BITS bits. f16: 1024 (10 mantissa bits, up to
+// 8-bit q); bf16: 128 (7 mantissa bits, 4-bit q only).
+template <typename T>
+constexpr unsigned magic2() {
+  return cuda::std::is_same_v<T, __half> ? 0x64006400u : 0x43004300u;
+}
+
+// Pair `sub` of a packed word as M + q in each half: 4-bit values sub and
+// sub + 4 (one shift, one mask-or), 8-bit values sub and sub + 2 (one byte
+// permute; f16 only).
+template <typename T, int BITS>
+__device__ __forceinline__ unsigned pair_bits(unsigned word, int sub) {
+  if constexpr (BITS == 4) {
+    return ((word >> (4 * sub)) & 0x000F000Fu) | magic2<T>();
+  } else {
+    return __byte_perm(word, 0x64646464u, sub == 0 ? 0x4240u : 0x4341u);
+  }
+}
+
+}  // namespace mlx_rs_quant

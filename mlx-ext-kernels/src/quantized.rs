@@ -10,17 +10,31 @@
 //!
 //! With few rows the op is bound by reading the weight, so the kernels stream
 //! it with wide coalesced loads and compute, per group, `scale · Σ x·q +
-//! bias · Σ x` in f32 (see `docs/kernels.md`). The CUDA kernel
-//! (`cuda-src/quantized_matmul.cu`) is tested on an NVIDIA H200; the Metal
-//! kernel (`metal-src/quantized_matmul.metal`) is the same algorithm and has
-//! not been run by this project. Everything else — more than
-//! [`QUANTIZED_MATMUL_MAX_ROWS`] rows, bits other than 4 and 8, float64,
-//! scales of another dtype than `x`, CPU streams, [`crate::set_force_reference`]
-//! — runs the reference, core's [`quantized_matmul`](mlx_rs_core::ops::quantized_matmul).
-//! The kernel is wrapped in a custom function whose VJP is the reference's.
+//! bias · Σ x` in f32 (see `docs/kernels.md`).
+//!
+//! Kernels and where they run:
+//! - CUDA, scalar kernel (`cuda-src/quantized_matmul.cu`): 4-bit weights by
+//!   default. Tested against f64 on an NVIDIA H200 (bf16; 4 and 8 bits), and
+//!   measured there faster than MLX's own kernel at the decode shape (see
+//!   BENCHMARKS.md). 8-bit weights take MLX's kernel by default: end to end
+//!   the fused 8-bit op measured slower there.
+//! - CUDA, tensor-core kernel (`cuda-src/quantized_matmul_mma.cu`): f16 and
+//!   bf16 `x` with 4-bit weights, f16 with 8-bit; only with
+//!   [`set_quantized_matmul_experimental`], which also sends 8-bit weights to
+//!   the scalar kernel. It compiles for sm_90a but **has not been run** yet:
+//!   its GPU tests exist (`tests/kernels.rs`) and await a GPU run.
+//! - Metal (`metal-src/quantized_matmul.metal`): the scalar algorithm, 4 and
+//!   8 bits. **Not run** (no Apple hardware here).
+//!
+//! Everything else — more than [`QUANTIZED_MATMUL_MAX_ROWS`] rows, bits other
+//! than 4 and 8, float64, scales of another dtype than `x`, CPU streams,
+//! [`crate::set_force_reference`] — runs the reference, core's
+//! [`quantized_matmul`](mlx_rs_core::ops::quantized_matmul). The kernels are
+//! wrapped in a custom function whose VJP is the reference's.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlx_rs_core::closure::Closure;
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
@@ -31,17 +45,22 @@ use mlx_rs_core::{with_stream, Array, Dtype, Error, Result, Stream, StreamOrDevi
 use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/quantized_matmul.cuh");
+/// The tensor-core kernel calls the fused linear kernels' `mma` wrapper.
+const CUDA_LINEAR_HEADER: &str = include_str!("../../cuda-src/fused_linear_common.cuh");
 const CUDA_SOURCE: &str = include_str!("../../cuda-src/quantized_matmul.cu");
+const CUDA_MMA_SOURCE: &str = include_str!("../../cuda-src/quantized_matmul_mma.cu");
 const METAL_SOURCE: &str = include_str!("../../metal-src/quantized_matmul.metal");
 
 /// The most rows of `x` (the product of its leading axes) the kernels take;
 /// more rows run the reference (MLX's own kernels then reuse each weight
 /// load across rows).
 pub const QUANTIZED_MATMUL_MAX_ROWS: i32 = 8;
-/// Rows of `w` per warp (SIMD group), `NR` in the sources.
+/// Rows of `w` per warp (SIMD group), `NR` in the scalar sources.
 const ROWS_PER_WARP: i32 = 2;
-/// Threads per block: 4 warps (`WARPS` in the sources).
+/// Threads per block of the scalar kernels: 4 warps (`WARPS` in the sources).
 const BLOCK: i32 = 128;
+/// Rows of `w` per block of the tensor-core kernel (one `mma` tile).
+const MMA_ROWS: i64 = 16;
 
 static KERNELS: Kernels = Kernels::new(|| {
     let spec = |source: &str| {
@@ -57,6 +76,67 @@ static KERNELS: Kernels = Kernels::new(|| {
         spec(METAL_SOURCE),
     )
 });
+
+/// The CUDA tensor-core kernel (half-precision `x`; 4-bit, or 8-bit with f16),
+/// behind [`set_quantized_matmul_experimental`]; Apple GPUs run the Metal
+/// kernel above instead.
+static MMA_KERNELS: Kernels = Kernels::new(|| {
+    let spec = |source: &str| {
+        KernelSpec::new(
+            "mlx_rs_quantized_matmul_mma",
+            &["x", "w", "scales", "biases"],
+            &["out"],
+            source,
+        )
+    };
+    (
+        spec(CUDA_MMA_SOURCE).with_header(format!("{CUDA_LINEAR_HEADER}{CUDA_HEADER}")),
+        spec(METAL_SOURCE),
+    )
+});
+
+/// Environment variable that, set to `1` before the first
+/// [`quantized_matmul`] call, starts the process with
+/// [`set_quantized_matmul_experimental`] on.
+pub const QUANTIZED_EXPERIMENTAL_ENV: &str = "MLX_RS_QUANTIZED_EXPERIMENTAL";
+
+/// 0: not read from the environment yet, 1: off, 2: on.
+static EXPERIMENTAL: AtomicU8 = AtomicU8::new(0);
+
+/// On CUDA, sends [`quantized_matmul`] to the kernels that are off by default:
+/// the tensor-core kernel (half-precision `x`; compiled, not yet run on a GPU
+/// by this project) and the scalar kernel for 8-bit weights (tested, but
+/// slower than MLX's kernel end to end where measured). Also settable for a
+/// process with [`QUANTIZED_EXPERIMENTAL_ENV`]` = 1`; calling this overrides
+/// the variable. [`crate::set_force_reference`] wins over both.
+///
+/// ```
+/// use mlx_ext_kernels::{quantized_matmul_experimental, set_quantized_matmul_experimental};
+/// set_quantized_matmul_experimental(true);
+/// assert!(quantized_matmul_experimental());
+/// set_quantized_matmul_experimental(false);
+/// ```
+pub fn set_quantized_matmul_experimental(on: bool) {
+    EXPERIMENTAL.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// Whether [`set_quantized_matmul_experimental`] (or its environment variable) is on.
+pub fn quantized_matmul_experimental() -> bool {
+    match EXPERIMENTAL.load(Ordering::Relaxed) {
+        0 => {
+            let on = std::env::var(QUANTIZED_EXPERIMENTAL_ENV).is_ok_and(|v| v == "1");
+            // A concurrent setter wins over the environment.
+            let _ = EXPERIMENTAL.compare_exchange(
+                0,
+                if on { 2 } else { 1 },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            EXPERIMENTAL.load(Ordering::Relaxed) == 2
+        }
+        v => v == 2,
+    }
+}
 
 /// `x @ dequantize(w, scales, biases)ᵀ` for an affine-quantized weight
 /// (the forward pass of a quantized `Linear`), fused on GPUs for up to
@@ -120,7 +200,7 @@ pub fn quantized_matmul_on<'s>(
     let Some(dims) = kernel_dims(x, w, scales, biases, group_size, bits) else {
         return quantized_matmul_reference_on(x, w, scales, biases, group_size, bits, &stream);
     };
-    if path_for(&stream, x.dtype())? == KernelPath::Reference {
+    if path(x.dtype(), bits, &stream)? == KernelPath::Reference {
         return quantized_matmul_reference_on(x, w, scales, biases, group_size, bits, &stream);
     }
     let x2 = ops::reshape_on(x, &[dims.m, dims.k], &stream)?;
@@ -161,7 +241,20 @@ pub fn quantized_matmul_path<'s>(
     if kernel_dims(x, w, scales, biases, group_size, bits).is_none() {
         return Ok(KernelPath::Reference);
     }
-    path_for(&stream, x.dtype())
+    path(x.dtype(), bits, &stream)
+}
+
+/// The path for inputs the kernels take: 8-bit weights on CUDA run MLX's
+/// kernel unless [`set_quantized_matmul_experimental`] is on.
+fn path(dtype: Dtype, bits: i32, stream: &Stream) -> Result<KernelPath> {
+    let p = path_for(stream, dtype)?;
+    Ok(
+        if p == KernelPath::Cuda && bits == 8 && !quantized_matmul_experimental() {
+            KernelPath::Reference
+        } else {
+            p
+        },
+    )
 }
 
 /// The reference: core's `quantized_matmul` (affine mode, `w` transposed, the
@@ -360,6 +453,35 @@ fn launch(
     let m = x.dim(0)?;
     let n = w.dim(0)?;
     let dtype = x.dtype();
+    let cuda = mlx_rs_core::cuda_is_available();
+    // Tensor cores take f16 and bf16; the weight is dequantized in x's dtype,
+    // where an 8-bit value fits f16 exactly but not bf16 (8 significant bits
+    // after the magic-number offset).
+    if cuda
+        && quantized_matmul_experimental()
+        && (dtype == Dtype::Float16 || (dtype == Dtype::Bfloat16 && bits == 4))
+    {
+        let blocks = (i64::from(n) + MMA_ROWS - 1) / MMA_ROWS;
+        // Few blocks (short N): more warps per block split K further, so that
+        // enough loads are in flight.
+        let warps: i32 = if blocks >= 512 { 4 } else { 8 };
+        let threads =
+            i32::try_from(blocks * i64::from(warps * 32)).map_err(|_| Error::InvalidArgument {
+                message: format!("quantized_matmul: {n} output columns exceed one launch"),
+                location: std::panic::Location::caller(),
+            })?;
+        let config = poisoned(
+            KernelConfig::linear(threads, warps * 32)
+                .output(&[m, n], dtype)
+                .template("T", TemplateArg::Dtype(dtype))
+                .template("BITS", TemplateArg::Int(bits))
+                .template("GS", TemplateArg::Int(group_size))
+                .template("M", TemplateArg::Int(m))
+                .template("WARPS", TemplateArg::Int(warps)),
+        );
+        let inputs = [x, w, scales, biases];
+        return Ok(MMA_KERNELS.cuda()?.apply_on(&inputs, &config, s)?.remove(0));
+    }
     let rows_per_block = i64::from(ROWS_PER_WARP) * i64::from(BLOCK / 32);
     let blocks = (i64::from(n) + rows_per_block - 1) / rows_per_block;
     let threads = i32::try_from(blocks * i64::from(BLOCK)).map_err(|_| Error::InvalidArgument {
@@ -376,7 +498,7 @@ fn launch(
             .template("NR", TemplateArg::Int(ROWS_PER_WARP)),
     );
     let inputs = [x, w, scales, biases];
-    let mut out = if mlx_rs_core::cuda_is_available() {
+    let mut out = if cuda {
         KERNELS.cuda()?.apply_on(&inputs, &config, s)?
     } else {
         KERNELS.metal()?.apply_on(&inputs, &config, s)?

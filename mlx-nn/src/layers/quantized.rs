@@ -11,10 +11,11 @@ use crate::module::{EntryMut, Module, Param};
 /// `weight` packed into `uint32`, one `scales` and `biases` entry per
 /// `group_size` values of each row) and multiplied without being expanded,
 /// `y = act(x @ dequantize(weight)ᵀ + bias)`. The parameters are frozen (not
-/// trained), as in Python MLX. On GPUs, inputs of up to
-/// [`mlx_ext_kernels::QUANTIZED_MATMUL_MAX_ROWS`] rows with 4- or 8-bit
-/// weights run [`mlx_ext_kernels::quantized_matmul`]'s fused kernel; everything
-/// else (and every CPU call) runs MLX's `quantized_matmul`.
+/// trained), as in Python MLX. The product is
+/// [`mlx_ext_kernels::quantized_matmul`]: on CUDA, inputs of up to
+/// [`mlx_ext_kernels::QUANTIZED_MATMUL_MAX_ROWS`] rows with 4-bit weights run
+/// its fused kernel; everything else (and every CPU call) runs MLX's
+/// `quantized_matmul`, as before.
 ///
 /// ```
 /// use mlx_nn::{Linear, Module, QuantizedLinear};
