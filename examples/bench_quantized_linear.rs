@@ -14,10 +14,11 @@
 //!   has its own weight, so the weights (L × 117 MB in bf16) stream from HBM.
 //!   Reported per layer: the sample's time / L.
 //!
-//! 4-bit and 8-bit rows run `QuantizedLinear::forward`, i.e. this crate's
-//! fused kernel on CUDA for up to 8 rows; the "MLX kernel" rows run the same
-//! layers with `kernels::set_force_reference(true)`, i.e. core's
-//! `quantized_matmul` (MLX's own kernel).
+//! Quantized rows run `QuantizedLinear::forward` (`kernels::quantized_matmul`)
+//! with `kernels::set_quantized_matmul_cuda` set to `Fused` (this crate's
+//! scalar kernel), `TensorCore` (its tensor-core kernel) or `Mlx` (core's
+//! `quantized_matmul`, MLX's kernel; the default). On other devices the mode
+//! changes nothing.
 //!
 //! ```text
 //! cargo run --release --example bench_quantized_linear -- [--m 1] [--k 4096] [--n 14336] [--iters 200] [--layers 32]
@@ -25,6 +26,7 @@
 
 use std::time::Instant;
 
+use mlx_rs::kernels::QuantizedCuda;
 use mlx_rs::nn::{Linear, Module};
 use mlx_rs::{kernels, ops, Array, Dtype};
 
@@ -50,15 +52,31 @@ fn time(iters: usize, mut f: impl FnMut() -> mlx_rs::Result<()>) -> mlx_rs::Resu
     Ok(stats(t))
 }
 
-/// The variants compared: name, bits (0: bf16), whether MLX's own quantized
-/// kernel runs instead of this crate's.
-const VARIANTS: [(&str, i32, bool); 5] = [
-    ("bf16 Linear", 0, false),
-    ("4-bit (g64), fused kernel", 4, false),
-    ("4-bit (g64), MLX kernel", 4, true),
-    ("8-bit (g64), fused kernel", 8, false),
-    ("8-bit (g64), MLX kernel", 8, true),
+/// The rows: name, bits (0: bf16), what runs (`Mlx` with 0 bits: the bf16
+/// Linear).
+const VARIANTS: [(&str, i32, QuantizedCuda); 6] = [
+    ("bf16 Linear", 0, QuantizedCuda::Mlx),
+    ("4-bit (g64), fused kernel", 4, QuantizedCuda::Fused),
+    (
+        "4-bit (g64), tensor-core kernel",
+        4,
+        QuantizedCuda::TensorCore,
+    ),
+    ("4-bit (g64), MLX kernel", 4, QuantizedCuda::Mlx),
+    ("8-bit (g64), fused kernel", 8, QuantizedCuda::Fused),
+    ("8-bit (g64), MLX kernel", 8, QuantizedCuda::Mlx),
 ];
+
+/// Prints each quantized row's speed-up over the bf16 row (the first).
+fn print_speedups(medians: &[f64]) {
+    let parts: Vec<String> = VARIANTS
+        .iter()
+        .zip(medians)
+        .skip(1)
+        .map(|((name, _, _), m)| format!("{name} {:.2}x", medians[0] / m))
+        .collect();
+    println!("speed-up over bf16: {}", parts.join("; "));
+}
 
 fn layer(w: &Array, bits: i32) -> mlx_rs::Result<Linear> {
     let mut l = Linear::from_weights(w.clone(), None)?;
@@ -74,7 +92,7 @@ fn bytes(l: &Linear) -> usize {
 
 fn print_row(name: &str, (med, p95): (f64, f64), per: f64, bytes: usize) {
     println!(
-        "{name:30} median {:9.1} us  p95 {:9.1} us  weights {:7.1} MB  ({:6.0} GB/s at the median)",
+        "{name:32} median {:9.1} us  p95 {:9.1} us  weights {:7.1} MB  ({:6.0} GB/s at the median)",
         med / per,
         p95 / per,
         bytes as f64 / 1e6,
@@ -114,22 +132,16 @@ fn run() -> mlx_rs::Result<()> {
     println!("-- single layer: one forward + eval per sample");
     let w = normal(&[n, k], 0.02)?;
     let mut medians = Vec::new();
-    for (name, bits, mlx_kernel) in VARIANTS {
+    for (name, bits, kernel) in VARIANTS {
         let l = layer(&w, bits)?;
         mlx_rs::eval(l.parameters().values())?;
-        kernels::set_force_reference(mlx_kernel);
+        kernels::set_quantized_matmul_cuda(kernel);
         let t = time(iters, || l.forward(&x)?.eval())?;
-        kernels::set_force_reference(false);
+        kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
         print_row(name, t, 1.0, bytes(&l));
         medians.push(t.0);
     }
-    println!(
-        "speed-up over bf16: 4-bit {:.2}x (MLX kernel {:.2}x); 8-bit {:.2}x (MLX kernel {:.2}x)",
-        medians[0] / medians[1],
-        medians[0] / medians[2],
-        medians[0] / medians[3],
-        medians[0] / medians[4]
-    );
+    print_speedups(&medians);
     // The 4-bit output agrees with the bf16 layer within quantization error.
     let (dense, q4) = (layer(&w, 0)?, layer(&w, 4)?);
     let (a, b) = (
@@ -153,7 +165,7 @@ fn run() -> mlx_rs::Result<()> {
             .collect::<mlx_rs::Result<Vec<_>>>()?;
         let mut medians = Vec::new();
         let mut outputs = Vec::new();
-        for (name, bits, mlx_kernel) in VARIANTS {
+        for (name, bits, kernel) in VARIANTS {
             let chain = weights
                 .iter()
                 .map(|w| layer(w, bits))
@@ -168,27 +180,27 @@ fn run() -> mlx_rs::Result<()> {
                 }
                 Ok(h)
             };
-            kernels::set_force_reference(mlx_kernel);
+            kernels::set_quantized_matmul_cuda(kernel);
             let t = time(iters, || forward()?.eval())?;
             outputs.push(forward()?.astype(Dtype::Float32)?);
-            kernels::set_force_reference(false);
+            kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
             let total: usize = chain.iter().map(bytes).sum();
             print_row(name, t, layers as f64, total / layers);
             medians.push(t.0);
         }
-        println!(
-            "speed-up over bf16: 4-bit {:.2}x (MLX kernel {:.2}x); 8-bit {:.2}x (MLX kernel {:.2}x)",
-            medians[0] / medians[1],
-            medians[0] / medians[2],
-            medians[0] / medians[3],
-            medians[0] / medians[4]
-        );
-        // Fused and MLX kernels compute the same chain.
-        for (i, bits) in [(1usize, 4), (3, 8)] {
-            let (a, b) = (&outputs[i], &outputs[i + 1]);
+        print_speedups(&medians);
+        // The fused kernels compute the same chain as MLX's (outputs 3 and 5).
+        for (i, mlx, what) in [
+            (1usize, 3usize, "4-bit fused"),
+            (2, 3, "4-bit tensor-core"),
+            (4, 5, "8-bit fused"),
+        ] {
+            let (a, b) = (&outputs[i], &outputs[mlx]);
             let rel = ops::sqrt(&ops::sum(&ops::square(&(a - b)?)?, false)?)?.item::<f32>()?
                 / ops::sqrt(&ops::sum(&ops::square(b)?, false)?)?.item::<f32>()?;
-            println!("relative L2 difference of the {bits}-bit chain's output, fused vs MLX kernel: {rel:.2e}");
+            println!(
+                "relative L2 difference of the chain's output, {what} vs MLX kernel: {rel:.2e}"
+            );
         }
     }
     Ok(())

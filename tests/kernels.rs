@@ -919,6 +919,7 @@ device_test!(score_topk_merges_many_slices, |dev| {
 
 // ---- quantized_matmul (affine 4- and 8-bit weights, a few rows) ----
 
+use mlx_rs::kernels::QuantizedCuda;
 use mlx_rs::ops::{self as mxops, QuantizationMode};
 
 /// A quantized weight with the dense values it stands for, decoded in f64
@@ -1002,8 +1003,8 @@ fn expected_quant_path(dev: &Device, rows: usize, bits: i32) -> KernelPath {
     let cuda = expected_path(dev) == KernelPath::Cuda;
     if rows as i32 > kernels::QUANTIZED_MATMUL_MAX_ROWS
         || !matches!(bits, 4 | 8)
-        // 8-bit weights take MLX's kernel on CUDA unless the switch is on.
-        || (cuda && bits == 8 && !kernels::quantized_matmul_experimental())
+        // CUDA runs MLX's kernel unless a mode picks this crate's.
+        || (cuda && kernels::quantized_matmul_cuda() == QuantizedCuda::Mlx)
     {
         KernelPath::Reference
     } else {
@@ -1018,31 +1019,33 @@ device_test!(quantized_matmul_matches_f64, |dev| {
     // Odd N exercises the last block's clamped rows; K = 384 is not a
     // multiple of the chunks one pass of a block covers. Rows 1, 3 and 8,
     // both bit widths and every group size spread over the dtypes (each
-    // combination compiles a kernel, seconds each on the GPU). `exp` turns
-    // on set_quantized_matmul_experimental: on CUDA the tensor-core kernel
-    // for bf16/f16 (4 bits) and f16 (8 bits), the scalar kernel for other
-    // 8-bit cases; off, CUDA runs the scalar kernel at 4 bits and MLX's
-    // kernel at 8. N = 8195 (more than 512 blocks of 16 rows) takes the
-    // tensor-core kernel's 4-warp launch, the other cases its 8-warp launch.
+    // combination compiles a kernel, seconds each on the GPU). Each case
+    // names the CUDA mode: `Fused` (the scalar kernel) or `TensorCore` (the
+    // tensor-core kernel for bf16/f16 at 4 bits and f16 at 8 bits, the
+    // scalar one for the rest); one case checks that the default `Mlx`
+    // takes the reference on CUDA. N = 8195 (more than 512 blocks of 16
+    // rows) takes the tensor-core kernel's 4-warp launch, the other cases
+    // its 8-warp launch.
     let k = 384usize;
-    let cases: [(Dtype, i32, usize, i32, usize, bool); 14] = [
-        (Dtype::Bfloat16, 4, 1, 32, 37, false),
-        (Dtype::Bfloat16, 4, 8, 128, 37, false),
-        (Dtype::Float16, 4, 3, 64, 37, false),
-        (Dtype::Float32, 4, 1, 64, 37, false),
-        (Dtype::Float32, 4, 8, 32, 37, false),
-        (Dtype::Bfloat16, 8, 1, 64, 37, false),
-        (Dtype::Bfloat16, 4, 3, 64, 37, true),
-        (Dtype::Bfloat16, 4, 2, 64, 8195, true),
-        (Dtype::Float16, 4, 8, 128, 37, true),
-        (Dtype::Float16, 8, 1, 128, 37, true),
-        (Dtype::Float16, 8, 8, 32, 37, true),
-        (Dtype::Bfloat16, 8, 3, 64, 37, true),
-        (Dtype::Float32, 8, 3, 128, 37, true),
-        (Dtype::Float32, 4, 3, 32, 37, true),
+    let cases: [(Dtype, i32, usize, i32, usize, QuantizedCuda); 15] = [
+        (Dtype::Bfloat16, 4, 1, 32, 37, QuantizedCuda::Fused),
+        (Dtype::Bfloat16, 4, 8, 128, 37, QuantizedCuda::Fused),
+        (Dtype::Float16, 4, 3, 64, 37, QuantizedCuda::Fused),
+        (Dtype::Float32, 4, 1, 64, 37, QuantizedCuda::Fused),
+        (Dtype::Float32, 4, 8, 32, 37, QuantizedCuda::Fused),
+        (Dtype::Bfloat16, 8, 1, 64, 37, QuantizedCuda::Fused),
+        (Dtype::Bfloat16, 4, 1, 64, 37, QuantizedCuda::Mlx),
+        (Dtype::Bfloat16, 4, 3, 64, 37, QuantizedCuda::TensorCore),
+        (Dtype::Bfloat16, 4, 2, 64, 8195, QuantizedCuda::TensorCore),
+        (Dtype::Float16, 4, 8, 128, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float16, 8, 1, 128, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float16, 8, 8, 32, 37, QuantizedCuda::TensorCore),
+        (Dtype::Bfloat16, 8, 3, 64, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float32, 8, 3, 128, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float32, 4, 3, 32, 37, QuantizedCuda::TensorCore),
     ];
-    for (dtype, bits, rows, group_size, n, exp) in cases {
-        kernels::set_quantized_matmul_experimental(exp);
+    for (dtype, bits, rows, group_size, n, mode) in cases {
+        kernels::set_quantized_matmul_cuda(mode);
         let q = quant_case(&mut rng, n, k, group_size, bits, dtype);
         // 8 rows as [2, 4, K]: leading axes are flattened.
         let shape: Vec<i32> = if rows == 8 {
@@ -1069,7 +1072,7 @@ device_test!(quantized_matmul_matches_f64, |dev| {
         assert_eq!(out.dtype(), dtype);
         println!(
             "{dtype} bits {bits} group {group_size} rows {rows} n {n} \
-             experimental {exp} ({path:?})"
+             {mode:?} ({path:?})"
         );
         common::assert_close_f32(
             &values_f32(&out),
@@ -1078,7 +1081,7 @@ device_test!(quantized_matmul_matches_f64, |dev| {
             1.0,
         );
     }
-    kernels::set_quantized_matmul_experimental(false);
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
 });
 
 device_test!(quantized_matmul_falls_back_beyond_the_kernels, |dev| {
@@ -1133,8 +1136,8 @@ device_test!(quantized_matmul_gradients_match_the_reference, |dev| {
     let mut rng = common::rng();
     let (n, k) = (19usize, 256usize);
     // The kernels of quantized_matmul_matches_f64's f32 cases (no new
-    // compiles); the switch sends 8-bit weights to the kernel on CUDA too.
-    kernels::set_quantized_matmul_experimental(true);
+    // compiles) through the scalar kernel on CUDA.
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Fused);
     for (bits, group_size, rows) in [(4, 64, 1usize), (8, 128, 3)] {
         let q = quant_case(&mut rng, n, k, group_size, bits, Dtype::Float32);
         let (x, _) = array_of(
@@ -1182,5 +1185,5 @@ device_test!(quantized_matmul_gradients_match_the_reference, |dev| {
             common::assert_close_f32(a, &common::to_f64(b), 1e-5, 1.0);
         }
     }
-    kernels::set_quantized_matmul_experimental(false);
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
 });

@@ -48,9 +48,9 @@ pub use linear::{
     reference, set_fused_linear_cuda, Activation, LinearPath, FUSED_LINEAR_CUDA_ENV,
 };
 pub use quantized::{
-    quantized_matmul, quantized_matmul_experimental, quantized_matmul_on, quantized_matmul_path,
-    quantized_matmul_reference, quantized_matmul_reference_on, set_quantized_matmul_experimental,
-    QUANTIZED_EXPERIMENTAL_ENV, QUANTIZED_MATMUL_MAX_ROWS,
+    quantized_matmul, quantized_matmul_cuda, quantized_matmul_on, quantized_matmul_path,
+    quantized_matmul_reference, quantized_matmul_reference_on, set_quantized_matmul_cuda,
+    QuantizedCuda, QUANTIZED_MATMUL_CUDA_ENV, QUANTIZED_MATMUL_MAX_ROWS,
 };
 pub use score_topk::{
     score_topk, score_topk_on, score_topk_reference, score_topk_reference_on, SCORE_TOPK_MAX_K,

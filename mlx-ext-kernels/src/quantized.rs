@@ -13,18 +13,18 @@
 //! bias · Σ x` in f32 (see `docs/kernels.md`).
 //!
 //! Kernels and where they run:
-//! - CUDA, scalar kernel (`cuda-src/quantized_matmul.cu`): 4-bit weights by
-//!   default. Tested against f64 on an NVIDIA H200 (bf16; 4 and 8 bits), and
-//!   measured there faster than MLX's own kernel at the decode shape (see
-//!   BENCHMARKS.md). 8-bit weights take MLX's kernel by default: end to end
-//!   the fused 8-bit op measured slower there.
-//! - CUDA, tensor-core kernel (`cuda-src/quantized_matmul_mma.cu`): f16 and
-//!   bf16 `x` with 4-bit weights, f16 with 8-bit; only with
-//!   [`set_quantized_matmul_experimental`], which also sends 8-bit weights to
-//!   the scalar kernel. It compiles for sm_90a but **has not been run** yet:
-//!   its GPU tests exist (`tests/kernels.rs`) and await a GPU run.
+//! - CUDA runs MLX's own kernel (the reference) unless
+//!   [`set_quantized_matmul_cuda`] picks one of this crate's:
+//!   [`QuantizedCuda::Fused`], the scalar kernel (`cuda-src/quantized_matmul.cu`;
+//!   tested against f64 on an NVIDIA H200, and 1.6x faster than MLX's kernel
+//!   there at the decode shape by ncu, but not faster end to end: each
+//!   custom-kernel op costs more outside the kernel, see BENCHMARKS.md), or
+//!   [`QuantizedCuda::TensorCore`] (`cuda-src/quantized_matmul_mma.cu`, for
+//!   f16/bf16 `x` with 4-bit weights and f16 with 8-bit; it compiles for
+//!   sm_90a but **has not been run** yet: its GPU tests exist in
+//!   `tests/kernels.rs`).
 //! - Metal (`metal-src/quantized_matmul.metal`): the scalar algorithm, 4 and
-//!   8 bits. **Not run** (no Apple hardware here).
+//!   8 bits, the default on Apple GPUs. **Not run** (no Apple hardware here).
 //!
 //! Everything else — more than [`QUANTIZED_MATMUL_MAX_ROWS`] rows, bits other
 //! than 4 and 8, float64, scales of another dtype than `x`, CPU streams,
@@ -78,7 +78,7 @@ static KERNELS: Kernels = Kernels::new(|| {
 });
 
 /// The CUDA tensor-core kernel (half-precision `x`; 4-bit, or 8-bit with f16),
-/// behind [`set_quantized_matmul_experimental`]; Apple GPUs run the Metal
+/// [`QuantizedCuda::TensorCore`]; Apple GPUs run the Metal
 /// kernel above instead.
 static MMA_KERNELS: Kernels = Kernels::new(|| {
     let spec = |source: &str| {
@@ -95,52 +95,72 @@ static MMA_KERNELS: Kernels = Kernels::new(|| {
     )
 });
 
-/// Environment variable that, set to `1` before the first
-/// [`quantized_matmul`] call, starts the process with
-/// [`set_quantized_matmul_experimental`] on.
-pub const QUANTIZED_EXPERIMENTAL_ENV: &str = "MLX_RS_QUANTIZED_EXPERIMENTAL";
-
-/// 0: not read from the environment yet, 1: off, 2: on.
-static EXPERIMENTAL: AtomicU8 = AtomicU8::new(0);
-
-/// On CUDA, sends [`quantized_matmul`] to the kernels that are off by default:
-/// the tensor-core kernel (half-precision `x`; compiled, not yet run on a GPU
-/// by this project) and the scalar kernel for 8-bit weights (tested, but
-/// slower than MLX's kernel end to end where measured). Also settable for a
-/// process with [`QUANTIZED_EXPERIMENTAL_ENV`]` = 1`; calling this overrides
-/// the variable. [`crate::set_force_reference`] wins over both.
-///
-/// ```
-/// use mlx_ext_kernels::{quantized_matmul_experimental, set_quantized_matmul_experimental};
-/// set_quantized_matmul_experimental(true);
-/// assert!(quantized_matmul_experimental());
-/// set_quantized_matmul_experimental(false);
-/// ```
-pub fn set_quantized_matmul_experimental(on: bool) {
-    EXPERIMENTAL.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+/// Which implementation [`quantized_matmul`] uses on CUDA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantizedCuda {
+    /// MLX's own kernel (core's `quantized_matmul`): the default, since this
+    /// crate's kernels were not faster end to end where measured.
+    Mlx,
+    /// This crate's scalar kernel (4 and 8 bits, f32/f16/bf16), tested on an
+    /// H200.
+    Fused,
+    /// The tensor-core kernel for f16/bf16 `x` with 4-bit weights and f16
+    /// with 8-bit (the scalar kernel for the rest). Compiled, not yet run on
+    /// a GPU by this project.
+    TensorCore,
 }
 
-/// Whether [`set_quantized_matmul_experimental`] (or its environment variable) is on.
-pub fn quantized_matmul_experimental() -> bool {
-    match EXPERIMENTAL.load(Ordering::Relaxed) {
-        0 => {
-            let on = std::env::var(QUANTIZED_EXPERIMENTAL_ENV).is_ok_and(|v| v == "1");
-            // A concurrent setter wins over the environment.
-            let _ = EXPERIMENTAL.compare_exchange(
-                0,
-                if on { 2 } else { 1 },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            EXPERIMENTAL.load(Ordering::Relaxed) == 2
-        }
-        v => v == 2,
+/// Environment variable read before the first [`quantized_matmul`] call:
+/// `fused` or `tensor-core` start the process with that
+/// [`QuantizedCuda`] mode (anything else: [`QuantizedCuda::Mlx`]).
+pub const QUANTIZED_MATMUL_CUDA_ENV: &str = "MLX_RS_QUANTIZED_MATMUL_CUDA";
+
+/// 0: not read from the environment yet, else 1 + the mode's index.
+static CUDA_MODE: AtomicU8 = AtomicU8::new(0);
+
+const MODES: [QuantizedCuda; 3] = [
+    QuantizedCuda::Mlx,
+    QuantizedCuda::Fused,
+    QuantizedCuda::TensorCore,
+];
+
+/// Picks what [`quantized_matmul`] runs on CUDA (default
+/// [`QuantizedCuda::Mlx`]). Also settable for a process with
+/// [`QUANTIZED_MATMUL_CUDA_ENV`]; calling this overrides the variable.
+/// [`crate::set_force_reference`] wins over both.
+///
+/// ```
+/// use mlx_ext_kernels::{quantized_matmul_cuda, set_quantized_matmul_cuda, QuantizedCuda};
+/// set_quantized_matmul_cuda(QuantizedCuda::Fused);
+/// assert_eq!(quantized_matmul_cuda(), QuantizedCuda::Fused);
+/// set_quantized_matmul_cuda(QuantizedCuda::Mlx);
+/// ```
+pub fn set_quantized_matmul_cuda(mode: QuantizedCuda) {
+    let i = MODES.iter().position(|&m| m == mode).unwrap_or(0);
+    CUDA_MODE.store(i as u8 + 1, Ordering::Relaxed);
+}
+
+/// The mode [`set_quantized_matmul_cuda`] (or its environment variable) set.
+pub fn quantized_matmul_cuda() -> QuantizedCuda {
+    let mut v = CUDA_MODE.load(Ordering::Relaxed);
+    if v == 0 {
+        let from_env = match std::env::var(QUANTIZED_MATMUL_CUDA_ENV).as_deref() {
+            Ok("fused") => 2,
+            Ok("tensor-core") => 3,
+            _ => 1,
+        };
+        // A concurrent setter wins over the environment.
+        let _ = CUDA_MODE.compare_exchange(0, from_env, Ordering::Relaxed, Ordering::Relaxed);
+        v = CUDA_MODE.load(Ordering::Relaxed);
     }
+    MODES[usize::from(v - 1).min(MODES.len() - 1)]
 }
 
 /// `x @ dequantize(w, scales, biases)ᵀ` for an affine-quantized weight
-/// (the forward pass of a quantized `Linear`), fused on GPUs for up to
-/// [`QUANTIZED_MATMUL_MAX_ROWS`] rows.
+/// (the forward pass of a quantized `Linear`), fused for up to
+/// [`QUANTIZED_MATMUL_MAX_ROWS`] rows on Apple GPUs and, when
+/// [`set_quantized_matmul_cuda`] picks a kernel, on CUDA (see the module
+/// docs for which kernel runs where).
 ///
 /// `x: [..., K]` (f32, f16 or bf16 on the kernel path), `w: [N, K · bits / 32]`
 /// `uint32`, `scales` and `biases: [N, K / group_size]` in `x`'s dtype; the
@@ -200,7 +220,7 @@ pub fn quantized_matmul_on<'s>(
     let Some(dims) = kernel_dims(x, w, scales, biases, group_size, bits) else {
         return quantized_matmul_reference_on(x, w, scales, biases, group_size, bits, &stream);
     };
-    if path(x.dtype(), bits, &stream)? == KernelPath::Reference {
+    if path(x.dtype(), &stream)? == KernelPath::Reference {
         return quantized_matmul_reference_on(x, w, scales, biases, group_size, bits, &stream);
     }
     let x2 = ops::reshape_on(x, &[dims.m, dims.k], &stream)?;
@@ -241,15 +261,15 @@ pub fn quantized_matmul_path<'s>(
     if kernel_dims(x, w, scales, biases, group_size, bits).is_none() {
         return Ok(KernelPath::Reference);
     }
-    path(x.dtype(), bits, &stream)
+    path(x.dtype(), &stream)
 }
 
-/// The path for inputs the kernels take: 8-bit weights on CUDA run MLX's
-/// kernel unless [`set_quantized_matmul_experimental`] is on.
-fn path(dtype: Dtype, bits: i32, stream: &Stream) -> Result<KernelPath> {
+/// The path for inputs the kernels take: on CUDA, MLX's kernel unless
+/// [`set_quantized_matmul_cuda`] picks one of this crate's.
+fn path(dtype: Dtype, stream: &Stream) -> Result<KernelPath> {
     let p = path_for(stream, dtype)?;
     Ok(
-        if p == KernelPath::Cuda && bits == 8 && !quantized_matmul_experimental() {
+        if p == KernelPath::Cuda && quantized_matmul_cuda() == QuantizedCuda::Mlx {
             KernelPath::Reference
         } else {
             p
@@ -458,7 +478,7 @@ fn launch(
     // where an 8-bit value fits f16 exactly but not bf16 (8 significant bits
     // after the magic-number offset).
     if cuda
-        && quantized_matmul_experimental()
+        && quantized_matmul_cuda() == QuantizedCuda::TensorCore
         && (dtype == Dtype::Float16 || (dtype == Dtype::Bfloat16 && bits == 4))
     {
         let blocks = (i64::from(n) + MMA_ROWS - 1) / MMA_ROWS;

@@ -12,10 +12,11 @@ use crate::module::{EntryMut, Module, Param};
 /// `group_size` values of each row) and multiplied without being expanded,
 /// `y = act(x @ dequantize(weight)ᵀ + bias)`. The parameters are frozen (not
 /// trained), as in Python MLX. The product is
-/// [`mlx_ext_kernels::quantized_matmul`]: on CUDA, inputs of up to
-/// [`mlx_ext_kernels::QUANTIZED_MATMUL_MAX_ROWS`] rows with 4-bit weights run
-/// its fused kernel; everything else (and every CPU call) runs MLX's
-/// `quantized_matmul`, as before.
+/// [`mlx_ext_kernels::quantized_matmul`]: MLX's `quantized_matmul` on the CPU
+/// and, by default, on CUDA; up to
+/// [`mlx_ext_kernels::QUANTIZED_MATMUL_MAX_ROWS`] rows with 4- or 8-bit
+/// weights run a fused kernel on Apple GPUs, and on CUDA when
+/// [`mlx_ext_kernels::set_quantized_matmul_cuda`] picks one.
 ///
 /// ```
 /// use mlx_nn::{Linear, Module, QuantizedLinear};
