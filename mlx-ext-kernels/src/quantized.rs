@@ -395,11 +395,13 @@ fn kernel_dims(
     })
 }
 
+/// Built functions by (group size, bits) and stream.
+type Cache = RefCell<Vec<((i32, i32), Stream, Rc<Closure>)>>;
+
 thread_local! {
     // Built functions are not Send (MLX's closures are per thread): one per
     // thread, per (group size, bits) and stream.
-    static FUNCTIONS: RefCell<Vec<((i32, i32), Stream, Rc<Closure>)>> =
-        const { RefCell::new(Vec::new()) };
+    static FUNCTIONS: Cache = const { RefCell::new(Vec::new()) };
 }
 
 fn cached(group_size: i32, bits: i32, stream: &Stream) -> Result<Rc<Closure>> {
