@@ -3,10 +3,11 @@
 //! `benches/load_checkpoint.py` to compare with Python MLX side by side.
 //!
 //! ```text
-//! cargo run --release --example load_checkpoint -- FILE.safetensors [--eager]
+//! cargo run --release --example load_checkpoint -- FILE.safetensors [--eager] [--cpu]
 //! ```
 //! Default: `io::load_safetensors_lazy` then one `eval` of all arrays (what a
-//! model load does); `--eager`: `io::load_safetensors`.
+//! model load does); `--eager`: `io::load_safetensors`; `--cpu`: load into
+//! the CPU device even where MLX's default device is a GPU.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,20 +23,30 @@ fn peak_rss_bytes() -> Option<u64> {
 fn main() {
     let mut path = None;
     let mut eager = false;
+    let mut cpu = false;
     for a in std::env::args().skip(1) {
         match a.as_str() {
             "--eager" => eager = true,
+            "--cpu" => cpu = true,
             _ if path.is_none() => path = Some(PathBuf::from(a)),
             other => {
-                eprintln!("unexpected argument {other:?}; usage: load_checkpoint FILE [--eager]");
+                eprintln!(
+                    "unexpected argument {other:?}; usage: load_checkpoint FILE [--eager] [--cpu]"
+                );
                 std::process::exit(2);
             }
         }
     }
     let Some(path) = path else {
-        eprintln!("usage: load_checkpoint FILE.safetensors [--eager]");
+        eprintln!("usage: load_checkpoint FILE.safetensors [--eager] [--cpu]");
         std::process::exit(2);
     };
+    if cpu {
+        if let Err(e) = mlx_rs::Device::cpu().set_default() {
+            eprintln!("load_checkpoint: {e}");
+            std::process::exit(2);
+        }
+    }
     let start = Instant::now();
     let result = if eager {
         mlx_rs::io::load_safetensors(&path).map(|l| l.arrays)

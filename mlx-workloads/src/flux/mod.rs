@@ -655,12 +655,21 @@ thread_local! {
     static BLOCKS: BlockCache = const { RefCell::new(Vec::new()) };
 }
 
-/// Whether a new [`Flux`] runs its blocks compiled ([`Flux::set_compiled`]):
-/// off, the faster on the CPU (small preset: float32 about even, bfloat16
-/// about 20 % slower compiled, because MLX's generated CPU kernels compute
-/// bfloat16 element by element; `BENCHMARKS.md`). GPU timing of the
-/// compiled blocks is not measured yet.
-pub const DEFAULT_COMPILED: bool = false;
+/// Whether a [`Flux`] left at its default ([`Flux::set_compiled`] never
+/// called) runs its blocks compiled on a stream of `device`: on a GPU yes
+/// (H200, full preset, bfloat16: 165 ms compiled against 225 ms op by op),
+/// on the CPU no (small preset: float32 about even, bfloat16 about 20 %
+/// slower compiled, because MLX's generated CPU kernels compute bfloat16
+/// element by element). Both measured in `BENCHMARKS.md`.
+///
+/// ```
+/// use mlx_rs_core::DeviceType;
+/// assert!(mlx_workloads::flux::compiled_by_default(DeviceType::Gpu));
+/// assert!(!mlx_workloads::flux::compiled_by_default(DeviceType::Cpu));
+/// ```
+pub fn compiled_by_default(device: DeviceType) -> bool {
+    device == DeviceType::Gpu
+}
 
 /// The FLUX.1 transformer. Its parameters carry BFL's checkpoint names
 /// (`double_blocks.0.img_attn.qkv.weight`, `single_blocks.3.linear1.bias`,
@@ -679,7 +688,8 @@ pub struct Flux {
     single_blocks: Vec<SingleBlock>,
     final_mod: Linear,
     final_linear: Linear,
-    compiled: bool,
+    /// `None`: [`compiled_by_default`] for the stream each forward runs on.
+    compiled: Option<bool>,
 }
 
 /// Draws parameters: each from a key of (seed, name), so a parameter's
@@ -822,7 +832,7 @@ impl Flux {
             final_linear: init.linear("final_layer.linear", h, c.out_channels, true)?,
             config,
             dtype,
-            compiled: DEFAULT_COMPILED,
+            compiled: None,
         })
     }
 
@@ -861,7 +871,7 @@ impl Flux {
     /// The same model running its blocks compiled (`true`) or op by op
     /// (`false`); see [`Flux::set_compiled`].
     pub fn with_compiled(mut self, compiled: bool) -> Flux {
-        self.compiled = compiled;
+        self.compiled = Some(compiled);
         self
     }
 
@@ -872,7 +882,8 @@ impl Flux {
     /// takes a block's weights as inputs, so it serves every block of its
     /// kind: the first forward of a new input shape traces and compiles each
     /// kind once (see `docs/workloads.md` for its cost). Both give the same
-    /// results up to float rounding. The default is [`DEFAULT_COMPILED`].
+    /// results up to float rounding. Until this is called the choice follows
+    /// the device each forward runs on ([`compiled_by_default`]).
     ///
     /// ```
     /// use mlx_rs_core::Dtype;
@@ -890,12 +901,17 @@ impl Flux {
     /// # Ok(()) }
     /// ```
     pub fn set_compiled(&mut self, compiled: bool) {
-        self.compiled = compiled;
+        self.compiled = Some(compiled);
     }
 
-    /// Whether the blocks run compiled ([`Flux::set_compiled`]).
+    /// Whether the blocks run compiled on the current thread's stream
+    /// ([`Flux::set_compiled`], else [`compiled_by_default`] for its device).
     pub fn is_compiled(&self) -> bool {
-        self.compiled
+        self.compiled.unwrap_or_else(|| {
+            Stream::current()
+                .and_then(|s| s.device())
+                .is_ok_and(|d| compiled_by_default(d.device_type()))
+        })
     }
 
     /// Evaluates every parameter (materializes synthetic or lazily loaded
@@ -986,7 +1002,7 @@ impl Flux {
                 self.double_blocks.len()
             ))
         })?;
-        let (img, txt) = if self.compiled {
+        let (img, txt) = if self.is_compiled() {
             let f = self.compiled_blocks()?.0;
             f.call(&(
                 b.clone(),
@@ -1065,7 +1081,7 @@ impl Flux {
                 self.single_blocks.len()
             ))
         })?;
-        if self.compiled {
+        if self.is_compiled() {
             let f = self.compiled_blocks()?.1;
             f.call(&(
                 b.clone(),
