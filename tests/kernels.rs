@@ -769,16 +769,20 @@ device_test!(score_topk_orders_ties_by_index, |dev| {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
-    // Multiples of 1/4 times multiples of 1/2 over 16 dimensions: every score
-    // is exact in every dtype, and many are equal.
-    let (b, n, d, k) = (3usize, 2600usize, 16usize, 40usize);
+    // Multiples of 1/4 times multiples of 1/2 over 16 or 32 dimensions:
+    // every score is exact in every dtype (and in any summation order), and
+    // many are equal. 9 queries of 32 in bf16 take CUDA's tensor-core pass 1.
     let grid = |rng: &mut rand::rngs::StdRng, len: usize, step: f32| -> Vec<f32> {
         use rand::Rng;
         (0..len)
             .map(|_| rng.gen_range(-2i32..=2) as f32 * step)
             .collect()
     };
-    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+    for ((b, n, d, k), dtype) in [
+        ((3usize, 2600usize, 16usize, 40usize), Dtype::Float32),
+        ((3, 2600, 16, 40), Dtype::Bfloat16),
+        ((9, 2600, 32, 40), Dtype::Bfloat16),
+    ] {
         let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
         let (q, qv) = array_of(&grid(&mut rng, b * d, 0.5), &[b as i32, d as i32], dtype);
         let (c, cv) = array_of(&grid(&mut rng, n * d, 0.25), &[n as i32, d as i32], dtype);
@@ -829,38 +833,41 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
-    let (b, n, d) = (2usize, 40usize, 32usize);
-    let q = common::uniform(&mut rng, b * d, -1.0, 1.0);
-    // The corpus as a transposed view of a [D, N] array, row 7 all NaN.
-    let mut ct = common::uniform(&mut rng, d * n, -1.0, 1.0);
-    for j in 0..d {
-        ct[j * n + 7] = f32::NAN;
-    }
-    let corpus =
-        mlx_rs::ops::transpose(&Array::from_slice(&ct, &[d as i32, n as i32]).unwrap()).unwrap();
-    let queries = Array::from_slice(&q, &[b as i32, d as i32]).unwrap();
-    let (scores, indices) = kernels::score_topk_on(&queries, &corpus, n as i32, &stream).unwrap();
-    let (scores, indices) = (
-        scores.to_vec::<f32>().unwrap(),
-        indices.to_vec::<u32>().unwrap(),
-    );
-    let mut cv = vec![0.0f64; n * d];
-    for r in 0..n {
+    let (n, d) = (40usize, 32usize);
+    // 9 bf16 queries take CUDA's tensor-core pass 1, 2 f32 ones its CUDA-core
+    // pass 1.
+    for (b, dtype) in [(2usize, Dtype::Float32), (9, Dtype::Bfloat16)] {
+        let (queries, qv) = array_of(
+            &common::uniform(&mut rng, b * d, -1.0, 1.0),
+            &[b as i32, d as i32],
+            dtype,
+        );
+        // The corpus as a transposed view of a [D, N] array, row 7 all NaN.
+        let mut ct = common::uniform(&mut rng, d * n, -1.0, 1.0);
         for j in 0..d {
-            cv[r * d + j] = ct[j * n + r] as f64;
+            ct[j * n + 7] = f32::NAN;
         }
-    }
-    check_topk(
-        &common::to_f64(&q),
-        &cv,
-        (b, n, d, n),
-        &scores,
-        &indices,
-        1e-5,
-    );
-    for qi in 0..b {
-        assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
-        assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
+        let (ct, ctv) = array_of(&ct, &[d as i32, n as i32], dtype);
+        let corpus = mlx_rs::ops::transpose(&ct).unwrap();
+        let (scores, indices) =
+            kernels::score_topk_on(&queries, &corpus, n as i32, &stream).unwrap();
+        let (scores, indices) = (
+            scores.to_vec::<f32>().unwrap(),
+            indices.to_vec::<u32>().unwrap(),
+        );
+        let mut cv = vec![0.0f64; n * d];
+        for r in 0..n {
+            for j in 0..d {
+                cv[r * d + j] = ctv[j * n + r];
+            }
+        }
+        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
+        check_topk(&qv, &cv, (b, n, d, n), &scores, &indices, rtol);
+        for qi in 0..b {
+            assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
+            assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
+        }
     }
 });
 
