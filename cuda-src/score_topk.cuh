@@ -77,37 +77,6 @@ __device__ __forceinline__ float mlx_rs_topk_score(float x) {
   return mlx_rs_topk_isnan(x) ? mlx_rs_topk_neg_inf() : x;
 }
 
-// Compare-exchange t of one bitonic stage (runs of `size`, partners
-// `stride` apart) over a buffer.
-__device__ __forceinline__ void mlx_rs_topk_exchange(
-    float* s, unsigned* idx, int t, int size, int stride) {
-  const int lo = 2 * t - (t & (stride - 1));
-  const int hi = lo + stride;
-  // Runs of `size` alternate direction; the last pass is best first.
-  const bool best_first = (lo & size) == 0;
-  const bool swap = best_first
-      ? mlx_rs_topk_before(s[hi], idx[hi], s[lo], idx[lo])
-      : mlx_rs_topk_before(s[lo], idx[lo], s[hi], idx[hi]);
-  if (swap) {
-    const float ts = s[lo];
-    s[lo] = s[hi];
-    s[hi] = ts;
-    const unsigned ti = idx[lo];
-    idx[lo] = idx[hi];
-    idx[hi] = ti;
-  }
-}
-
-// The smallest power of two >= max(n, keep, 2), at most CAP.
-template <int CAP>
-__device__ __forceinline__ int mlx_rs_topk_sort_size(int n, int keep) {
-  int m = 2;
-  while (m < n || m < keep) {
-    m <<= 1;
-  }
-  return m < CAP ? m : CAP;
-}
-
 // Sorts the first m entries of a shared-memory buffer of CAP best first
 // (bitonic), m the smallest power of two >= max(n, keep), after turning the
 // entries from n to m into padding that ranks after every candidate. The
@@ -116,7 +85,11 @@ __device__ __forceinline__ int mlx_rs_topk_sort_size(int n, int keep) {
 // synchronized.
 template <int CAP>
 __device__ void mlx_rs_topk_sort(float* s, unsigned* idx, int n, int keep) {
-  const int m = mlx_rs_topk_sort_size<CAP>(n, keep);
+  int m = 2;
+  while (m < n || m < keep) {
+    m <<= 1;
+  }
+  m = m < CAP ? m : CAP;
   for (int j = n + int(threadIdx.x); j < m; j += int(blockDim.x)) {
     s[j] = mlx_rs_topk_neg_inf();
     idx[j] = MLX_RS_TOPK_NONE;
@@ -125,7 +98,21 @@ __device__ void mlx_rs_topk_sort(float* s, unsigned* idx, int n, int keep) {
   for (int size = 2; size <= m; size <<= 1) {
     for (int stride = size >> 1; stride > 0; stride >>= 1) {
       for (int t = int(threadIdx.x); t < m / 2; t += int(blockDim.x)) {
-        mlx_rs_topk_exchange(s, idx, t, size, stride);
+        const int lo = 2 * t - (t & (stride - 1));
+        const int hi = lo + stride;
+        // Runs of `size` alternate direction; the last pass is best first.
+        const bool best_first = (lo & size) == 0;
+        const bool swap = best_first
+            ? mlx_rs_topk_before(s[hi], idx[hi], s[lo], idx[lo])
+            : mlx_rs_topk_before(s[lo], idx[lo], s[hi], idx[hi]);
+        if (swap) {
+          const float ts = s[lo];
+          s[lo] = s[hi];
+          s[hi] = ts;
+          const unsigned ti = idx[lo];
+          idx[lo] = idx[hi];
+          idx[hi] = ti;
+        }
       }
       __syncthreads();
     }
@@ -145,80 +132,38 @@ __device__ __forceinline__ void mlx_rs_topk_offer(
   }
 }
 
-// Sorts the QB buffers of pass 1 together, each best first (as
-// mlx_rs_topk_sort, one network for all of them, so that the block waits at
-// one barrier per stage rather than one per stage and query), and cuts each
-// back to its best `keep` (padding where a buffer held fewer), whose last
-// becomes the query's threshold. Every thread calls it after a barrier; it
-// ends synchronized.
-template <int QB, int CAP>
-__device__ void mlx_rs_topk_sort_all(
-    float (*cs)[CAP], unsigned (*ci)[CAP], int* count, float* ts, unsigned* ti,
-    int keep) {
-  int most = 0;
-  for (int qq = 0; qq < QB; ++qq) {
-    most = max(most, count[qq]);
-  }
-  const int m = mlx_rs_topk_sort_size<CAP>(most, keep);
-  for (int e = int(threadIdx.x); e < QB * m; e += int(blockDim.x)) {
-    const int qq = e / m;
-    const int j = e % m;
-    if (j >= count[qq]) {
-      cs[qq][j] = mlx_rs_topk_neg_inf();
-      ci[qq][j] = MLX_RS_TOPK_NONE;
-    }
-  }
-  __syncthreads();
-  const int half = m / 2;
-  for (int size = 2; size <= m; size <<= 1) {
-    for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      for (int e = int(threadIdx.x); e < QB * half; e += int(blockDim.x)) {
-        const int qq = e / half;
-        mlx_rs_topk_exchange(cs[qq], ci[qq], e % half, size, stride);
-      }
-      __syncthreads();
-    }
-  }
-  if (int(threadIdx.x) < QB) {
-    const int qq = int(threadIdx.x);
-    count[qq] = keep;
-    ts[qq] = cs[qq][keep - 1];
-    ti[qq] = ci[qq][keep - 1];
-  }
-  __syncthreads();
-}
-
-// End of a pass-1 round (every thread calls it): when any of the QB buffers
-// could overflow in the next round (more than CAP - ROUND entries), all are
-// sorted and cut back to their best K, whose K-th becomes the threshold.
+// End of a pass-1 round (every thread calls it): each of the QB buffers
+// that could overflow in the next round (more than CAP - ROUND entries) is
+// sorted and cut back to its best K, whose K-th becomes the threshold.
 template <int QB, int CAP, int K, int ROUND>
 __device__ void mlx_rs_topk_end_round(
     float (*cs)[CAP], unsigned (*ci)[CAP], int* count, float* ts,
     unsigned* ti) {
   __syncthreads();
-  bool full = false;
   for (int qq = 0; qq < QB; ++qq) {
-    full = full || count[qq] > CAP - ROUND;
+    const int n = count[qq];
+    if (n > CAP - ROUND) {
+      mlx_rs_topk_sort<CAP>(cs[qq], ci[qq], n, K);
+      if (threadIdx.x == 0) {
+        count[qq] = K;
+        ts[qq] = cs[qq][K - 1];
+        ti[qq] = ci[qq][K - 1];
+      }
+    }
   }
-  if (full) {
-    mlx_rs_topk_sort_all<QB, CAP>(cs, ci, count, ts, ti, K);
-  }
+  __syncthreads();
 }
 
-// End of pass 1: the buffers sorted, each real query's best K written to
-// slot `slice` of the [B, slices, K] outputs. Every thread calls it.
+// End of pass 1: each real query's buffer sorted, its best K written to
+// slot `slice` of the [B, slices, K] outputs.
 template <int QB, int CAP, int K>
 __device__ void mlx_rs_topk_write_slice(
-    float (*cs)[CAP], unsigned (*ci)[CAP], int* count, float* ts,
-    unsigned* ti, int q0, int B, int slice, int slices, float* part_scores,
-    unsigned* part_indices) {
-  __syncthreads();
-  mlx_rs_topk_sort_all<QB, CAP>(cs, ci, count, ts, ti, K);
-  for (int e = int(threadIdx.x); e < QB * K; e += int(blockDim.x)) {
-    const int qq = e / K;
-    const int j = e % K;
-    if (q0 + qq < B) {
-      const size_t out = (size_t(q0 + qq) * slices + slice) * K;
+    float (*cs)[CAP], unsigned (*ci)[CAP], const int* count, int q0, int B,
+    int slice, int slices, float* part_scores, unsigned* part_indices) {
+  for (int qq = 0; qq < QB && q0 + qq < B; ++qq) {
+    mlx_rs_topk_sort<CAP>(cs[qq], ci[qq], count[qq], K);
+    const size_t out = (size_t(q0 + qq) * slices + slice) * K;
+    for (int j = int(threadIdx.x); j < K; j += int(blockDim.x)) {
       part_scores[out + j] = cs[qq][j];
       part_indices[out + j] = ci[qq][j];
     }

@@ -23,7 +23,7 @@ constexpr int QB = 8;
 constexpr int CAP = 512;  // >= K + ROUND
 constexpr int ROUND = 256;
 constexpr int PAIRS = DIM / 32;  // 16-byte loads per row and lane
-constexpr int CHUNK = PAIRS < 6 ? PAIRS : 6;
+constexpr int CHUNK = PAIRS < 12 ? PAIRS : 12;
 const int B = q_shape[0];
 const int N = c_shape[0];
 const int slices = int(gridDim.y);
@@ -86,7 +86,7 @@ for (int base = row_begin; base < row_end; base += ROUND) {
     const T* p_lo = c + size_t(r_lo < row_end ? r_lo : row_begin) * DIM + 8 * t;
     const T* p_hi = c + size_t(r_hi < row_end ? r_hi : row_begin) * DIM + 8 * t;
     float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
-    // Chunks of up to 6 k pairs: all of a chunk's loads first, then its mma.
+    // Chunks of up to 12 k pairs: all of a chunk's loads first, then its mma.
 #pragma unroll
     for (int s0 = 0; s0 < PAIRS; s0 += CHUNK) {
       uint4 lo[CHUNK], hi[CHUNK];
@@ -135,4 +135,4 @@ for (int base = row_begin; base < row_end; base += ROUND) {
 }
 
 mlx_rs_topk_write_slice<QB, CAP, K>(
-    cs, ci, count, ts, ti, q0, B, slice, slices, part_scores, part_indices);
+    cs, ci, count, q0, B, slice, slices, part_scores, part_indices);

@@ -168,4 +168,4 @@ for (int base = row_begin; base < row_end; base += ROUND) {
 }
 
 mlx_rs_topk_write_slice<QB, CAP, K>(
-    cs, ci, count, ts, ti, q0, B, slice, slices, part_scores, part_indices);
+    cs, ci, count, q0, B, slice, slices, part_scores, part_indices);
