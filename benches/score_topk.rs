@@ -5,6 +5,8 @@
 //! is normalized random embeddings, 384 wide; 1M rows on a GPU, 100k on a CPU.
 //!
 //! `MLX_RS_BENCH_PYTHON` names the Python with MLX (and PyTorch, if any).
+//! `MLX_RS_BENCH_DTYPES` (a comma-separated list of `bf16`, `f32`; default
+//! both) picks the corpus dtypes to run.
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -45,10 +47,23 @@ fn main() -> mlx_rs::Result<()> {
     let gpu = device.device_type() == DeviceType::Gpu;
     let dev_name = if gpu { "gpu" } else { "cpu" };
     let n = if gpu { 1_000_000 } else { 100_000 };
-    for dtype in [Dtype::Bfloat16, Dtype::Float32] {
+    let wanted = std::env::var("MLX_RS_BENCH_DTYPES").unwrap_or_else(|_| "bf16,f32".into());
+    let mut dtypes = Vec::new();
+    for name in wanted.split(',').map(str::trim) {
+        match name {
+            "bf16" => dtypes.push(Dtype::Bfloat16),
+            "f32" => dtypes.push(Dtype::Float32),
+            other => {
+                eprintln!("MLX_RS_BENCH_DTYPES: unknown dtype {other:?} (expected bf16 or f32)");
+                std::process::exit(2);
+            }
+        }
+    }
+    for dtype in dtypes {
         let corpus = unit_rows(n, dtype, &stream)?;
-        for (b, k) in [(1, 10), (64, 10), (1, 100), (64, 100)] {
-            if dtype == Dtype::Float32 && k == 100 {
+        // 8 queries: the most the CUDA-core pass 1 takes in one corpus read.
+        for (b, k) in [(1, 10), (8, 10), (64, 10), (1, 100), (64, 100)] {
+            if dtype == Dtype::Float32 && (k == 100 || b == 8) {
                 continue;
             }
             let q = unit_rows(b, dtype, &stream)?;

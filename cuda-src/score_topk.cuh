@@ -14,19 +14,90 @@ __device__ __forceinline__ bool mlx_rs_topk_before(
   return as > bs || (as == bs && ai < bi);
 }
 
-// Sorts the CAP entries of a shared-memory buffer best first (bitonic), after
-// turning the entries from n on into padding that ranks after every
-// candidate. Every thread of the block must call it; it ends synchronized.
+// True for __half (the f16 tensor-core instruction), false for other T.
+template <typename T>
+struct mlx_rs_topk_is_half {
+  static constexpr bool value = false;
+};
+template <>
+struct mlx_rs_topk_is_half<__half> {
+  static constexpr bool value = true;
+};
+
+// A 16-byte load through the read-only path.
+__device__ __forceinline__ uint4 mlx_rs_topk_load16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// Two k-steps of D += A B with mma.m16n8k16 (f32 accumulators): lo and hi
+// hold 8 values of this lane's A rows (g and g + 8), b 8 values of its
+// query; the first 4 of each feed the first step, the last 4 the second.
+template <typename T>
+__device__ __forceinline__ void mlx_rs_topk_mma(
+    const uint4& lo, const uint4& hi, const uint4& b, float& d0, float& d1,
+    float& d2, float& d3) {
+  if constexpr (mlx_rs_topk_is_half<T>::value) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+        : "r"(lo.x), "r"(hi.x), "r"(lo.y), "r"(hi.y), "r"(b.x), "r"(b.y));
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+        : "r"(lo.z), "r"(hi.z), "r"(lo.w), "r"(hi.w), "r"(b.z), "r"(b.w));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+        : "r"(lo.x), "r"(hi.x), "r"(lo.y), "r"(hi.y), "r"(b.x), "r"(b.y));
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+        : "r"(lo.z), "r"(hi.z), "r"(lo.w), "r"(hi.w), "r"(b.z), "r"(b.w));
+  }
+}
+
+// Asks L2 to fetch `bytes` (a multiple of 16) from the 16-byte aligned p on,
+// without waiting (sm_90 bulk prefetch).
+__device__ __forceinline__ void mlx_rs_topk_prefetch_l2(const void* p, unsigned bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+
+// True when x is a NaN; a bit test, so that no compiler flag can fold it.
+__device__ __forceinline__ bool mlx_rs_topk_isnan(float x) {
+  return (__float_as_uint(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// The score a candidate is ranked by: NaN counts as -inf.
+__device__ __forceinline__ float mlx_rs_topk_score(float x) {
+  return mlx_rs_topk_isnan(x) ? mlx_rs_topk_neg_inf() : x;
+}
+
+// Sorts the first m entries of a shared-memory buffer of CAP best first
+// (bitonic), m the smallest power of two >= max(n, keep), after turning the
+// entries from n to m into padding that ranks after every candidate. The
+// first max(n, keep) entries are then the buffer's best, in order. Every
+// thread of the block must call it with the same n and keep; it ends
+// synchronized.
 template <int CAP>
-__device__ void mlx_rs_topk_sort(float* s, unsigned* idx, int n) {
-  for (int j = n + int(threadIdx.x); j < CAP; j += int(blockDim.x)) {
+__device__ void mlx_rs_topk_sort(float* s, unsigned* idx, int n, int keep) {
+  int m = 2;
+  while (m < n || m < keep) {
+    m <<= 1;
+  }
+  m = m < CAP ? m : CAP;
+  for (int j = n + int(threadIdx.x); j < m; j += int(blockDim.x)) {
     s[j] = mlx_rs_topk_neg_inf();
     idx[j] = MLX_RS_TOPK_NONE;
   }
   __syncthreads();
-  for (int size = 2; size <= CAP; size <<= 1) {
+  for (int size = 2; size <= m; size <<= 1) {
     for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      for (int t = int(threadIdx.x); t < CAP / 2; t += int(blockDim.x)) {
+      for (int t = int(threadIdx.x); t < m / 2; t += int(blockDim.x)) {
         const int lo = 2 * t - (t & (stride - 1));
         const int hi = lo + stride;
         // Runs of `size` alternate direction; the last pass is best first.
@@ -44,6 +115,57 @@ __device__ void mlx_rs_topk_sort(float* s, unsigned* idx, int n) {
         }
       }
       __syncthreads();
+    }
+  }
+}
+
+// Appends candidate (s, r) to a query's buffer if it ranks before the
+// query's current K-th (ts, ti); the caller keeps the buffer from
+// overflowing (at most one round of candidates between cuts).
+__device__ __forceinline__ void mlx_rs_topk_offer(
+    float s, unsigned r, float ts, unsigned ti, int* count, float* cs,
+    unsigned* ci) {
+  if (mlx_rs_topk_before(s, r, ts, ti)) {
+    const int slot = atomicAdd(count, 1);
+    cs[slot] = s;
+    ci[slot] = r;
+  }
+}
+
+// End of a pass-1 round (every thread calls it): each of the QB buffers
+// that could overflow in the next round (more than CAP - ROUND entries) is
+// sorted and cut back to its best K, whose K-th becomes the threshold.
+template <int QB, int CAP, int K, int ROUND>
+__device__ void mlx_rs_topk_end_round(
+    float (*cs)[CAP], unsigned (*ci)[CAP], int* count, float* ts,
+    unsigned* ti) {
+  __syncthreads();
+  for (int qq = 0; qq < QB; ++qq) {
+    const int n = count[qq];
+    if (n > CAP - ROUND) {
+      mlx_rs_topk_sort<CAP>(cs[qq], ci[qq], n, K);
+      if (threadIdx.x == 0) {
+        count[qq] = K;
+        ts[qq] = cs[qq][K - 1];
+        ti[qq] = ci[qq][K - 1];
+      }
+    }
+  }
+  __syncthreads();
+}
+
+// End of pass 1: each real query's buffer sorted, its best K written to
+// slot `slice` of the [B, slices, K] outputs.
+template <int QB, int CAP, int K>
+__device__ void mlx_rs_topk_write_slice(
+    float (*cs)[CAP], unsigned (*ci)[CAP], const int* count, int q0, int B,
+    int slice, int slices, float* part_scores, unsigned* part_indices) {
+  for (int qq = 0; qq < QB && q0 + qq < B; ++qq) {
+    mlx_rs_topk_sort<CAP>(cs[qq], ci[qq], count[qq], K);
+    const size_t out = (size_t(q0 + qq) * slices + slice) * K;
+    for (int j = int(threadIdx.x); j < K; j += int(blockDim.x)) {
+      part_scores[out + j] = cs[qq][j];
+      part_indices[out + j] = ci[qq][j];
     }
   }
 }

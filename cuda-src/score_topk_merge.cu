@@ -49,7 +49,7 @@ for (int base = 0; base < total; base += round) {
   __syncthreads();
   const int n = count;
   if (n > CAP - round) {
-    mlx_rs_topk_sort<CAP>(cs, ci, n);
+    mlx_rs_topk_sort<CAP>(cs, ci, n, K);
     if (tid == 0) {
       count = K;
       ts = cs[K - 1];
@@ -59,7 +59,7 @@ for (int base = 0; base < total; base += round) {
   __syncthreads();
 }
 
-mlx_rs_topk_sort<CAP>(cs, ci, count);
+mlx_rs_topk_sort<CAP>(cs, ci, count, K);
 for (int j = tid; j < K; j += int(blockDim.x)) {
   scores[size_t(qi) * K + j] = cs[j];
   indices[size_t(qi) * K + j] = ci[j];

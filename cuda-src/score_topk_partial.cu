@@ -1,5 +1,6 @@
-// Fused score + top-k, pass 1: the best K corpus rows of one corpus slice for
-// up to QB queries, by dot product, streaming each corpus row once per block.
+// Fused score + top-k, pass 1 on CUDA cores: the best K corpus rows of one
+// corpus slice for up to QB queries, by dot product, streaming each corpus
+// row once per block.
 // Body of an MLX custom CUDA kernel; MLX generates the signature
 //   (const T* q, Shape q_shape, const T* c, Shape c_shape,
 //    float* part_scores, uint32_t* part_indices)
@@ -9,20 +10,35 @@
 // takes queries [x * QB, x * QB + QB) and slice y of the corpus rows; blocks
 // of the same slice are neighbours in x, so a slice read by several query
 // groups is served from L2.
-// Each thread scores one row per round against the queries held in shared
-// memory (f32), and appends a row to a query's buffer only if it ranks before
-// the query's current K-th candidate; a buffer that could overflow in the next
-// round is sorted and cut back to K. NaN scores count as -inf.
-constexpr int CAP = 512;  // >= K + 256: a round appends at most 256 per query
+// Loads are coalesced: G = 8 neighbouring lanes read one row together (lane
+// j of the group takes the row's 16-byte vectors j, j + G, ...), so one warp
+// load instruction reads 4 whole 128-byte pieces of 4 rows, and each lane
+// issues all its loads for UNR rows before using them. The G partial dot
+// products are summed with shuffles. A round is 256 rows (8 warps x 32); a
+// row is appended to a query's buffer only if it ranks before the query's
+// current K-th candidate (most rows fail that one compare), and a buffer
+// that could overflow in the next round is sorted and cut back to K.
+constexpr int CAP = 512;  // >= K + ROUND: a round appends at most 256 per query
+constexpr int ROUND = 256;
+constexpr int G = 8;          // lanes per row
+constexpr int RPW = 32 / G;   // rows per warp and step
 constexpr int VEC = 16 / sizeof(T);
+constexpr int NV = DIM / VEC;                 // whole vectors per row
+constexpr int PER = NV > 0 ? (NV + G - 1) / G : 1;  // vectors per lane and row
+constexpr int UNR = PER <= 6 ? 2 : 1;         // rows per lane in flight
+constexpr int STEPS = 32 / (RPW * UNR);       // per warp and round
 const int B = q_shape[0];
 const int N = c_shape[0];
 const int slices = int(gridDim.y);
 const int slice = int(blockIdx.y);
 const int rows = (N + slices - 1) / slices;
-const int row_begin = slice * rows;
+const int row_begin = min(N, slice * rows);
 const int row_end = min(N, row_begin + rows);
 const int tid = int(threadIdx.x);
+const int lane = tid & 31;
+const int sub = lane % G;
+const int grp = lane / G;
+const int warp_row = (tid >> 5) * 32;
 const int q0 = int(blockIdx.x) * QB;
 
 __shared__ __align__(16) float qs[QB][DIM];
@@ -46,74 +62,110 @@ __syncthreads();
 
 // 16-byte loads when the corpus starts aligned and rows hold whole vectors.
 const bool vectors = (reinterpret_cast<size_t>(c) % 16) == 0 && DIM % VEC == 0;
-for (int base = row_begin; base < row_end; base += int(blockDim.x)) {
-  const int r = base + tid;
-  if (r < row_end) {
-    float acc[QB];
+for (int base = row_begin; base < row_end; base += ROUND) {
+#pragma unroll 1
+  for (int step = 0; step < STEPS; ++step) {
+    // Row of unrolled copy u: consecutive groups take consecutive rows.
+    const int r0 = base + warp_row + step * RPW * UNR + grp;
+    float acc[UNR][QB];
 #pragma unroll
-    for (int qq = 0; qq < QB; ++qq) {
-      acc[qq] = 0.0f;
+    for (int u = 0; u < UNR; ++u) {
+#pragma unroll
+      for (int qq = 0; qq < QB; ++qq) {
+        acc[u][qq] = 0.0f;
+      }
     }
-    const T* row = c + size_t(r) * DIM;
     if (vectors) {
-      const uint4* rv = reinterpret_cast<const uint4*>(row);
-#pragma unroll 4
-      for (int v = 0; v < DIM / VEC; ++v) {
-        const uint4 w = rv[v];
-        const T* t = reinterpret_cast<const T*>(&w);
+      // The compiler keeps only about two of the loads below in flight per
+      // thread (it places each load next to its use), so one lane per warp
+      // asks L2 for the warp's next rows (contiguous) one step ahead.
+      if (lane == 0) {
+        const int next = step + 1 < STEPS ? base + warp_row + (step + 1) * RPW * UNR
+                                          : base + ROUND + warp_row;
+        const int n_next = min(RPW * UNR, row_end - next);
+        if (n_next > 0) {
+          mlx_rs_topk_prefetch_l2(c + size_t(next) * DIM, unsigned(n_next * DIM * sizeof(T)));
+        }
+      }
+      // All loads first (rows past the slice read its first row and vectors
+      // past the row's end its first vector; neither is used).
+      uint4 w[UNR][PER];
 #pragma unroll
-        for (int g = 0; g < VEC / 4; ++g) {
-          const float x0 = static_cast<float>(t[4 * g]);
-          const float x1 = static_cast<float>(t[4 * g + 1]);
-          const float x2 = static_cast<float>(t[4 * g + 2]);
-          const float x3 = static_cast<float>(t[4 * g + 3]);
+      for (int u = 0; u < UNR; ++u) {
+        const int r = r0 + u * RPW;
+        const uint4* rv =
+            reinterpret_cast<const uint4*>(c + size_t(r < row_end ? r : row_begin) * DIM);
 #pragma unroll
-          for (int qq = 0; qq < QB; ++qq) {
-            const float4 y = *reinterpret_cast<const float4*>(&qs[qq][v * VEC + 4 * g]);
-            acc[qq] += x0 * y.x + x1 * y.y + x2 * y.z + x3 * y.w;
+        for (int i = 0; i < PER; ++i) {
+          const int v = sub + G * i;
+          w[u][i] = mlx_rs_topk_load16(rv + (v < NV ? v : 0));
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < UNR; ++u) {
+#pragma unroll
+        for (int i = 0; i < PER; ++i) {
+          const int v = sub + G * i;
+          if (v < NV) {
+            const T* t = reinterpret_cast<const T*>(&w[u][i]);
+#pragma unroll
+            for (int g = 0; g < VEC / 4; ++g) {
+              const float x0 = static_cast<float>(t[4 * g]);
+              const float x1 = static_cast<float>(t[4 * g + 1]);
+              const float x2 = static_cast<float>(t[4 * g + 2]);
+              const float x3 = static_cast<float>(t[4 * g + 3]);
+#pragma unroll
+              for (int qq = 0; qq < QB; ++qq) {
+                const float4 y = *reinterpret_cast<const float4*>(&qs[qq][v * VEC + 4 * g]);
+                acc[u][qq] += x0 * y.x + x1 * y.y + x2 * y.z + x3 * y.w;
+              }
+            }
           }
         }
       }
     } else {
-      for (int d = 0; d < DIM; ++d) {
-        const float x = static_cast<float>(row[d]);
 #pragma unroll
-        for (int qq = 0; qq < QB; ++qq) {
-          acc[qq] += x * qs[qq][d];
+      for (int u = 0; u < UNR; ++u) {
+        const int r = r0 + u * RPW;
+        if (r < row_end) {
+          const T* row = c + size_t(r) * DIM;
+          for (int d = sub; d < DIM; d += G) {
+            const float x = static_cast<float>(row[d]);
+#pragma unroll
+            for (int qq = 0; qq < QB; ++qq) {
+              acc[u][qq] += x * qs[qq][d];
+            }
+          }
         }
       }
     }
+    // Every lane of the group ends with the row's whole sum.
 #pragma unroll
-    for (int qq = 0; qq < QB; ++qq) {
-      // (x != x) is the NaN test that survives every compiler flag here.
-      const float s = acc[qq] != acc[qq] ? mlx_rs_topk_neg_inf() : acc[qq];
-      if (q0 + qq < B && mlx_rs_topk_before(s, unsigned(r), ts[qq], ti[qq])) {
-        const int slot = atomicAdd(&count[qq], 1);
-        cs[qq][slot] = s;
-        ci[qq][slot] = unsigned(r);
+    for (int off = G / 2; off > 0; off >>= 1) {
+#pragma unroll
+      for (int u = 0; u < UNR; ++u) {
+#pragma unroll
+        for (int qq = 0; qq < QB; ++qq) {
+          acc[u][qq] += __shfl_xor_sync(0xffffffffu, acc[u][qq], off);
+        }
+      }
+    }
+    // Lane qq of the group offers the row to query qq (QB <= G).
+#pragma unroll
+    for (int u = 0; u < UNR; ++u) {
+      const int r = r0 + u * RPW;
+#pragma unroll
+      for (int qq = 0; qq < QB; ++qq) {
+        if (sub == qq && r < row_end && q0 + qq < B) {
+          mlx_rs_topk_offer(
+              mlx_rs_topk_score(acc[u][qq]), unsigned(r), ts[qq], ti[qq],
+              &count[qq], cs[qq], ci[qq]);
+        }
       }
     }
   }
-  __syncthreads();
-  for (int qq = 0; qq < QB; ++qq) {
-    const int n = count[qq];
-    if (n > CAP - int(blockDim.x)) {
-      mlx_rs_topk_sort<CAP>(cs[qq], ci[qq], n);
-      if (tid == 0) {
-        count[qq] = K;
-        ts[qq] = cs[qq][K - 1];
-        ti[qq] = ci[qq][K - 1];
-      }
-    }
-  }
-  __syncthreads();
+  mlx_rs_topk_end_round<QB, CAP, K, ROUND>(cs, ci, count, ts, ti);
 }
 
-for (int qq = 0; qq < QB && q0 + qq < B; ++qq) {
-  mlx_rs_topk_sort<CAP>(cs[qq], ci[qq], count[qq]);
-  const size_t out = (size_t(q0 + qq) * slices + slice) * K;
-  for (int j = tid; j < K; j += int(blockDim.x)) {
-    part_scores[out + j] = cs[qq][j];
-    part_indices[out + j] = ci[qq][j];
-  }
-}
+mlx_rs_topk_write_slice<QB, CAP, K>(
+    cs, ci, count, q0, B, slice, slices, part_scores, part_indices);

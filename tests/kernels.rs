@@ -785,16 +785,20 @@ device_test!(score_topk_orders_ties_by_index, |dev| {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
-    // Multiples of 1/4 times multiples of 1/2 over 16 dimensions: every score
-    // is exact in every dtype, and many are equal.
-    let (b, n, d, k) = (3usize, 2600usize, 16usize, 40usize);
+    // Multiples of 1/4 times multiples of 1/2 over 16 or 32 dimensions:
+    // every score is exact in every dtype (and in any summation order), and
+    // many are equal. 9 queries of 32 in bf16 take CUDA's tensor-core pass 1.
     let grid = |rng: &mut rand::rngs::StdRng, len: usize, step: f32| -> Vec<f32> {
         use rand::Rng;
         (0..len)
             .map(|_| rng.gen_range(-2i32..=2) as f32 * step)
             .collect()
     };
-    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+    for ((b, n, d, k), dtype) in [
+        ((3usize, 2600usize, 16usize, 40usize), Dtype::Float32),
+        ((3, 2600, 16, 40), Dtype::Bfloat16),
+        ((9, 2600, 32, 40), Dtype::Bfloat16),
+    ] {
         let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
         let (q, qv) = array_of(&grid(&mut rng, b * d, 0.5), &[b as i32, d as i32], dtype);
         let (c, cv) = array_of(&grid(&mut rng, n * d, 0.25), &[n as i32, d as i32], dtype);
@@ -845,38 +849,41 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
-    let (b, n, d) = (2usize, 40usize, 32usize);
-    let q = common::uniform(&mut rng, b * d, -1.0, 1.0);
-    // The corpus as a transposed view of a [D, N] array, row 7 all NaN.
-    let mut ct = common::uniform(&mut rng, d * n, -1.0, 1.0);
-    for j in 0..d {
-        ct[j * n + 7] = f32::NAN;
-    }
-    let corpus =
-        mlx_rs::ops::transpose(&Array::from_slice(&ct, &[d as i32, n as i32]).unwrap()).unwrap();
-    let queries = Array::from_slice(&q, &[b as i32, d as i32]).unwrap();
-    let (scores, indices) = kernels::score_topk_on(&queries, &corpus, n as i32, &stream).unwrap();
-    let (scores, indices) = (
-        scores.to_vec::<f32>().unwrap(),
-        indices.to_vec::<u32>().unwrap(),
-    );
-    let mut cv = vec![0.0f64; n * d];
-    for r in 0..n {
+    let (n, d) = (40usize, 32usize);
+    // 9 bf16 queries take CUDA's tensor-core pass 1, 2 f32 ones its CUDA-core
+    // pass 1.
+    for (b, dtype) in [(2usize, Dtype::Float32), (9, Dtype::Bfloat16)] {
+        let (queries, qv) = array_of(
+            &common::uniform(&mut rng, b * d, -1.0, 1.0),
+            &[b as i32, d as i32],
+            dtype,
+        );
+        // The corpus as a transposed view of a [D, N] array, row 7 all NaN.
+        let mut ct = common::uniform(&mut rng, d * n, -1.0, 1.0);
         for j in 0..d {
-            cv[r * d + j] = ct[j * n + r] as f64;
+            ct[j * n + 7] = f32::NAN;
         }
-    }
-    check_topk(
-        &common::to_f64(&q),
-        &cv,
-        (b, n, d, n),
-        &scores,
-        &indices,
-        1e-5,
-    );
-    for qi in 0..b {
-        assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
-        assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
+        let (ct, ctv) = array_of(&ct, &[d as i32, n as i32], dtype);
+        let corpus = mlx_rs::ops::transpose(&ct).unwrap();
+        let (scores, indices) =
+            kernels::score_topk_on(&queries, &corpus, n as i32, &stream).unwrap();
+        let (scores, indices) = (
+            scores.to_vec::<f32>().unwrap(),
+            indices.to_vec::<u32>().unwrap(),
+        );
+        let mut cv = vec![0.0f64; n * d];
+        for r in 0..n {
+            for j in 0..d {
+                cv[r * d + j] = ctv[j * n + r];
+            }
+        }
+        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
+        check_topk(&qv, &cv, (b, n, d, n), &scores, &indices, rtol);
+        for qi in 0..b {
+            assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
+            assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
+        }
     }
 });
 
@@ -931,4 +938,275 @@ device_test!(score_topk_merges_many_slices, |dev| {
             rtol,
         );
     }
+});
+
+// ---- quantized_matmul (affine 4- and 8-bit weights, a few rows) ----
+
+use mlx_rs::kernels::QuantizedCuda;
+use mlx_rs::ops::{self as mxops, QuantizationMode};
+
+/// A quantized weight with the dense values it stands for, decoded in f64
+/// from the packed words (values along K, low bits first), scales and biases.
+struct QuantCase {
+    w: Array,
+    scales: Array,
+    biases: Array,
+    /// `[N, K]` row-major: scale · q + bias.
+    dense: Vec<f64>,
+}
+
+fn quant_case(
+    rng: &mut rand::rngs::StdRng,
+    n: usize,
+    k: usize,
+    group_size: i32,
+    bits: i32,
+    dtype: Dtype,
+) -> QuantCase {
+    let scale = 1.5 / (k as f32).sqrt();
+    let (w, _) = array_of(
+        &common::uniform(rng, n * k, -scale, scale),
+        &[n as i32, k as i32],
+        dtype,
+    );
+    // Quantized on the CPU: the test is about the matmul, not about quantize.
+    let q =
+        common::on_cpu(|| mxops::quantize(&w, group_size, bits, QuantizationMode::Affine)).unwrap();
+    let biases = q.biases.unwrap();
+    let words = q.weight.to_vec::<u32>().unwrap();
+    let (s, b) = (values_f32(&q.scales), values_f32(&biases));
+    let groups = k / group_size as usize;
+    let per_word = 32 / bits as usize;
+    let mask = (1u32 << bits) - 1;
+    let mut dense = Vec::with_capacity(n * k);
+    for row in 0..n {
+        for col in 0..k {
+            let word = words[row * k / per_word + col / per_word];
+            let q = (word >> (bits as usize * (col % per_word))) & mask;
+            let g = row * groups + col / group_size as usize;
+            dense.push(s[g] as f64 * q as f64 + b[g] as f64);
+        }
+    }
+    QuantCase {
+        w: q.weight,
+        scales: q.scales,
+        biases,
+        dense,
+    }
+}
+
+/// x [rows, k] @ dense [n, k]ᵀ in f64.
+fn qmm_f64(x: &[f64], dense: &[f64], rows: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * n);
+    for r in 0..rows {
+        for j in 0..n {
+            out.push((0..k).map(|p| x[r * k + p] * dense[j * k + p]).sum());
+        }
+    }
+    out
+}
+
+/// Relative to max(|want|, 1). The kernels sum in f32 and round the output
+/// once (bf16: 2^-8; the tensor-core kernel also rounds each dequantized
+/// weight to the input's dtype, an error of 2^-9 (bf16) per weight that
+/// averages out over K); MLX's CPU `quantized_matmul` (the reference path)
+/// accumulates half types in their own precision, which needs more room.
+fn quant_tolerance(dtype: Dtype, path: KernelPath) -> f64 {
+    match (dtype, path) {
+        (Dtype::Float32, KernelPath::Reference) => 1e-4,
+        (Dtype::Float32, _) => 2e-5,
+        (Dtype::Float16, KernelPath::Reference) => 2e-2,
+        (Dtype::Float16, _) => 2e-3,
+        (_, KernelPath::Reference) => 0.15,
+        _ => 1e-2,
+    }
+}
+
+fn expected_quant_path(dev: &Device, rows: usize, bits: i32) -> KernelPath {
+    let cuda = expected_path(dev) == KernelPath::Cuda;
+    if rows as i32 > kernels::QUANTIZED_MATMUL_MAX_ROWS
+        || !matches!(bits, 4 | 8)
+        // CUDA runs MLX's kernel unless a mode picks this crate's.
+        || (cuda && kernels::quantized_matmul_cuda() == QuantizedCuda::Mlx)
+    {
+        KernelPath::Reference
+    } else {
+        expected_path(dev)
+    }
+}
+
+device_test!(quantized_matmul_matches_f64, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    // Odd N exercises the last block's clamped rows; K = 384 is not a
+    // multiple of the chunks one pass of a block covers. Rows 1, 3 and 8,
+    // both bit widths and every group size spread over the dtypes (each
+    // combination compiles a kernel, seconds each on the GPU). Each case
+    // names the CUDA mode: `Fused` (the scalar kernel) or `TensorCore` (the
+    // tensor-core kernel for bf16/f16 at 4 bits and f16 at 8 bits, the
+    // scalar one for the rest); one case checks that the default `Mlx`
+    // takes the reference on CUDA. N = 8195 (more than 512 blocks of 16
+    // rows) takes the tensor-core kernel's 4-warp launch, the other cases
+    // its 8-warp launch.
+    let k = 384usize;
+    let cases: [(Dtype, i32, usize, i32, usize, QuantizedCuda); 15] = [
+        (Dtype::Bfloat16, 4, 1, 32, 37, QuantizedCuda::Fused),
+        (Dtype::Bfloat16, 4, 8, 128, 37, QuantizedCuda::Fused),
+        (Dtype::Float16, 4, 3, 64, 37, QuantizedCuda::Fused),
+        (Dtype::Float32, 4, 1, 64, 37, QuantizedCuda::Fused),
+        (Dtype::Float32, 4, 8, 32, 37, QuantizedCuda::Fused),
+        (Dtype::Bfloat16, 8, 1, 64, 37, QuantizedCuda::Fused),
+        (Dtype::Bfloat16, 4, 1, 64, 37, QuantizedCuda::Mlx),
+        (Dtype::Bfloat16, 4, 3, 64, 37, QuantizedCuda::TensorCore),
+        (Dtype::Bfloat16, 4, 2, 64, 8195, QuantizedCuda::TensorCore),
+        (Dtype::Float16, 4, 8, 128, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float16, 8, 1, 128, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float16, 8, 8, 32, 37, QuantizedCuda::TensorCore),
+        (Dtype::Bfloat16, 8, 3, 64, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float32, 8, 3, 128, 37, QuantizedCuda::TensorCore),
+        (Dtype::Float32, 4, 3, 32, 37, QuantizedCuda::TensorCore),
+    ];
+    for (dtype, bits, rows, group_size, n, mode) in cases {
+        kernels::set_quantized_matmul_cuda(mode);
+        let q = quant_case(&mut rng, n, k, group_size, bits, dtype);
+        // 8 rows as [2, 4, K]: leading axes are flattened.
+        let shape: Vec<i32> = if rows == 8 {
+            vec![2, 4, k as i32]
+        } else {
+            vec![rows as i32, k as i32]
+        };
+        let (x, xv) = array_of(
+            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+            &shape,
+            dtype,
+        );
+        let path = kernels::quantized_matmul_path(
+            &x, &q.w, &q.scales, &q.biases, group_size, bits, &stream,
+        )
+        .unwrap();
+        assert_eq!(path, expected_quant_path(dev, rows, bits));
+        let out =
+            kernels::quantized_matmul_on(&x, &q.w, &q.scales, &q.biases, group_size, bits, &stream)
+                .unwrap();
+        let mut want_shape = shape.clone();
+        *want_shape.last_mut().unwrap() = n as i32;
+        assert_eq!(out.shape(), want_shape);
+        assert_eq!(out.dtype(), dtype);
+        println!(
+            "{dtype} bits {bits} group {group_size} rows {rows} n {n} \
+             {mode:?} ({path:?})"
+        );
+        common::assert_close_f32(
+            &values_f32(&out),
+            &qmm_f64(&xv, &q.dense, rows, k, n),
+            quant_tolerance(dtype, path),
+            1.0,
+        );
+    }
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
+});
+
+device_test!(quantized_matmul_falls_back_beyond_the_kernels, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    let (n, k) = (21usize, 128usize);
+    // 9 rows (past the kernels' 8) and 2-bit weights take the reference.
+    for (rows, bits) in [(9usize, 4), (2, 2)] {
+        let q = quant_case(&mut rng, n, k, 64, bits, Dtype::Float32);
+        let (x, xv) = array_of(
+            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+            &[rows as i32, k as i32],
+            Dtype::Float32,
+        );
+        let path =
+            kernels::quantized_matmul_path(&x, &q.w, &q.scales, &q.biases, 64, bits, &stream)
+                .unwrap();
+        assert_eq!(path, expected_quant_path(dev, rows, bits));
+        assert_eq!(path, KernelPath::Reference);
+        let out = kernels::quantized_matmul_on(&x, &q.w, &q.scales, &q.biases, 64, bits, &stream)
+            .unwrap();
+        // MLX's GPU matmul may use TF32 unless MLX_ENABLE_TF32=0.
+        common::assert_close_f32(
+            &values_f32(&out),
+            &qmm_f64(&xv, &q.dense, rows, k, n),
+            3e-3,
+            1.0,
+        );
+    }
+    // Scales in another dtype than x: the reference (MLX promotes).
+    let q = quant_case(&mut rng, n, k, 64, 4, Dtype::Bfloat16);
+    let (x, _) = array_of(
+        &common::uniform(&mut rng, k, -1.0, 1.0),
+        &[1, k as i32],
+        Dtype::Float32,
+    );
+    assert_eq!(
+        kernels::quantized_matmul_path(&x, &q.w, &q.scales, &q.biases, 64, 4, &stream).unwrap(),
+        KernelPath::Reference
+    );
+    // Bad shapes are errors (from MLX), not launches.
+    let (bad, _) = array_of(&[0.5; 100], &[1, 100], Dtype::Float32);
+    assert!(
+        kernels::quantized_matmul_on(&bad, &q.w, &q.scales, &q.biases, 64, 4, &stream).is_err()
+    );
+});
+
+device_test!(quantized_matmul_gradients_match_the_reference, |dev| {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let mut rng = common::rng();
+    let (n, k) = (19usize, 256usize);
+    // The kernels of quantized_matmul_matches_f64's f32 cases (no new
+    // compiles) through the scalar kernel on CUDA.
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Fused);
+    for (bits, group_size, rows) in [(4, 64, 1usize), (8, 128, 3)] {
+        let q = quant_case(&mut rng, n, k, group_size, bits, Dtype::Float32);
+        let (x, _) = array_of(
+            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
+            &[rows as i32, k as i32],
+            Dtype::Float32,
+        );
+        let (cot, cv) = array_of(
+            &common::uniform(&mut rng, rows * n, -1.0, 1.0),
+            &[rows as i32, n as i32],
+            Dtype::Float32,
+        );
+        let grads = |reference: bool| {
+            let (w, st) = (q.w.clone(), stream.clone());
+            let f = move |a: &[Array]| {
+                let y = if reference {
+                    kernels::quantized_matmul_reference_on(
+                        &a[0], &w, &a[1], &a[2], group_size, bits, &st,
+                    )?
+                } else {
+                    kernels::quantized_matmul_on(&a[0], &w, &a[1], &a[2], group_size, bits, &st)?
+                };
+                Ok(vec![y])
+            };
+            let primals = [x.clone(), q.scales.clone(), q.biases.clone()];
+            let (_, g) = mlx_rs::with_stream(&stream, || {
+                mlx_rs::transforms::vjp(f, &primals, std::slice::from_ref(&cot))
+            })
+            .unwrap();
+            g.iter().map(values_f32).collect::<Vec<_>>()
+        };
+        let (ours, theirs) = (grads(false), grads(true));
+        // d/dx = cot @ dense, in f64.
+        let mut want = vec![0.0f64; rows * k];
+        for r in 0..rows {
+            for j in 0..n {
+                for p in 0..k {
+                    want[r * k + p] += cv[r * n + j] * q.dense[j * k + p];
+                }
+            }
+        }
+        println!("gradients, bits {bits} group {group_size}");
+        common::assert_close_f32(&ours[0], &want, 3e-3, 1.0);
+        for (a, b) in ours.iter().zip(&theirs) {
+            common::assert_close_f32(a, &common::to_f64(b), 1e-5, 1.0);
+        }
+    }
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
 });

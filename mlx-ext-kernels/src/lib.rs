@@ -13,7 +13,8 @@
 //! The Metal kernels (`metal-src/`) are compiled into this crate as text and
 //! dispatched on Apple GPUs; they have not been run by this project's test
 //! suite, which runs on Linux (CPU, and CUDA on an NVIDIA GPU). The CUDA
-//! kernels (`cuda-src/`) are tested against f64 references on an NVIDIA H200.
+//! kernels (`cuda-src/`) are tested against f64 references on an NVIDIA H200, except
+//! [`quantized_matmul`]'s tensor-core kernel, which is compiled but not yet run.
 //!
 //! [`fused_linear`] (`act(x @ wᵀ + b)`) is the template for fused ops with
 //! training in mind: its kernels are wrapped in a custom function whose VJP
@@ -23,7 +24,8 @@
 //! variable [`FORCE_REFERENCE_ENV`]) makes every op run its reference, for
 //! A/B comparisons. `docs/kernels.md` describes how an op is built.
 //!
-//! Ops: [`fused_linear`], [`swiglu`] (gated activation), [`l2_normalize`] (row normalization),
+//! Ops: [`fused_linear`], [`quantized_matmul`] (4- and 8-bit weights, a few rows),
+//! [`swiglu`] (gated activation), [`l2_normalize`] (row normalization),
 //! [`score_topk`] (similarity scores and the best `k` rows per query, the
 //! retrieval step of a RAG query, without materializing the score matrix).
 #![warn(missing_docs)]
@@ -31,6 +33,7 @@
 mod dispatch;
 mod l2_normalize;
 mod linear;
+mod quantized;
 mod score_topk;
 mod swiglu;
 
@@ -44,6 +47,11 @@ pub use l2_normalize::{
 pub use linear::{
     fused_linear, fused_linear_bias_gelu, fused_linear_cuda, fused_linear_on, fused_linear_path,
     reference, set_fused_linear_cuda, Activation, LinearPath, FUSED_LINEAR_CUDA_ENV,
+};
+pub use quantized::{
+    quantized_matmul, quantized_matmul_cuda, quantized_matmul_on, quantized_matmul_path,
+    quantized_matmul_reference, quantized_matmul_reference_on, set_quantized_matmul_cuda,
+    QuantizedCuda, QUANTIZED_MATMUL_CUDA_ENV, QUANTIZED_MATMUL_MAX_ROWS,
 };
 pub use score_topk::{
     score_topk, score_topk_on, score_topk_reference, score_topk_reference_on, SCORE_TOPK_MAX_K,

@@ -4,7 +4,10 @@
 //!
 //! The kernels stream the corpus in slices (pass 1: each block keeps a
 //! running top-k per query for its slice) and merge the slices' candidates
-//! (pass 2). Scores are dot products accumulated in f32.
+//! (pass 2). Scores are dot products accumulated in f32. On CUDA, pass 1
+//! runs on tensor cores (bf16 / f16 products, f32 sums) for more than 8
+//! queries of a 16-bit dtype and rows a multiple of 32 wide (up to 768), and
+//! on CUDA cores otherwise.
 //!
 //! # Order and ties
 //! Results are ordered best first: higher score first and, on equal scores,
@@ -21,6 +24,7 @@ use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/score_topk.cuh");
 const CUDA_PARTIAL: &str = include_str!("../../cuda-src/score_topk_partial.cu");
+const CUDA_MMA: &str = include_str!("../../cuda-src/score_topk_mma.cu");
 const CUDA_MERGE: &str = include_str!("../../cuda-src/score_topk_merge.cu");
 const METAL_HEADER: &str = include_str!("../../metal-src/score_topk.h");
 const METAL_PARTIAL: &str = include_str!("../../metal-src/score_topk_partial.metal");
@@ -74,6 +78,38 @@ static PARTIAL: Kernels = Kernels::new(|| {
         spec(METAL_PARTIAL, METAL_HEADER),
     )
 });
+
+/// Pass 1 on tensor cores (CUDA only; the Metal spec is never built).
+static PARTIAL_MMA: Kernels = Kernels::new(|| {
+    let spec = |source: &str, header: &str| {
+        KernelSpec::new(
+            "mlx_rs_score_topk_partial_mma",
+            &["q", "c"],
+            &["part_scores", "part_indices"],
+            source,
+        )
+        .with_header(header)
+    };
+    (
+        spec(CUDA_MMA, CUDA_HEADER),
+        spec(METAL_PARTIAL, METAL_HEADER),
+    )
+});
+/// Queries per tensor-core pass-1 block (the `n` of `mma.m16n8k16`).
+const MMA_QUERIES: usize = 8;
+/// The widest rows the tensor-core pass 1 takes: its queries' fragments
+/// (`16 * D` bytes) and candidate buffers share 46 KiB of shared memory.
+const MMA_MAX_DIM: i32 = 768;
+
+/// Whether CUDA's pass 1 runs on tensor cores: more queries than the
+/// CUDA-core kernel's best case (one corpus read per 8), a 16-bit dtype and
+/// rows of whole 32-value k pairs.
+fn use_mma(batch: i32, dim: i32, dtype: Dtype) -> bool {
+    batch > 8
+        && matches!(dtype, Dtype::Bfloat16 | Dtype::Float16)
+        && dim % 32 == 0
+        && dim <= MMA_MAX_DIM
+}
 
 static MERGE: Kernels = Kernels::new(|| {
     let spec = |source: &str, header: &str| {
@@ -182,7 +218,12 @@ pub fn score_topk_on<'s>(
         KernelPath::Metal => &METAL,
         KernelPath::Reference => return score_topk_reference_on(queries, corpus, k, &stream),
     };
-    let qb = queries_per_block(d as usize, b as usize, backend);
+    let mma = path == KernelPath::Cuda && use_mma(b, d, queries.dtype());
+    let qb = if mma {
+        MMA_QUERIES
+    } else {
+        queries_per_block(d as usize, b as usize, backend)
+    };
     if qb == 0 || k > SCORE_TOPK_MAX_K {
         return score_topk_reference_on(queries, corpus, k, &stream);
     }
@@ -199,15 +240,16 @@ pub fn score_topk_on<'s>(
         .ok_or_else(|| too_big("the queries"))?;
     let merge_threads = b.checked_mul(BLOCK).ok_or_else(|| too_big("the queries"))?;
     let partial = {
-        let mut config = poisoned(
-            KernelConfig::linear(partial_threads, BLOCK)
-                .output(&[b, slices, k], Dtype::Float32)
-                .output(&[b, slices, k], Dtype::Uint32)
-                .template("T", TemplateArg::Dtype(queries.dtype()))
-                .template("DIM", TemplateArg::Int(d))
-                .template("K", TemplateArg::Int(k))
-                .template("QB", TemplateArg::Int(qb)),
-        );
+        let mut config = KernelConfig::linear(partial_threads, BLOCK)
+            .output(&[b, slices, k], Dtype::Float32)
+            .output(&[b, slices, k], Dtype::Uint32)
+            .template("T", TemplateArg::Dtype(queries.dtype()))
+            .template("DIM", TemplateArg::Int(d))
+            .template("K", TemplateArg::Int(k));
+        if !mma {
+            config = config.template("QB", TemplateArg::Int(qb));
+        }
+        let mut config = poisoned(config);
         config.grid[1] = slices;
         config
     };
@@ -220,7 +262,8 @@ pub fn score_topk_on<'s>(
             .template("ITEMS", TemplateArg::Int(backend.merge_items)),
     );
     let mut out = if path == KernelPath::Cuda {
-        let parts = PARTIAL
+        let pass1 = if mma { &PARTIAL_MMA } else { &PARTIAL };
+        let parts = pass1
             .cuda()?
             .apply_on(&[queries, corpus], &partial, &stream)?;
         MERGE

@@ -11,7 +11,12 @@ use crate::module::{EntryMut, Module, Param};
 /// `weight` packed into `uint32`, one `scales` and `biases` entry per
 /// `group_size` values of each row) and multiplied without being expanded,
 /// `y = act(x @ dequantize(weight)ᵀ + bias)`. The parameters are frozen (not
-/// trained), as in Python MLX.
+/// trained), as in Python MLX. The product is
+/// [`mlx_ext_kernels::quantized_matmul`]: MLX's `quantized_matmul` on the CPU
+/// and, by default, on CUDA; up to
+/// [`mlx_ext_kernels::QUANTIZED_MATMUL_MAX_ROWS`] rows with 4- or 8-bit
+/// weights run a fused kernel on Apple GPUs, and on CUDA when
+/// [`mlx_ext_kernels::set_quantized_matmul_cuda`] picks one.
 ///
 /// ```
 /// use mlx_nn::{Linear, Module, QuantizedLinear};
@@ -146,16 +151,28 @@ impl Module for QuantizedLinear {
                 self.bits
             )));
         }
-        let y = ops::quantized_matmul(
-            x,
-            &self.weight,
-            &self.scales,
-            self.biases.as_deref(),
-            true,
-            self.group_size,
-            self.bits,
-            QuantizationMode::Affine,
-        )?;
+        // Affine weights go through the fused kernel for a few rows on GPUs
+        // (the decode step); it runs core's quantized_matmul everywhere else.
+        let y = match self.biases.as_deref() {
+            Some(biases) => mlx_ext_kernels::quantized_matmul(
+                x,
+                &self.weight,
+                &self.scales,
+                biases,
+                self.group_size,
+                self.bits,
+            )?,
+            None => ops::quantized_matmul(
+                x,
+                &self.weight,
+                &self.scales,
+                None,
+                true,
+                self.group_size,
+                self.bits,
+                QuantizationMode::Affine,
+            )?,
+        };
         let y = match &self.bias {
             Some(b) => (&y + b.value())?,
             None => y,

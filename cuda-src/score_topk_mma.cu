@@ -1,0 +1,138 @@
+// Fused score + top-k, pass 1 on tensor cores (bf16 / f16): the best K corpus
+// rows of one corpus slice for 8 queries, by dot product (products exact,
+// sums in f32), streaming each corpus row once per block.
+// Body of an MLX custom CUDA kernel; MLX generates the signature
+//   (const T* q, Shape q_shape, const T* c, Shape c_shape,
+//    float* part_scores, uint32_t* part_indices)
+// with q [B, DIM], c [N, DIM] row-contiguous, outputs [B, slices, K].
+// Template: T (__nv_bfloat16 or __half), DIM (a multiple of 32, at most
+// 768), K (1..256).
+// Launch: grid (ceil(B / 8) * 256, slices), block (256, 1), as the CUDA-core
+// pass 1 with QB = 8.
+// Each warp multiplies 16-row corpus tiles (the A operand of
+// mma.m16n8k16, row-major) by the 8 queries (B operand, one query per
+// column). A dot product may take its terms in any order, so the k axis is
+// permuted to suit 16-byte loads: lane (g, t) = (lane / 4, lane % 4) loads
+// dims [32 s + 8 t, 32 s + 8 t + 8) of rows g and g + 8 and of query g, and
+// those 8 values feed the fragments of two consecutive k-steps (A: a0..a3
+// = row g / g + 8 pairs; B: b0, b1), the same permutation on both operands.
+// One warp load then reads 64 contiguous bytes of each of 8 rows. A round is
+// 256 rows (8 warps x 2 tiles); candidates are filtered against the
+// query's current K-th as in the CUDA-core kernel.
+constexpr int QB = 8;
+constexpr int CAP = 512;  // >= K + ROUND
+constexpr int ROUND = 256;
+constexpr int PAIRS = DIM / 32;  // 16-byte loads per row and lane
+constexpr int CHUNK = PAIRS < 12 ? PAIRS : 12;
+const int B = q_shape[0];
+const int N = c_shape[0];
+const int slices = int(gridDim.y);
+const int slice = int(blockIdx.y);
+const int rows = (N + slices - 1) / slices;
+const int row_begin = min(N, slice * rows);
+const int row_end = min(N, row_begin + rows);
+const int tid = int(threadIdx.x);
+const int lane = tid & 31;
+const int g = lane >> 2;
+const int t = lane & 3;
+const int warp_row = (tid >> 5) * 32;
+const int q0 = int(blockIdx.x) * QB;
+
+// The queries' fragments, per k pair and lane (zeros past the last query).
+__shared__ uint4 qf[PAIRS][32];
+__shared__ float cs[QB][CAP];
+__shared__ unsigned ci[QB][CAP];
+__shared__ int count[QB];
+__shared__ float ts[QB];
+__shared__ unsigned ti[QB];
+
+const bool aligned = (reinterpret_cast<size_t>(c) % 16) == 0 &&
+    (reinterpret_cast<size_t>(q) % 16) == 0;
+// 8 values of p as one uint4: a 16-byte load, or 8 element loads when the
+// array does not start 16-byte aligned.
+auto load8 = [aligned](const T* p) -> uint4 {
+  if (aligned) {
+    return mlx_rs_topk_load16(p);
+  }
+  unsigned short h[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    h[e] = reinterpret_cast<const unsigned short*>(p)[e];
+  }
+  return make_uint4(
+      unsigned(h[0]) | (unsigned(h[1]) << 16), unsigned(h[2]) | (unsigned(h[3]) << 16),
+      unsigned(h[4]) | (unsigned(h[5]) << 16), unsigned(h[6]) | (unsigned(h[7]) << 16));
+};
+
+for (int e = tid; e < PAIRS * 32; e += int(blockDim.x)) {
+  const int s = e / 32;
+  const int l = e % 32;
+  const int qq = q0 + (l >> 2);
+  qf[s][l] = qq < B ? load8(q + size_t(qq) * DIM + 32 * s + 8 * (l & 3))
+                    : make_uint4(0u, 0u, 0u, 0u);
+}
+if (tid < QB) {
+  count[tid] = 0;
+  ts[tid] = mlx_rs_topk_neg_inf();
+  ti[tid] = MLX_RS_TOPK_NONE;
+}
+__syncthreads();
+
+for (int base = row_begin; base < row_end; base += ROUND) {
+#pragma unroll 1
+  for (int tile = 0; tile < 2; ++tile) {
+    const int r_lo = base + warp_row + tile * 16 + g;
+    const int r_hi = r_lo + 8;
+    const T* p_lo = c + size_t(r_lo < row_end ? r_lo : row_begin) * DIM + 8 * t;
+    const T* p_hi = c + size_t(r_hi < row_end ? r_hi : row_begin) * DIM + 8 * t;
+    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+    // Chunks of up to 12 k pairs: all of a chunk's loads first, then its mma.
+#pragma unroll
+    for (int s0 = 0; s0 < PAIRS; s0 += CHUNK) {
+      uint4 lo[CHUNK], hi[CHUNK];
+#pragma unroll
+      for (int s = 0; s < CHUNK; ++s) {
+        if (s0 + s < PAIRS) {
+          lo[s] = load8(p_lo + 32 * (s0 + s));
+          hi[s] = load8(p_hi + 32 * (s0 + s));
+        }
+      }
+      // Keeps the chunk's loads ahead of its first mma (as the compiled
+      // code for sm_90a shows; without it they were interleaved).
+      __syncwarp();
+#pragma unroll
+      for (int s = 0; s < CHUNK; ++s) {
+        if (s0 + s < PAIRS) {
+          const uint4 b = qf[s0 + s][lane];
+          mlx_rs_topk_mma<T>(lo[s], hi[s], b, d0, d1, d2, d3);
+        }
+      }
+    }
+    // d0, d1: row g, queries 2t, 2t + 1; d2, d3: row g + 8, same queries.
+    const int qa = 2 * t;
+    if (r_lo < row_end) {
+      if (q0 + qa < B) {
+        mlx_rs_topk_offer(mlx_rs_topk_score(d0), unsigned(r_lo), ts[qa], ti[qa],
+                          &count[qa], cs[qa], ci[qa]);
+      }
+      if (q0 + qa + 1 < B) {
+        mlx_rs_topk_offer(mlx_rs_topk_score(d1), unsigned(r_lo), ts[qa + 1],
+                          ti[qa + 1], &count[qa + 1], cs[qa + 1], ci[qa + 1]);
+      }
+    }
+    if (r_hi < row_end) {
+      if (q0 + qa < B) {
+        mlx_rs_topk_offer(mlx_rs_topk_score(d2), unsigned(r_hi), ts[qa], ti[qa],
+                          &count[qa], cs[qa], ci[qa]);
+      }
+      if (q0 + qa + 1 < B) {
+        mlx_rs_topk_offer(mlx_rs_topk_score(d3), unsigned(r_hi), ts[qa + 1],
+                          ti[qa + 1], &count[qa + 1], cs[qa + 1], ci[qa + 1]);
+      }
+    }
+  }
+  mlx_rs_topk_end_round<QB, CAP, K, ROUND>(cs, ci, count, ts, ti);
+}
+
+mlx_rs_topk_write_slice<QB, CAP, K>(
+    cs, ci, count, q0, B, slice, slices, part_scores, part_indices);
