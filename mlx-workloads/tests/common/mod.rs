@@ -37,6 +37,31 @@ pub fn succeeded(out: &Output) -> (String, String) {
     (stdout, stderr)
 }
 
+/// Checks that a benchmark program's report has a line starting with each
+/// of the statistics every program prints, and with each of `extra`, and
+/// that it lists the profile's top stages.
+#[track_caller]
+pub fn report_lines(stdout: &str, extra: &[&str]) {
+    let common = [
+        "preset",
+        "dtype",
+        "device",
+        "avg",
+        "std",
+        "p50",
+        "p95",
+        "throughput",
+        "peak memory",
+    ];
+    for key in common.iter().chain(extra) {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(key)),
+            "no {key:?} line:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("top stages"), "{stdout}");
+}
+
 /// Checks that `--help` succeeded and names each of `items`.
 #[track_caller]
 pub fn help_lists(out: &Output, items: &[&str]) {
