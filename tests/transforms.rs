@@ -548,6 +548,28 @@ fn user_error(tag: &str) -> Error {
     }
 }
 
+/// `f` called on `x` directly and through each transform (grad, compile,
+/// shapeless compile, vmap, vjp, jvp, value_and_grad), with each call's name.
+fn through_every_transform<F>(f: F, x: &Array) -> Result<Vec<(&'static str, Result<Vec<Array>>)>>
+where
+    F: Fn(&[Array]) -> Result<Vec<Array>> + Copy + 'static,
+{
+    let xs = std::slice::from_ref(x);
+    Ok(vec![
+        ("closure", Closure::new(f)?.call(xs)),
+        ("grad", transforms::grad(f, &[0])?.call(xs)),
+        ("compile", transforms::compile(f, false)?.call(xs)),
+        ("shapeless", transforms::compile(f, true)?.call(xs)),
+        ("vmap", transforms::vmap(f, &[], &[])?.call(xs)),
+        ("vjp", transforms::vjp(f, xs, xs).map(|r| r.0)),
+        ("jvp", transforms::jvp(f, xs, xs).map(|r| r.0)),
+        (
+            "value_and_grad",
+            transforms::value_and_grad(f, &[0])?.call(xs).map(|r| r.0),
+        ),
+    ])
+}
+
 #[test]
 fn closure_errors_propagate_unchanged() -> Result<()> {
     let x = Array::from_slice(&[0.25f32, 1.5, -2.0], &[3])?;
@@ -559,40 +581,9 @@ fn closure_errors_propagate_unchanged() -> Result<()> {
         let e = r.expect_err(what);
         assert_eq!(e.message(), "user error A", "{what}: {e}");
     };
-    check(
-        Closure::new(failing)?.call(std::slice::from_ref(&x)),
-        "closure",
-    );
-    check(
-        transforms::grad(failing, &[0])?.call(std::slice::from_ref(&x)),
-        "grad",
-    );
-    check(
-        transforms::compile(failing, false)?.call(std::slice::from_ref(&x)),
-        "compile",
-    );
-    check(
-        transforms::compile(failing, true)?.call(std::slice::from_ref(&x)),
-        "shapeless",
-    );
-    check(
-        transforms::vmap(failing, &[], &[])?.call(std::slice::from_ref(&x)),
-        "vmap",
-    );
-    check(
-        transforms::vjp(failing, std::slice::from_ref(&x), std::slice::from_ref(&x)).map(|r| r.0),
-        "vjp",
-    );
-    check(
-        transforms::jvp(failing, std::slice::from_ref(&x), std::slice::from_ref(&x)).map(|r| r.0),
-        "jvp",
-    );
-    check(
-        transforms::value_and_grad(failing, &[0])?
-            .call(std::slice::from_ref(&x))
-            .map(|r| r.0),
-        "value_and_grad",
-    );
+    for (what, r) in through_every_transform(failing, &x)? {
+        check(r, what);
+    }
 
     // An MLX error raised inside the closure comes back with MLX's message.
     let bad_matmul = |a: &[Array]| -> Result<Vec<Array>> {
@@ -642,26 +633,9 @@ fn panicking_closures_return_err_and_process_survives() -> Result<()> {
         }
         other => panic!("{what}: expected CallbackPanic, got {other:?}"),
     };
-    is_panic(
-        Closure::new(boom)?.call(std::slice::from_ref(&x)),
-        "closure",
-    );
-    is_panic(
-        transforms::grad(boom, &[0])?.call(std::slice::from_ref(&x)),
-        "grad",
-    );
-    is_panic(
-        transforms::compile(boom, false)?.call(std::slice::from_ref(&x)),
-        "compile",
-    );
-    is_panic(
-        transforms::vmap(boom, &[], &[])?.call(std::slice::from_ref(&x)),
-        "vmap",
-    );
-    is_panic(
-        transforms::vjp(boom, std::slice::from_ref(&x), std::slice::from_ref(&x)).map(|r| r.0),
-        "vjp",
-    );
+    for (what, r) in through_every_transform(boom, &x)? {
+        is_panic(r, what);
+    }
     // A panicking custom vjp rule.
     let f = Rc::new(transforms::custom_vjp(
         |a: &[Array]| Ok(vec![ops::sin(&a[0])?]),
