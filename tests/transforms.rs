@@ -548,9 +548,12 @@ fn user_error(tag: &str) -> Error {
     }
 }
 
+/// One named call's outcome.
+type Outcome = (&'static str, Result<Vec<Array>>);
+
 /// `f` called on `x` directly and through each transform (grad, compile,
 /// shapeless compile, vmap, vjp, jvp, value_and_grad), with each call's name.
-fn through_every_transform<F>(f: F, x: &Array) -> Result<Vec<(&'static str, Result<Vec<Array>>)>>
+fn through_every_transform<F>(f: F, x: &Array) -> Result<Vec<Outcome>>
 where
     F: Fn(&[Array]) -> Result<Vec<Array>> + Copy + 'static,
 {
