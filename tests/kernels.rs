@@ -44,6 +44,23 @@ fn expected_path(dev: &Device) -> KernelPath {
 
 /// Converts f32 data to `dtype` on the host, returning the array and the values
 /// it actually holds (after rounding) as f64.
+/// A `[rows, cols]` matrix of uniform values in `[lo, hi)` as an array of
+/// `dtype` and the values it holds, in f64.
+fn uniform_matrix(
+    rng: &mut rand::rngs::StdRng,
+    rows: usize,
+    cols: usize,
+    lo: f32,
+    hi: f32,
+    dtype: Dtype,
+) -> (Array, Vec<f64>) {
+    array_of(
+        &common::uniform(rng, rows * cols, lo, hi),
+        &[rows as i32, cols as i32],
+        dtype,
+    )
+}
+
 fn array_of(data: &[f32], shape: &[i32], dtype: Dtype) -> (Array, Vec<f64>) {
     match dtype {
         Dtype::Float32 => (
@@ -131,11 +148,7 @@ device_test!(l2_normalize_matches_f64, |dev| {
         // 384 and 1000 columns: a sentence-embedding width and a ragged one.
         // 4133 columns exceed what the kernels keep in registers (8 per thread).
         for (rows, cols) in [(37usize, 384usize), (5, 1000), (3, 7), (4, 4133)] {
-            let (x, xv) = array_of(
-                &common::uniform(&mut rng, rows * cols, -2.0, 2.0),
-                &[rows as i32, cols as i32],
-                dtype,
-            );
+            let (x, xv) = uniform_matrix(&mut rng, rows, cols, -2.0, 2.0, dtype);
             let out = kernels::l2_normalize_on(&x, 1e-12, &stream).unwrap();
             assert_eq!(out.dtype(), dtype);
             let mut want = Vec::with_capacity(rows * cols);
@@ -336,11 +349,7 @@ fn linear_case(
         .product();
     let scale = 1.5 / (k as f32).sqrt();
     let (x, xv) = array_of(&common::uniform(rng, rows * k, -1.0, 1.0), x_shape, dtype);
-    let (w, wv) = array_of(
-        &common::uniform(rng, n * k, -scale, scale),
-        &[n as i32, k as i32],
-        dtype,
-    );
+    let (w, wv) = uniform_matrix(rng, n, k, -scale, scale, dtype);
     let (b, bv) = array_of(&common::uniform(rng, n, -0.5, 0.5), &[n as i32], dtype);
     LinearCase {
         x,
@@ -468,17 +477,9 @@ device_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
         (3, Dtype::Float32),
     ] {
         let (n, k) = (40usize, 48usize);
-        let (x, xv) = array_of(
-            &common::uniform(&mut rng, rows * k, -1.0, 1.0),
-            &[rows as i32, k as i32],
-            dtype,
-        );
+        let (x, xv) = uniform_matrix(&mut rng, rows, k, -1.0, 1.0, dtype);
         // w stored as [K, N] and used through a transposed view.
-        let (wt, wtv) = array_of(
-            &common::uniform(&mut rng, k * n, -0.2, 0.2),
-            &[k as i32, n as i32],
-            dtype,
-        );
+        let (wt, wtv) = uniform_matrix(&mut rng, k, n, -0.2, 0.2, dtype);
         let w = mlx_rs::ops::transpose(&wt).unwrap();
         let wv: Vec<f64> = (0..n)
             .flat_map(|j| (0..k).map(move |p| (j, p)))
@@ -489,11 +490,7 @@ device_test!(fused_linear_reads_transposed_and_sliced_weights, |dev| {
         common::assert_close_f32(&values_f32(&out), &want, linear_tolerance(dtype, dev), 1.0);
 
         // w: rows 1..n+1 and columns 2..k+2 of a larger matrix.
-        let (big, bigv) = array_of(
-            &common::uniform(&mut rng, (n + 3) * (k + 5), -0.2, 0.2),
-            &[(n + 3) as i32, (k + 5) as i32],
-            dtype,
-        );
+        let (big, bigv) = uniform_matrix(&mut rng, n + 3, k + 5, -0.2, 0.2, dtype);
         let w =
             mlx_rs::ops::slice(&big, &[1, 2], &[(n + 1) as i32, (k + 2) as i32], &[1, 1]).unwrap();
         let wv: Vec<f64> = (0..n)
@@ -518,11 +515,7 @@ device_test!(fused_linear_gradients_match_the_reference, |dev| {
     ] {
         let (n, k) = (24usize, 32usize);
         let c = linear_case(&mut rng, &[rows as i32, k as i32], n, k, dtype);
-        let (cot, _) = array_of(
-            &common::uniform(&mut rng, rows * n, -1.0, 1.0),
-            &[rows as i32, n as i32],
-            dtype,
-        );
+        let (cot, _) = uniform_matrix(&mut rng, rows, n, -1.0, 1.0, dtype);
         for (act, bias) in [(Activation::GeluTanh, true), (Activation::Silu, false)] {
             let mut primals = vec![c.x.clone(), c.w.clone()];
             if bias {
@@ -755,16 +748,8 @@ device_test!(score_topk_matches_f64, |dev| {
             (2, 300, 64, 256),
             (2, 50, 16, 50),
         ] {
-            let (q, qv) = array_of(
-                &common::uniform(&mut rng, b * d, -1.0, 1.0),
-                &[b as i32, d as i32],
-                dtype,
-            );
-            let (c, cv) = array_of(
-                &common::uniform(&mut rng, n * d, -1.0, 1.0),
-                &[n as i32, d as i32],
-                dtype,
-            );
+            let (q, qv) = uniform_matrix(&mut rng, b, d, -1.0, 1.0, dtype);
+            let (c, cv) = uniform_matrix(&mut rng, n, d, -1.0, 1.0, dtype);
             let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
             assert_eq!(scores.shape(), vec![b as i32, k as i32]);
             assert_eq!(scores.dtype(), Dtype::Float32);
@@ -853,11 +838,7 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
     // 9 bf16 queries take CUDA's tensor-core pass 1, 2 f32 ones its CUDA-core
     // pass 1.
     for (b, dtype) in [(2usize, Dtype::Float32), (9, Dtype::Bfloat16)] {
-        let (queries, qv) = array_of(
-            &common::uniform(&mut rng, b * d, -1.0, 1.0),
-            &[b as i32, d as i32],
-            dtype,
-        );
+        let (queries, qv) = uniform_matrix(&mut rng, b, d, -1.0, 1.0, dtype);
         // The corpus as a transposed view of a [D, N] array, row 7 all NaN.
         let mut ct = common::uniform(&mut rng, d * n, -1.0, 1.0);
         for j in 0..d {
@@ -918,16 +899,8 @@ device_test!(score_topk_merges_many_slices, |dev| {
     for dtype in [Dtype::Float32, Dtype::Bfloat16] {
         let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
         let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
-        let (q, qv) = array_of(
-            &common::uniform(&mut rng, b * d, -1.0, 1.0),
-            &[b as i32, d as i32],
-            dtype,
-        );
-        let (c, cv) = array_of(
-            &common::uniform(&mut rng, n * d, -1.0, 1.0),
-            &[n as i32, d as i32],
-            dtype,
-        );
+        let (q, qv) = uniform_matrix(&mut rng, b, d, -1.0, 1.0, dtype);
+        let (c, cv) = uniform_matrix(&mut rng, n, d, -1.0, 1.0, dtype);
         let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
         check_topk(
             &qv,
@@ -964,11 +937,7 @@ fn quant_case(
     dtype: Dtype,
 ) -> QuantCase {
     let scale = 1.5 / (k as f32).sqrt();
-    let (w, _) = array_of(
-        &common::uniform(rng, n * k, -scale, scale),
-        &[n as i32, k as i32],
-        dtype,
-    );
+    let (w, _) = uniform_matrix(rng, n, k, -scale, scale, dtype);
     // Quantized on the CPU: the test is about the matmul, not about quantize.
     let q =
         common::on_cpu(|| mxops::quantize(&w, group_size, bits, QuantizationMode::Affine)).unwrap();
