@@ -316,6 +316,36 @@ fn linear_f64(
     out
 }
 
+/// On CPU streams the compiled path computes GELU-tanh and SiLU with a
+/// rational tanh (faster than MLX's scalar `tanh`/`exp` loops): checked
+/// against f64 over the whole range where they bend and saturate, in f32
+/// and bf16, with NaN propagated. The weight is the 1 × 1 identity, so the
+/// output is the activation of `x` itself.
+#[test]
+fn cpu_tanh_activations_match_f64_over_their_range() {
+    let stream = Stream::new(&Device::cpu()).unwrap();
+    let mut xs: Vec<f32> = (0..=8000).map(|i| -20.0 + i as f32 * 0.005).collect();
+    xs.extend([1e-6, -1e-6, 0.0, f32::NAN]);
+    let one = Array::from_slice(&[1.0f32], &[1, 1]).unwrap();
+    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+        let (x, xv) = array_of(&xs, &[xs.len() as i32, 1], dtype);
+        let w = one.astype(dtype).unwrap();
+        assert_eq!(
+            kernels::fused_linear_path(&x, &w, &stream).unwrap(),
+            LinearPath::Compiled
+        );
+        for act in [Activation::GeluTanh, Activation::Silu] {
+            let out = kernels::fused_linear_on(&x, &w, None, act, &stream).unwrap();
+            assert_eq!(out.dtype(), dtype);
+            let want: Vec<f64> = xv.iter().map(|&v| activate_f64(v, act)).collect();
+            // f32: measured within 2e-6 (the exact-tanh chain: 5e-7);
+            // bf16: one rounding of an f32 result.
+            let tol = if dtype == Dtype::Float32 { 5e-6 } else { 8e-3 };
+            common::assert_close_f32(&values_f32(&out), &want, tol, 1.0);
+        }
+    }
+}
+
 /// Tolerance relative to max(|want|, 1) (outputs are O(1) by construction).
 /// f32 on a GPU allows TF32 (MLX's default there) in the cuBLAS path.
 fn linear_tolerance(dtype: Dtype, dev: &Device) -> f64 {

@@ -464,10 +464,73 @@ fn compiled(act: Activation, has_bias: bool) -> Result<CompiledFn> {
         move |a: &[Array]| {
             let s = Stream::current()?;
             let b = if has_bias { Some(&a[2]) } else { None };
+            if matches!(act, Activation::GeluTanh | Activation::Silu)
+                && s.device()?.device_type() == DeviceType::Cpu
+            {
+                let y = reference::linear_2d(&a[0], &a[1], b, Activation::Identity, &s)?;
+                return Ok(vec![tanh_activation_cpu(&y, act, &s)?]);
+            }
             Ok(vec![reference::linear_2d(&a[0], &a[1], b, act, &s)?])
         },
         false,
     )
+}
+
+/// GELU-tanh or SiLU (`0.5·v·(1 + tanh(v/2))`) on a CPU stream, computed in
+/// f32 with [`rational_tanh`] and rounded once to `y`'s dtype. MLX's CPU
+/// `tanh` and `exp` are scalar loops (about 18 and 13 ns per element on this
+/// project's CPU machine), while a compiled chain of multiply-adds runs at
+/// memory speed: for a 256 × 4096 output the activation takes 3.6 ms instead
+/// of 22 ms. The error against the exact activation stays below 2e-6 (f64
+/// check in `tests/kernels.rs`), within f32 GEMM rounding.
+fn tanh_activation_cpu(y: &Array, act: Activation, s: &Stream) -> Result<Array> {
+    let c = |v: f32| Array::scalar(v);
+    let v = ops::astype_on(y, Dtype::Float32, s)?;
+    let arg = if act == Activation::GeluTanh {
+        let cube = ops::multiply_on(&ops::multiply_on(&v, &v, s)?, &v, s)?;
+        let inner = ops::add_on(&v, &ops::multiply_on(&c(0.044715)?, &cube, s)?, s)?;
+        ops::multiply_on(&c(0.797_884_6)?, &inner, s)?
+    } else {
+        ops::multiply_on(&c(0.5)?, &v, s)?
+    };
+    let t = rational_tanh(&arg, s)?;
+    let half_v = ops::multiply_on(&c(0.5)?, &v, s)?;
+    let out = ops::multiply_on(&half_v, &ops::add_on(&c(1.0)?, &t, s)?, s)?;
+    ops::astype_on(&out, y.dtype(), s)
+}
+
+/// tanh of an f32 array as a rational function (odd degree-13 numerator,
+/// even degree-6 denominator, the approximation Eigen uses for `float`),
+/// from multiply-adds and one division: within 4e-7 of tanh everywhere
+/// (inputs beyond ±7.9053 are clamped, where it rounds to ±1).
+fn rational_tanh(x: &Array, s: &Stream) -> Result<Array> {
+    const CLAMP: f32 = 7.905_311;
+    const NUM: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_672e-11,
+        2.000_188e-13,
+        -2.760_768_5e-16,
+    ];
+    const DEN: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let x = ops::clip_on(
+        x,
+        Some(&Array::scalar(-CLAMP)?),
+        Some(&Array::scalar(CLAMP)?),
+        s,
+    )?;
+    let x2 = ops::multiply_on(&x, &x, s)?;
+    let horner = |coeffs: &[f32]| -> Result<Array> {
+        let mut acc = Array::scalar(coeffs[coeffs.len() - 1])?;
+        for &k in coeffs[..coeffs.len() - 1].iter().rev() {
+            acc = ops::add_on(&ops::multiply_on(&acc, &x2, s)?, &Array::scalar(k)?, s)?;
+        }
+        Ok(acc)
+    };
+    let p = ops::multiply_on(&x, &horner(&NUM)?, s)?;
+    ops::divide_on(&p, &horner(&DEN)?, s)
 }
 
 /// The fused kernel as a custom function whose VJP is the reference's. Both
