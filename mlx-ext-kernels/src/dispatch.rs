@@ -1,6 +1,8 @@
 //! Choosing between a fused kernel and the reference, and building each
 //! kernel once per process.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
@@ -143,4 +145,31 @@ pub(crate) fn poisoned(config: KernelConfig) -> KernelConfig {
     } else {
         config
     }
+}
+
+/// Built functions (compiled or custom) of one op, by key and stream. They
+/// are neither Send nor Sync (MLX's compile cache and closures are per
+/// thread), so each lives in a `thread_local!`.
+pub(crate) type FnCache<K, F> = RefCell<Vec<(K, Stream, Rc<F>)>>;
+
+/// The function for `key` on `stream` from `cache`, built once by `build`.
+pub(crate) fn cached_fn<K: PartialEq, F>(
+    cache: &'static std::thread::LocalKey<FnCache<K, F>>,
+    key: K,
+    stream: &Stream,
+    build: impl FnOnce() -> Result<F>,
+) -> Result<Rc<F>> {
+    let hit = cache.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, s, _)| *k == key && s == stream)
+            .map(|(_, _, f)| Rc::clone(f))
+    });
+    if let Some(f) = hit {
+        return Ok(f);
+    }
+    // Built outside the borrow: building may trace and re-enter the op.
+    let f = Rc::new(build()?);
+    cache.with(|c| c.borrow_mut().push((key, stream.clone(), Rc::clone(&f))));
+    Ok(f)
 }

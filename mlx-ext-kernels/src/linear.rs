@@ -15,7 +15,6 @@
 //! reference's, so the op trains.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlx_rs_core::closure::Closure;
@@ -26,7 +25,7 @@ use mlx_rs_core::{
     Result, Stream, StreamOrDevice,
 };
 
-use crate::dispatch::{force_reference, poisoned, Kernels};
+use crate::dispatch::{cached_fn, force_reference, poisoned, FnCache, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/fused_linear_common.cuh");
 const CUDA_MMA: &str = include_str!("../../cuda-src/fused_linear_mma.cu");
@@ -211,13 +210,13 @@ pub fn fused_linear_on<'s>(
     let out = match path(&dims, x.dtype(), &stream)? {
         LinearPath::Reference => reference::linear_2d(&x2, w, b, act, &stream)?,
         LinearPath::Compiled => {
-            let f = cached(&COMPILED, act, b.is_some(), &stream, || {
+            let f = cached_fn(&COMPILED, (act, b.is_some()), &stream, || {
                 compiled(act, b.is_some())
             })?;
             with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
         }
         LinearPath::Cuda | LinearPath::Metal => {
-            let f = cached(&FUSED, act, b.is_some(), &stream, || {
+            let f = cached_fn(&FUSED, (act, b.is_some()), &stream, || {
                 fused(act, b.is_some())
             })?;
             with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
@@ -423,36 +422,10 @@ fn args(x2: Array, w: &Array, b: Option<&Array>) -> Vec<Array> {
     v
 }
 
-type Cache<F> = RefCell<Vec<((Activation, bool), Stream, Rc<F>)>>;
-
 thread_local! {
-    // Built functions are neither Send nor Sync (MLX's compile cache is per
-    // thread): one set per thread, per activation, bias presence and stream.
-    static COMPILED: Cache<CompiledFn> = const { RefCell::new(Vec::new()) };
-    static FUSED: Cache<Closure> = const { RefCell::new(Vec::new()) };
-}
-
-fn cached<F>(
-    cache: &'static std::thread::LocalKey<Cache<F>>,
-    act: Activation,
-    has_bias: bool,
-    stream: &Stream,
-    build: impl FnOnce() -> Result<F>,
-) -> Result<Rc<F>> {
-    let key = (act, has_bias);
-    let hit = cache.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|(k, s, _)| *k == key && s == stream)
-            .map(|(_, _, f)| Rc::clone(f))
-    });
-    if let Some(f) = hit {
-        return Ok(f);
-    }
-    // Built outside the borrow: building may trace and re-enter this module.
-    let f = Rc::new(build()?);
-    cache.with(|c| c.borrow_mut().push((key, stream.clone(), Rc::clone(&f))));
-    Ok(f)
+    // One built function per thread, activation, bias presence and stream.
+    static COMPILED: FnCache<(Activation, bool), CompiledFn> = const { RefCell::new(Vec::new()) };
+    static FUSED: FnCache<(Activation, bool), Closure> = const { RefCell::new(Vec::new()) };
 }
 
 /// The reference compiled: MLX fuses the bias add and activation into one

@@ -33,7 +33,6 @@
 //! wrapped in a custom function whose VJP is the reference's.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlx_rs_core::closure::Closure;
@@ -42,7 +41,7 @@ use mlx_rs_core::ops::{self, QuantizationMode};
 use mlx_rs_core::transforms::{self, CustomFunction};
 use mlx_rs_core::{with_stream, Array, Dtype, Error, Result, Stream, StreamOrDevice};
 
-use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
+use crate::dispatch::{cached_fn, path_for, poisoned, FnCache, KernelPath, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/quantized_matmul.cuh");
 /// The tensor-core kernel calls the fused linear kernels' `mma` wrapper.
@@ -224,7 +223,9 @@ pub fn quantized_matmul_on<'s>(
         return quantized_matmul_reference_on(x, w, scales, biases, group_size, bits, &stream);
     }
     let x2 = ops::reshape_on(x, &[dims.m, dims.k], &stream)?;
-    let f = cached(group_size, bits, &stream)?;
+    let f = cached_fn(&FUNCTIONS, (group_size, bits), &stream, || {
+        fused(group_size, bits)
+    })?;
     let out = with_stream(&stream, || {
         f.call(&[x2, w.clone(), scales.clone(), biases.clone()])
     })?
@@ -395,29 +396,9 @@ fn kernel_dims(
     })
 }
 
-/// Built functions by (group size, bits) and stream.
-type Cache = RefCell<Vec<((i32, i32), Stream, Rc<Closure>)>>;
-
 thread_local! {
-    // Built functions are not Send (MLX's closures are per thread): one per
-    // thread, per (group size, bits) and stream.
-    static FUNCTIONS: Cache = const { RefCell::new(Vec::new()) };
-}
-
-fn cached(group_size: i32, bits: i32, stream: &Stream) -> Result<Rc<Closure>> {
-    let key = (group_size, bits);
-    let hit = FUNCTIONS.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|(k, s, _)| *k == key && s == stream)
-            .map(|(_, _, f)| Rc::clone(f))
-    });
-    if let Some(f) = hit {
-        return Ok(f);
-    }
-    let f = Rc::new(fused(group_size, bits)?);
-    FUNCTIONS.with(|c| c.borrow_mut().push((key, stream.clone(), Rc::clone(&f))));
-    Ok(f)
+    // One built function per thread, (group size, bits) and stream.
+    static FUNCTIONS: FnCache<(i32, i32), Closure> = const { RefCell::new(Vec::new()) };
 }
 
 /// The kernel as a custom function of `(x [M, K], w, scales, biases)` whose

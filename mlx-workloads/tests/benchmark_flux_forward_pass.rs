@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{help_lists, report_lines, succeeded, text, HARNESS_FLAGS};
+use common::{help_lists, report_lines, succeeded, text, trace_span_names, HARNESS_FLAGS};
 
 fn program() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchmark_flux_forward_pass"));
@@ -72,15 +72,7 @@ fn run_small(dtype: &str, compiled: &str, json: &Path, trace: &Path) -> u64 {
     assert!(max.is_finite() && max > 0.0);
     assert_eq!(record["top_stages"].as_array().unwrap().len(), 5);
 
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(trace).unwrap()).unwrap();
-    let names: Vec<&str> = doc["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["ph"] == "X")
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = trace_span_names(trace);
     for stage in [
         "embedders",
         "double_blocks.0",

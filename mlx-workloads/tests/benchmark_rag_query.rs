@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{help_lists, report_lines, succeeded, text, HARNESS_FLAGS};
+use common::{help_lists, report_lines, succeeded, text, trace_span_names, HARNESS_FLAGS};
 
 const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rag_tiny");
 
@@ -67,15 +67,7 @@ fn small_preset_runs_and_writes_its_record_and_profile() {
     assert_eq!(record["metrics"]["recall@10 pairs"], 16);
     assert!(record["metrics"]["recall@10"].as_f64().unwrap() >= 0.8);
 
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
-    let names: Vec<&str> = doc["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["ph"] == "X")
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = trace_span_names(&trace);
     for stage in ["tokenize", "embed", "score+top-k"] {
         assert_eq!(names.iter().filter(|n| **n == stage).count(), 2, "{stage}");
     }

@@ -156,14 +156,17 @@ fn bad_inputs_and_files_are_errors() {
         "encoder.layer.6.output.dense.bias".into(),
         mlx_rs_core::ops::ones(&[384], Dtype::Float32).unwrap(),
     );
-    let extra = dir.join("model.safetensors");
-    mlx_rs_core::io::save_safetensors(&extra, &st.arrays, &st.metadata).unwrap();
     let mut bad = files.clone();
-    bad.weights = extra;
-    let err = Encoder::load(&bad, Dtype::Float32)
-        .err()
-        .unwrap()
-        .to_string();
+    bad.weights = dir.join("model.safetensors");
+    // Writes `st` as the checkpoint and returns the error of loading it.
+    let load_err = |st: &mlx_rs_core::io::SafeTensors| {
+        mlx_rs_core::io::save_safetensors(&bad.weights, &st.arrays, &st.metadata).unwrap();
+        Encoder::load(&bad, Dtype::Float32)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let err = load_err(&st);
     assert!(
         err.contains("unexpected encoder.layer.6.output.dense.bias"),
         "{err}"
@@ -176,11 +179,7 @@ fn bad_inputs_and_files_are_errors() {
         .arrays
         .remove("encoder.layer.2.attention.self.key.bias")
         .unwrap();
-    mlx_rs_core::io::save_safetensors(&bad.weights, &st.arrays, &st.metadata).unwrap();
-    let err = Encoder::load(&bad, Dtype::Float32)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&st);
     assert!(
         err.contains("missing encoder.layer.2.attention.self.key.bias"),
         "{err}"
@@ -189,11 +188,7 @@ fn bad_inputs_and_files_are_errors() {
         "encoder.layer.2.attention.self.key.bias".into(),
         mlx_rs_core::ops::slice(&key, &[0], &[383], &[1]).unwrap(),
     );
-    mlx_rs_core::io::save_safetensors(&bad.weights, &st.arrays, &st.metadata).unwrap();
-    let err = Encoder::load(&bad, Dtype::Float32)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_err(&st);
     assert!(
         err.contains("encoder.layer.2.attention.self.key.bias has shape [383]"),
         "{err}"

@@ -62,6 +62,20 @@ pub fn report_lines(stdout: &str, extra: &[&str]) {
     assert!(stdout.contains("top stages"), "{stdout}");
 }
 
+/// The names of the complete spans (`"ph": "X"`) of a `--profile` trace.
+#[track_caller]
+pub fn trace_span_names(path: &std::path::Path) -> Vec<String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Checks that `--help` succeeded and names each of `items`.
 #[track_caller]
 pub fn help_lists(out: &Output, items: &[&str]) {
