@@ -316,7 +316,7 @@ fn linear_f64(
     out
 }
 
-/// On CPU streams the compiled path computes GELU (erf and tanh forms) and
+/// On CPU streams the CPU primitive computes GELU (erf and tanh forms) and
 /// SiLU with rational erf / tanh (faster than MLX's scalar loops): checked
 /// against f64 over the whole range where they bend and saturate, in f32
 /// and bf16, with NaN propagated. The weight is the 1 × 1 identity, so the
@@ -332,7 +332,7 @@ fn cpu_tanh_activations_match_f64_over_their_range() {
         let w = one.astype(dtype).unwrap();
         assert_eq!(
             kernels::fused_linear_path(&x, &w, &stream).unwrap(),
-            LinearPath::Compiled
+            LinearPath::Cpu
         );
         for act in [Activation::GeluTanh, Activation::Gelu, Activation::Silu] {
             let out = kernels::fused_linear_on(&x, &w, None, act, &stream).unwrap();
@@ -393,7 +393,7 @@ fn linear_case(
 
 fn expected_linear_path(dev: &Device, dtype: Dtype, rows: usize) -> LinearPath {
     if dev.device_type() == mlx_rs::DeviceType::Cpu {
-        LinearPath::Compiled
+        LinearPath::Cpu
     } else if mlx_rs::cuda_is_available() {
         if !kernels::fused_linear_cuda() || (dtype == Dtype::Float32 && rows > 16) {
             LinearPath::Compiled

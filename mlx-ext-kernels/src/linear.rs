@@ -2,23 +2,26 @@
 //! transformer or DiT block, with `x: [..., K]`, `w: [N, K]` (the layout
 //! `nn.Linear` checkpoints store) and `b: [N]`.
 //!
-//! One op that MLX sees as one node. On the CPU, and by default on CUDA, it
-//! is the reference compiled once so that MLX fuses the element-wise tail
-//! after its GEMM (BLAS, cuBLAS): measured on an H200 that is 1.06-1.19x the
+//! One op that MLX sees as one node. On the CPU it is this crate's CPU
+//! primitive ([`mlx_rs_core::ops::cpu::linear`]): one BLAS GEMM, then bias
+//! and activation in a single vectorized pass over the output. By default on
+//! CUDA it is the reference compiled once so that MLX fuses the element-wise
+//! tail after cuBLAS's GEMM: measured on an H200 that is 1.06-1.19x the
 //! bare GEMM. This crate's fused CUDA kernels (a tensor-core GEMM, or a
 //! split-K tensor-core kernel for at most 64 rows, with bias and activation
 //! applied to the accumulators before the only store) run when asked for
 //! ([`set_fused_linear_cuda`]); `docs/kernels.md` and `BENCHMARKS.md` give
 //! their measured times against cuBLAS. On Apple GPUs a Metal kernel
 //! computes the same.
-//! The fused kernels are wrapped in a custom function whose VJP is the
-//! reference's, so the op trains.
+//! The fused kernels and the CPU primitive are wrapped in a custom function
+//! whose VJP is the reference's, so the op trains.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlx_rs_core::closure::Closure;
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
+use mlx_rs_core::ops::cpu::{self, Epilogue};
 use mlx_rs_core::transforms::{self, CompiledFn, CustomFunction};
 use mlx_rs_core::{
     cuda_is_available, metal_is_available, ops, with_stream, Array, DeviceType, Dtype, Error,
@@ -155,10 +158,14 @@ pub enum LinearPath {
     Cuda,
     /// The fused Metal kernel.
     Metal,
+    /// The CPU primitive ([`mlx_rs_core::ops::cpu::linear`]): BLAS GEMM plus
+    /// one pass for bias and activation; bfloat16 and float16 go through
+    /// float32 and are rounded once.
+    Cpu,
     /// The reference compiled once, so that MLX fuses the bias and activation
-    /// into one element-wise kernel after its GEMM: the CPU path, and the
-    /// CUDA path unless [`set_fused_linear_cuda`] is on (and then for inputs
-    /// no fused kernel takes: f32 with more than 16 rows).
+    /// into one element-wise kernel after its GEMM: the CUDA path unless
+    /// [`set_fused_linear_cuda`] is on (and then for inputs no fused kernel
+    /// takes: f32 with more than 16 rows).
     Compiled,
     /// The reference, uncompiled: float64 and integer dtypes, and everything
     /// while [`crate::set_force_reference`] is on.
@@ -215,7 +222,7 @@ pub fn fused_linear_on<'s>(
             })?;
             with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
         }
-        LinearPath::Cuda | LinearPath::Metal => {
+        LinearPath::Cuda | LinearPath::Metal | LinearPath::Cpu => {
             let f = cached_fn(&FUSED, (act, b.is_some()), &stream, || {
                 fused(act, b.is_some())
             })?;
@@ -399,7 +406,7 @@ fn path(dims: &Dims, dtype: Dtype, stream: &Stream) -> Result<LinearPath> {
         return Ok(LinearPath::Reference);
     }
     if stream.device()?.device_type() != DeviceType::Gpu {
-        return Ok(LinearPath::Compiled);
+        return Ok(LinearPath::Cpu);
     }
     Ok(if cuda_is_available() {
         // The tensor-core kernel takes 16-bit inputs; f32 goes to the split-K
@@ -437,113 +444,16 @@ fn compiled(act: Activation, has_bias: bool) -> Result<CompiledFn> {
         move |a: &[Array]| {
             let s = Stream::current()?;
             let b = if has_bias { Some(&a[2]) } else { None };
-            if matches!(
-                act,
-                Activation::GeluTanh | Activation::Gelu | Activation::Silu
-            ) && s.device()?.device_type() == DeviceType::Cpu
-            {
-                let y = reference::linear_2d(&a[0], &a[1], b, Activation::Identity, &s)?;
-                return Ok(vec![rational_activation_cpu(&y, act, &s)?]);
-            }
             Ok(vec![reference::linear_2d(&a[0], &a[1], b, act, &s)?])
         },
         false,
     )
 }
 
-/// GELU (erf or tanh form) or SiLU (`0.5·v·(1 + tanh(v/2))`) on a CPU
-/// stream, computed in f32 through [`rational_erf`] / [`rational_tanh`] and
-/// rounded once to `y`'s dtype. MLX's CPU `erf`, `tanh` and `exp` are scalar
-/// loops (about 25, 18 and 13 ns per element on this project's CPU machine),
-/// while a compiled chain of multiply-adds runs several times faster: for a
-/// 256 × 4096 output GELU-tanh takes 3.6 ms instead of 22 ms, erf-GELU 5.2
-/// instead of 28. The error against the exact activation stays within 2e-6
-/// (f64 check in `tests/kernels.rs`), the size of f32 GEMM rounding.
-fn rational_activation_cpu(y: &Array, act: Activation, s: &Stream) -> Result<Array> {
-    let c = |v: f32| Array::scalar(v);
-    let v = ops::astype_on(y, Dtype::Float32, s)?;
-    let t = match act {
-        Activation::Gelu => rational_erf(
-            &ops::multiply_on(&c(std::f32::consts::FRAC_1_SQRT_2)?, &v, s)?,
-            s,
-        )?,
-        Activation::GeluTanh => {
-            let cube = ops::multiply_on(&ops::multiply_on(&v, &v, s)?, &v, s)?;
-            let inner = ops::add_on(&v, &ops::multiply_on(&c(0.044715)?, &cube, s)?, s)?;
-            rational_tanh(&ops::multiply_on(&c(0.797_884_6)?, &inner, s)?, s)?
-        }
-        _ => rational_tanh(&ops::multiply_on(&c(0.5)?, &v, s)?, s)?,
-    };
-    let half_v = ops::multiply_on(&c(0.5)?, &v, s)?;
-    let out = ops::multiply_on(&half_v, &ops::add_on(&c(1.0)?, &t, s)?, s)?;
-    ops::astype_on(&out, y.dtype(), s)
-}
-
-/// tanh of an f32 array as a rational function (odd degree-13 numerator,
-/// even degree-6 denominator, the approximation Eigen uses for `float`):
-/// within 4e-7 of tanh everywhere (inputs beyond ±7.9053 are clamped, where
-/// it rounds to ±1).
-fn rational_tanh(x: &Array, s: &Stream) -> Result<Array> {
-    const NUM: [f32; 7] = [
-        4.893_524_6e-3,
-        6.372_619e-4,
-        1.485_722_4e-5,
-        5.122_297e-8,
-        -8.604_672e-11,
-        2.000_188e-13,
-        -2.760_768_5e-16,
-    ];
-    const DEN: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
-    odd_rational(x, 7.905_311, &NUM, &DEN, s)
-}
-
-/// erf of an f32 array as a rational function (odd degree-13 numerator,
-/// even degree-8 denominator, Eigen's approximation for `float`): within
-/// 5e-7 of erf (MLX's own f32 `erf`: 5.3e-7); inputs beyond ±4 are clamped.
-fn rational_erf(x: &Array, s: &Stream) -> Result<Array> {
-    const NUM: [f32; 7] = [
-        -1.609_603_3e-2,
-        -2.954_6e-3,
-        -7.349_906_3e-4,
-        -5.692_506_4e-5,
-        -2.101_024e-6,
-        2.770_681_4e-8,
-        -2.726_142_3e-10,
-    ];
-    const DEN: [f32; 5] = [
-        -1.426_473_9e-2,
-        -7.373_329e-3,
-        -1.682_827e-3,
-        -2.133_740_6e-4,
-        -1.456_607_2e-5,
-    ];
-    odd_rational(x, 4.0, &NUM, &DEN, s)
-}
-
-/// `x·P(x²) / Q(x²)` with `x` clamped to `±clamp`; coefficients from the
-/// constant term up.
-fn odd_rational(x: &Array, clamp: f32, num: &[f32], den: &[f32], s: &Stream) -> Result<Array> {
-    let x = ops::clip_on(
-        x,
-        Some(&Array::scalar(-clamp)?),
-        Some(&Array::scalar(clamp)?),
-        s,
-    )?;
-    let x2 = ops::multiply_on(&x, &x, s)?;
-    let horner = |coeffs: &[f32]| -> Result<Array> {
-        let mut acc = Array::scalar(coeffs[coeffs.len() - 1])?;
-        for &k in coeffs[..coeffs.len() - 1].iter().rev() {
-            acc = ops::add_on(&ops::multiply_on(&acc, &x2, s)?, &Array::scalar(k)?, s)?;
-        }
-        Ok(acc)
-    };
-    let p = ops::multiply_on(&x, &horner(num)?, s)?;
-    ops::divide_on(&p, &horner(den)?, s)
-}
-
-/// The fused kernel as a custom function whose VJP is the reference's. Both
-/// run on the current stream (callers scope the forward call with
-/// `with_stream`; the VJP runs where the gradient is taken).
+/// The fused kernel (or the CPU primitive) as a custom function whose VJP is
+/// the reference's. Both run on the current stream (callers scope the
+/// forward call with `with_stream`; the VJP runs where the gradient is
+/// taken).
 fn fused(act: Activation, has_bias: bool) -> Result<Closure> {
     CustomFunction::new(move |a: &[Array]| {
         let s = Stream::current()?;
@@ -567,6 +477,32 @@ fn fused(act: Activation, has_bias: bool) -> Result<Closure> {
     .build()
 }
 
+/// The CPU primitive; half-precision operands are widened to f32 for BLAS
+/// and the result rounded once (MLX's half GEMMs on the CPU are plain loops).
+fn launch_cpu(
+    x: &Array,
+    w: &Array,
+    b: Option<&Array>,
+    act: Activation,
+    s: &Stream,
+) -> Result<Array> {
+    let epilogue = match act {
+        Activation::Identity => Epilogue::Identity,
+        Activation::Relu => Epilogue::Relu,
+        Activation::GeluTanh => Epilogue::GeluTanh,
+        Activation::Gelu => Epilogue::GeluErf,
+        Activation::Silu => Epilogue::Silu,
+    };
+    let dtype = x.dtype();
+    if dtype == Dtype::Float32 {
+        return cpu::linear_on(x, w, b, epilogue, s);
+    }
+    let wide = |a: &Array| ops::astype_on(a, Dtype::Float32, s);
+    let b = b.map(wide).transpose()?;
+    let y = cpu::linear_on(&wide(x)?, &wide(w)?, b.as_ref(), epilogue, s)?;
+    ops::astype_on(&y, dtype, s)
+}
+
 /// Whether MLX computes f32 matmuls with TF32 on CUDA (`MLX_ENABLE_TF32`,
 /// read once like MLX does; on unless it is `0`). The split-K kernel follows
 /// it: one TF32 product per step when allowed, else 3xTF32 (about f32
@@ -581,8 +517,12 @@ fn tf32_allowed() -> bool {
     })
 }
 
-/// Launches the fused kernel on `x: [M, K]`.
+/// Launches the fused kernel on `x: [M, K]`, or on CPU streams the CPU
+/// primitive.
 fn launch(x: &Array, w: &Array, b: Option<&Array>, act: Activation, s: &Stream) -> Result<Array> {
+    if s.device()?.device_type() == DeviceType::Cpu {
+        return launch_cpu(x, w, b, act, s);
+    }
     let (m, k) = (x.dim(0)?, x.dim(1)?);
     let n = w.dim(0)?;
     let dtype = x.dtype();

@@ -15,6 +15,7 @@ pub fn emit(mlxc_dir: &Path, mlx_include: &Path) {
         .header(manifest_dir.join("wrapper.h").to_string_lossy())
         .clang_arg(format!("-I{}", mlxc_dir.display()))
         .clang_arg(format!("-I{}", mlx_include.display()))
+        .clang_arg(format!("-I{}", manifest_dir.join("shim").display()))
         .allowlist_function("mlx_.*")
         .allowlist_type("mlx_.*")
         .allowlist_var("mlx_.*|MLX_.*")

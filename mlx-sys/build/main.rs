@@ -36,7 +36,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    for path in ["build", "compat", "wrapper.h"] {
+    for path in ["build", "compat", "shim", "wrapper.h"] {
         println!("cargo:rerun-if-changed={path}");
     }
 

@@ -100,6 +100,29 @@ pub fn not_found_message(why: &str) -> String {
     )
 }
 
+/// The project's own C++ additions (`shim/`): CPU primitives registered with
+/// MLX, compiled into the same library as mlx-c. Their loops are written to
+/// be vectorized, so they build at `-O3` with OpenMP's `simd` pragmas (no
+/// OpenMP runtime is used or linked).
+fn shim_build(src: &Path, mlx_include: &Path, manifest_dir: &Path) -> cc::Build {
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++20")
+        .opt_level(3)
+        .debug(false)
+        .pic(true)
+        .warnings(false)
+        .flag_if_supported("-w")
+        .flag_if_supported("-fopenmp-simd")
+        .include(src)
+        .include(mlx_include)
+        .include(manifest_dir.join("shim"))
+        .file(manifest_dir.join("shim/cpu_primitives.cpp"))
+        .cargo_metadata(false);
+    build
+}
+
 /// Compiles mlx-c into a shared library linked against libmlx in `lib_dir`,
 /// and returns its path.
 ///
@@ -150,6 +173,8 @@ pub fn build_shared(src: &Path, mlx_include: &Path, lib_dir: &Path, target: &Tar
         env::var("TARGET").unwrap_or_default().as_bytes(),
         include_bytes!("mlxc.rs"),
         include_bytes!("../compat/mlx_format_compat.h"),
+        include_bytes!("../shim/mlx_rs_shim.h"),
+        include_bytes!("../shim/cpu_primitives.cpp"),
     ] {
         key.update((part.len() as u64).to_le_bytes());
         key.update(part);
@@ -180,7 +205,8 @@ pub fn build_shared(src: &Path, mlx_include: &Path, lib_dir: &Path, target: &Tar
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no mlx-c sources in {}", src.display());
-    let objects = build.files(&files).compile_intermediates();
+    let mut objects = build.files(&files).compile_intermediates();
+    objects.extend(shim_build(src, mlx_include, &manifest_dir).compile_intermediates());
 
     // How mlx-c finds libmlx: relative to itself inside the cache, else the
     // absolute folder. RUNPATH (not RPATH) so LD_LIBRARY_PATH can still swap
@@ -206,6 +232,10 @@ pub fn build_shared(src: &Path, mlx_include: &Path, lib_dir: &Path, target: &Tar
             .arg(format!("-Wl,-soname,{file_name}"))
             // A CUDA libmlx links without the CUDA libraries present.
             .arg("-Wl,--allow-shlib-undefined");
+    }
+    if target.os == "macos" {
+        // The shim's GEMM calls the BLAS libmlx uses, Accelerate on macOS.
+        cmd.args(["-framework", "Accelerate"]);
     }
     cmd.arg(format!("-Wl,-rpath,{runpath}"))
         .arg("-L")

@@ -6054,3 +6054,42 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn mlx_version(str_: *mut mlx_string) -> ::std::os::raw::c_int;
 }
+pub const MLX_RS_EPILOGUE_IDENTITY: mlx_rs_epilogue_ = 0;
+pub const MLX_RS_EPILOGUE_RELU: mlx_rs_epilogue_ = 1;
+pub const MLX_RS_EPILOGUE_GELU_TANH: mlx_rs_epilogue_ = 2;
+pub const MLX_RS_EPILOGUE_GELU_ERF: mlx_rs_epilogue_ = 3;
+pub const MLX_RS_EPILOGUE_SILU: mlx_rs_epilogue_ = 4;
+/// Epilogues of mlx_rs_cpu_linear.
+pub type mlx_rs_epilogue_ = ::std::os::raw::c_uint;
+/// Epilogues of mlx_rs_cpu_linear.
+pub use self::mlx_rs_epilogue_ as mlx_rs_epilogue;
+unsafe extern "C" {
+    /** `epilogue(x @ w^T + b)` for float32 `x: [M, K]`, `w: [N, K]` (row- or
+ column-major), `b: [N]` (an empty handle for none), as one CPU primitive:
+ one BLAS GEMM, then the bias and activation in a single pass over the
+ output. `s` must be a CPU stream.*/
+    pub fn mlx_rs_cpu_linear(
+        res: *mut mlx_array,
+        x: mlx_array,
+        w: mlx_array,
+        b: mlx_array,
+        epilogue: mlx_rs_epilogue,
+        s: mlx_stream,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    /** The best `k` rows of `corpus: [N, D]` for each of `queries: [B, D]` by dot
+ product, as one CPU primitive that streams the corpus once: `scores`
+ (float32) and `indices` (uint32), both `[B, k]`, best first, ties to the
+ lower index, NaN scores ranked and reported as -inf. Both inputs float32,
+ or both bfloat16 (products accumulated in float32). `s` must be a CPU
+ stream.*/
+    pub fn mlx_rs_cpu_score_topk(
+        scores: *mut mlx_array,
+        indices: *mut mlx_array,
+        queries: mlx_array,
+        corpus: mlx_array,
+        k: ::std::os::raw::c_int,
+        s: mlx_stream,
+    ) -> ::std::os::raw::c_int;
+}

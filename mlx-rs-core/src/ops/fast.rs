@@ -17,18 +17,8 @@
 use std::ffi::CStr;
 
 use crate::ffi::array_op;
+use crate::ops::raw_or_null;
 use crate::Array;
-
-/// The raw handle of an optional array; an empty handle (which mlx-c reads as
-/// "not given") for `None`.
-fn raw_or_null(a: Option<&Array>) -> mlx_sys::mlx_array {
-    a.map_or(
-        mlx_sys::mlx_array {
-            ctx: std::ptr::null_mut(),
-        },
-        Array::as_raw,
-    )
-}
 
 ops! {
     /// Root-mean-square normalization over the last axis:

@@ -67,6 +67,17 @@ macro_rules! ops {
 
 pub(crate) use op;
 
+/// The raw handle of an optional array; an empty handle (which mlx-c reads as
+/// "not given") for `None`.
+pub(crate) fn raw_or_null(a: Option<&Array>) -> mlx_sys::mlx_array {
+    a.map_or(
+        mlx_sys::mlx_array {
+            ctx: std::ptr::null_mut(),
+        },
+        Array::as_raw,
+    )
+}
+
 /// Runs `f` on `inputs`, through float32 when they all share one half
 /// dtype (bfloat16, float16) and `s` is a CPU stream, and rounds the result
 /// back to that dtype once.
@@ -119,6 +130,7 @@ mod shape;
 mod sort;
 mod window;
 
+pub mod cpu;
 pub mod fast;
 pub mod fft;
 pub mod linalg;

@@ -4,6 +4,7 @@
 use std::ffi::CStr;
 
 use crate::ffi::{array_op, vector_op};
+use crate::ops::raw_or_null;
 use crate::{Array, Dtype, Error, Result};
 
 /// How a weight is quantized.
@@ -63,15 +64,6 @@ fn optional_int(v: i32) -> mlx_sys::mlx_optional_int {
         value: v,
         has_value: true,
     }
-}
-
-fn raw_or_null(a: Option<&Array>) -> mlx_sys::mlx_array {
-    a.map_or(
-        mlx_sys::mlx_array {
-            ctx: std::ptr::null_mut(),
-        },
-        Array::as_raw,
-    )
 }
 
 /// An affine weight needs its biases; the other modes have none.

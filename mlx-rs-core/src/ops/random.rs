@@ -25,18 +25,8 @@
 
 use crate::array::ResultSlot;
 use crate::ffi::{array_op, mlx_call};
+use crate::ops::raw_or_null;
 use crate::{Array, Dtype, Result};
-
-/// The raw handle of an optional array; an empty handle (which mlx-c reads as
-/// "not given") for `None`.
-fn raw_or_null(a: Option<&Array>) -> mlx_sys::mlx_array {
-    a.map_or(
-        mlx_sys::mlx_array {
-            ctx: std::ptr::null_mut(),
-        },
-        Array::as_raw,
-    )
-}
 
 /// A PRNG key (a `uint32` array of shape `[2]`) derived from `seed`.
 #[track_caller]
