@@ -42,8 +42,15 @@ fn expected_path(dev: &Device) -> KernelPath {
     }
 }
 
-/// Converts f32 data to `dtype` on the host, returning the array and the values
-/// it actually holds (after rounding) as f64.
+/// `score_topk` has a CPU primitive for float32 and bfloat16.
+fn expected_score_topk_path(dev: &Device, dtype: Dtype) -> KernelPath {
+    if dev.device_type() == mlx_rs::DeviceType::Cpu && dtype != Dtype::Float16 {
+        KernelPath::Cpu
+    } else {
+        expected_path(dev)
+    }
+}
+
 /// A `[rows, cols]` matrix of uniform values in `[lo, hi)` as an array of
 /// `dtype` and the values it holds, in f64.
 fn uniform_matrix(
@@ -61,6 +68,8 @@ fn uniform_matrix(
     )
 }
 
+/// Converts f32 data to `dtype` on the host, returning the array and the values
+/// it actually holds (after rounding) as f64.
 fn array_of(data: &[f32], shape: &[i32], dtype: Dtype) -> (Array, Vec<f64>) {
     match dtype {
         Dtype::Float32 => (
@@ -760,10 +769,10 @@ device_test!(score_topk_matches_f64, |dev| {
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
     for dtype in [Dtype::Float32, Dtype::Bfloat16, Dtype::Float16] {
-        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         assert_eq!(
-            kernels::path_for(&stream, dtype).unwrap(),
-            expected_path(dev)
+            kernels::score_topk_path(dtype, &stream).unwrap(),
+            expected_score_topk_path(dev, dtype)
         );
         // The kernels accumulate in f32 whatever the input dtype; the
         // reference's matmul rounds its scores to the input dtype.
@@ -814,7 +823,7 @@ device_test!(score_topk_orders_ties_by_index, |dev| {
         ((3, 2600, 16, 40), Dtype::Bfloat16),
         ((9, 2600, 32, 40), Dtype::Bfloat16),
     ] {
-        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         let (q, qv) = array_of(&grid(&mut rng, b * d, 0.5), &[b as i32, d as i32], dtype);
         let (c, cv) = array_of(&grid(&mut rng, n * d, 0.25), &[n as i32, d as i32], dtype);
         let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
@@ -888,7 +897,7 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
                 cv[r * d + j] = ctv[j * n + r];
             }
         }
-        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
         check_topk(&qv, &cv, (b, n, d, n), &scores, &indices, rtol);
         for qi in 0..b {
@@ -927,7 +936,7 @@ device_test!(score_topk_merges_many_slices, |dev| {
     // candidates per query over several rounds, cutting its buffer back.
     let (b, n, d, k) = (2usize, 120_000usize, 64usize, 100usize);
     for dtype in [Dtype::Float32, Dtype::Bfloat16] {
-        let kernel = kernels::path_for(&stream, dtype).unwrap() != KernelPath::Reference;
+        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
         let (q, qv) = uniform_matrix(&mut rng, b, d, -1.0, 1.0, dtype);
         let (c, cv) = uniform_matrix(&mut rng, n, d, -1.0, 1.0, dtype);

@@ -16,11 +16,15 @@ pub enum KernelPath {
     Cuda,
     /// The custom Metal kernel.
     Metal,
+    /// This crate's CPU primitive (see [`mlx_rs_core::ops::cpu`]), for the
+    /// ops that have one.
+    Cpu,
     /// The reference composed of core ops.
     Reference,
 }
 
-/// The implementation a fused op uses for inputs of `dtype` on `stream`.
+/// The implementation a fused op without a CPU primitive uses for inputs of
+/// `dtype` on `stream` (ops with one have their own `*_path` function).
 /// [`set_force_reference`] makes it [`KernelPath::Reference`] everywhere.
 #[track_caller]
 pub fn path_for(stream: &Stream, dtype: Dtype) -> Result<KernelPath> {

@@ -54,6 +54,7 @@ pub use quantized::{
     QuantizedCuda, QUANTIZED_MATMUL_CUDA_ENV, QUANTIZED_MATMUL_MAX_ROWS,
 };
 pub use score_topk::{
-    score_topk, score_topk_on, score_topk_reference, score_topk_reference_on, SCORE_TOPK_MAX_K,
+    score_topk, score_topk_on, score_topk_path, score_topk_reference, score_topk_reference_on,
+    SCORE_TOPK_MAX_K,
 };
 pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};

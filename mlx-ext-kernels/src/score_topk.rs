@@ -4,7 +4,9 @@
 //!
 //! The kernels stream the corpus in slices (pass 1: each block keeps a
 //! running top-k per query for its slice) and merge the slices' candidates
-//! (pass 2). Scores are dot products accumulated in f32. On CUDA, pass 1
+//! (pass 2). Scores are dot products accumulated in f32. On CPU streams a
+//! CPU primitive ([`mlx_rs_core::ops::cpu::score_topk`]) reads the corpus
+//! once with a running top-k per query. On CUDA, pass 1
 //! runs on tensor cores (bf16 / f16 products, f32 sums) for more than 8
 //! queries of a 16-bit dtype and rows a multiple of 32 wide (up to 768), and
 //! on CUDA cores otherwise.
@@ -12,15 +14,15 @@
 //! # Order and ties
 //! Results are ordered best first: higher score first and, on equal scores,
 //! lower corpus index first. A NaN score ranks as `-inf` and is reported as
-//! `-inf`. On the kernel paths that order is total, so the `k` returned are
+//! `-inf`. On the kernel and CPU paths that order is total, so the `k` returned are
 //! exactly the first `k` of the whole corpus in that order. On the reference
 //! path the `k` are ordered the same way, but which of several rows tied at
 //! the `k`-th score are kept is up to MLX's `argpartition`.
 
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
-use mlx_rs_core::{ops, Array, Dtype, Error, Result, StreamOrDevice};
+use mlx_rs_core::{ops, Array, DeviceType, Dtype, Error, Result, Stream, StreamOrDevice};
 
-use crate::dispatch::{path_for, poisoned, KernelPath, Kernels};
+use crate::dispatch::{force_reference, path_for, poisoned, KernelPath, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/score_topk.cuh");
 const CUDA_PARTIAL: &str = include_str!("../../cuda-src/score_topk_partial.cu");
@@ -185,7 +187,9 @@ fn check(queries: &Array, corpus: &Array, k: i32) -> Result<(i32, i32, i32)> {
 ///
 /// The CUDA and Metal kernels take `k` up to [`SCORE_TOPK_MAX_K`] and rows
 /// short enough for the queries to sit in shared memory (`D` up to about
-/// 8,000 on CUDA); other calls, and CPU streams, use the reference.
+/// 8,000 on CUDA); other calls use the reference. On CPU streams float32 and
+/// bfloat16 take the CPU primitive (any `k`), float16 the reference;
+/// [`score_topk_path`] tells which.
 ///
 /// ```
 /// use mlx_rs_core::Array;
@@ -212,10 +216,11 @@ pub fn score_topk_on<'s>(
 ) -> Result<(Array, Array)> {
     let stream = on.into().resolve()?;
     let (b, n, d) = check(queries, corpus, k)?;
-    let path = path_for(&stream, queries.dtype())?;
+    let path = path(queries.dtype(), &stream)?;
     let backend = match path {
         KernelPath::Cuda => &CUDA,
         KernelPath::Metal => &METAL,
+        KernelPath::Cpu => return ops::cpu::score_topk_on(queries, corpus, k, &stream),
         KernelPath::Reference => return score_topk_reference_on(queries, corpus, k, &stream),
     };
     let mma = path == KernelPath::Cuda && use_mma(b, d, queries.dtype());
@@ -279,6 +284,37 @@ pub fn score_topk_on<'s>(
     };
     let indices = out.remove(1);
     Ok((out.remove(0), indices))
+}
+
+/// The implementation [`score_topk_on`] uses for inputs of `dtype` on `on`
+/// (GPU kernels may still hand a call to the reference for a `k` or row
+/// width they do not take).
+///
+/// ```
+/// use mlx_ext_kernels::{score_topk_path, KernelPath};
+/// use mlx_rs_core::{Device, Dtype, Stream};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// let cpu = Stream::new(&Device::cpu())?;
+/// assert_eq!(score_topk_path(Dtype::Float32, &cpu)?, KernelPath::Cpu);
+/// assert_eq!(score_topk_path(Dtype::Float16, &cpu)?, KernelPath::Reference);
+/// # Ok(()) }
+/// ```
+#[track_caller]
+pub fn score_topk_path<'s>(dtype: Dtype, on: impl Into<StreamOrDevice<'s>>) -> Result<KernelPath> {
+    path(dtype, &on.into().resolve()?)
+}
+
+fn path(dtype: Dtype, stream: &Stream) -> Result<KernelPath> {
+    if stream.device()?.device_type() == DeviceType::Cpu {
+        return Ok(
+            if !force_reference() && matches!(dtype, Dtype::Float32 | Dtype::Bfloat16) {
+                KernelPath::Cpu
+            } else {
+                KernelPath::Reference
+            },
+        );
+    }
+    path_for(stream, dtype)
 }
 
 /// The reference: `queries @ corpusᵀ` (MLX's matmul in the inputs' dtype),
