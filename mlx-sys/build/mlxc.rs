@@ -103,7 +103,9 @@ pub fn not_found_message(why: &str) -> String {
 /// The project's own C++ additions (`shim/`): CPU primitives registered with
 /// MLX, compiled into the same library as mlx-c. Their loops are written to
 /// be vectorized, so they build at `-O3` with OpenMP's `simd` pragmas (no
-/// OpenMP runtime is used or linked).
+/// OpenMP runtime is used or linked) and without trapping math (which keeps
+/// the compiler from turning the clamps' float compares into vector selects;
+/// nothing here reads floating-point exception flags).
 fn shim_build(src: &Path, mlx_include: &Path, manifest_dir: &Path) -> cc::Build {
     let mut build = cc::Build::new();
     build
@@ -115,6 +117,7 @@ fn shim_build(src: &Path, mlx_include: &Path, manifest_dir: &Path) -> cc::Build 
         .warnings(false)
         .flag_if_supported("-w")
         .flag_if_supported("-fopenmp-simd")
+        .flag_if_supported("-fno-trapping-math")
         .include(src)
         .include(mlx_include)
         .include(manifest_dir.join("shim"))

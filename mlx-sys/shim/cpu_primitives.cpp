@@ -52,15 +52,35 @@ constexpr int kNoTrans = 111;
 constexpr int kTrans = 112;
 
 // The element-wise loops below are compute bound (the rational activations)
-// or read bound at a few floats per cycle (the dot products): on x86-64 a
-// second copy built for AVX2 + FMA is picked at load time when the CPU has
-// them; the baseline copy keeps the library running everywhere.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && \
-    !defined(__clang__)
-#define MLX_RS_VECTOR_CLONES \
-  __attribute__((target_clones("arch=haswell", "default")))
+// or read bound at a few floats per cycle (the dot products). On x86-64 each
+// is built twice, for AVX2 + FMA and for the baseline, and the first call
+// picks the copy the CPU supports (a feature test, not a CPU model test, so
+// AMD and Intel CPUs alike get the AVX2 copy).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+bool has_avx2_fma() {
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#define MLX_RS_DISPATCHED(name, params, args)                 \
+  __attribute__((target("avx2,fma"))) void name##_avx2 params { \
+    name##_impl args;                                         \
+  }                                                           \
+  void name##_base params {                                   \
+    name##_impl args;                                         \
+  }                                                           \
+  void name params {                                          \
+    if (has_avx2_fma()) {                                     \
+      name##_avx2 args;                                       \
+    } else {                                                  \
+      name##_base args;                                       \
+    }                                                         \
+  }
 #else
-#define MLX_RS_VECTOR_CLONES
+#define MLX_RS_DISPATCHED(name, params, args) \
+  void name params {                          \
+    name##_impl args;                         \
+  }
 #endif
 #define MLX_RS_INLINE inline __attribute__((always_inline))
 
@@ -171,7 +191,7 @@ MLX_RS_INLINE float activate(float v) {
 
 template <int E, bool BIAS>
 MLX_RS_INLINE void
-epilogue_impl(float* y, const float* bias, int64_t rows, int64_t n) {
+epilogue_rows(float* y, const float* bias, int64_t rows, int64_t n) {
   for (int64_t r = 0; r < rows; ++r) {
     float* row = y + r * n;
 #pragma omp simd
@@ -195,32 +215,37 @@ MLX_RS_INLINE void epilogue_bias(
   switch (e) {
     case MLX_RS_EPILOGUE_IDENTITY:
       if constexpr (BIAS) {
-        epilogue_impl<MLX_RS_EPILOGUE_IDENTITY, BIAS>(y, bias, rows, n);
+        epilogue_rows<MLX_RS_EPILOGUE_IDENTITY, BIAS>(y, bias, rows, n);
       }
       break;
     case MLX_RS_EPILOGUE_RELU:
-      epilogue_impl<MLX_RS_EPILOGUE_RELU, BIAS>(y, bias, rows, n);
+      epilogue_rows<MLX_RS_EPILOGUE_RELU, BIAS>(y, bias, rows, n);
       break;
     case MLX_RS_EPILOGUE_GELU_TANH:
-      epilogue_impl<MLX_RS_EPILOGUE_GELU_TANH, BIAS>(y, bias, rows, n);
+      epilogue_rows<MLX_RS_EPILOGUE_GELU_TANH, BIAS>(y, bias, rows, n);
       break;
     case MLX_RS_EPILOGUE_GELU_ERF:
-      epilogue_impl<MLX_RS_EPILOGUE_GELU_ERF, BIAS>(y, bias, rows, n);
+      epilogue_rows<MLX_RS_EPILOGUE_GELU_ERF, BIAS>(y, bias, rows, n);
       break;
     default:
-      epilogue_impl<MLX_RS_EPILOGUE_SILU, BIAS>(y, bias, rows, n);
+      epilogue_rows<MLX_RS_EPILOGUE_SILU, BIAS>(y, bias, rows, n);
       break;
   }
 }
 
-MLX_RS_VECTOR_CLONES
-void epilogue(float* y, const float* bias, int64_t rows, int64_t n, int e) {
+MLX_RS_INLINE void
+epilogue_impl(float* y, const float* bias, int64_t rows, int64_t n, int e) {
   if (bias) {
     epilogue_bias<true>(y, bias, rows, n, e);
   } else {
     epilogue_bias<false>(y, bias, rows, n, e);
   }
 }
+
+MLX_RS_DISPATCHED(
+    epilogue,
+    (float* y, const float* bias, int64_t rows, int64_t n, int e),
+    (y, bias, rows, n, e))
 
 // ---------------------------------------------------------------------------
 // Linear + bias + activation
@@ -450,8 +475,7 @@ MLX_RS_INLINE void scan_one_query(
   }
 }
 
-MLX_RS_VECTOR_CLONES
-void scan_f32(
+MLX_RS_INLINE void scan_f32_impl(
     const float* q,
     const float* c,
     int64_t d,
@@ -460,9 +484,17 @@ void scan_f32(
     TopK& top) {
   scan_one_query(q, c, d, begin, end, top);
 }
+MLX_RS_DISPATCHED(
+    scan_f32,
+    (const float* q,
+     const float* c,
+     int64_t d,
+     int64_t begin,
+     int64_t end,
+     TopK& top),
+    (q, c, d, begin, end, top))
 
-MLX_RS_VECTOR_CLONES
-void scan_bf16(
+MLX_RS_INLINE void scan_bf16_impl(
     const float* q,
     const uint16_t* c,
     int64_t d,
@@ -471,14 +503,27 @@ void scan_bf16(
     TopK& top) {
   scan_one_query(q, c, d, begin, end, top);
 }
+MLX_RS_DISPATCHED(
+    scan_bf16,
+    (const float* q,
+     const uint16_t* c,
+     int64_t d,
+     int64_t begin,
+     int64_t end,
+     TopK& top),
+    (q, c, d, begin, end, top))
 
-MLX_RS_VECTOR_CLONES
-void widen_bf16(const uint16_t* src, float* dst, int64_t count) {
+MLX_RS_INLINE void
+widen_bf16_impl(const uint16_t* src, float* dst, int64_t count) {
 #pragma omp simd
   for (int64_t i = 0; i < count; ++i) {
     dst[i] = bf16_to_f32(src[i]);
   }
 }
+MLX_RS_DISPATCHED(
+    widen_bf16,
+    (const uint16_t* src, float* dst, int64_t count),
+    (src, dst, count))
 
 // Rows per block of the many-query path: the block's f32 copy (at most
 // 256 x D floats) and its [B, 256] scores stay in cache between the GEMM

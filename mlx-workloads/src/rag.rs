@@ -7,7 +7,7 @@
 //! [`QueryEncoder`] seam, implemented by [`crate::minilm::Encoder`]
 //! (all-MiniLM-L6-v2, a BERT on `mlx-nn`).
 
-use mlx_ext_kernels::{l2_normalize, score_topk, score_topk_reference};
+use mlx_ext_kernels::{l2_normalize, score_topk, score_topk_path, score_topk_reference, KernelPath};
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::invalid;
@@ -111,15 +111,23 @@ impl Index {
     /// The best `k` rows per query (`queries` `[B, D]`, cast to the compute
     /// dtype if needed) by the scoring step: `(scores, indices)`, `[B, k]`.
     ///
-    /// On the CPU a half-precision index scores its f32 rows: the CPU has
-    /// no half-precision GEMM, so scoring the half rows would cast the whole
-    /// corpus to f32 on every call (for one query that cast costs more than
-    /// the product), and the f32 rows give the same or better candidates.
+    /// On the CPU the fused scoring reads float32 and bfloat16 rows as they
+    /// are (the CPU primitive accumulates in f32); other half-precision
+    /// indexes, and the reference, score the f32 rows: the CPU has no
+    /// half-precision GEMM, so MLX's matmul would cast the whole corpus to
+    /// f32 on every call (for one query that cast costs more than the
+    /// product).
     pub fn candidates(&self, queries: &Array, k: i32, scoring: Scoring) -> Result<(Array, Array)> {
         let k = k.min(self.len());
-        let on_cpu =
-            mlx_rs_core::Device::default_device()?.device_type() == mlx_rs_core::DeviceType::Cpu;
-        let corpus = if on_cpu { &self.master } else { &self.corpus };
+        let device = mlx_rs_core::Device::default_device()?;
+        let reads_own_rows = device.device_type() != mlx_rs_core::DeviceType::Cpu
+            || (scoring == Scoring::Fused
+                && score_topk_path(self.corpus.dtype(), &device)? == KernelPath::Cpu);
+        let corpus = if reads_own_rows {
+            &self.corpus
+        } else {
+            &self.master
+        };
         let cast;
         let queries = if queries.dtype() == corpus.dtype() {
             queries
