@@ -430,6 +430,10 @@ MLX_RS_INLINE float load(const T* p, int64_t i) {
   }
 }
 
+// Rows ahead whose cache lines are requested while the current four are
+// summed.
+constexpr int64_t kPrefetchRows = 16;
+
 // One query against row-major rows [begin, end): four rows per step so that
 // the four sums are independent (the loop is bound by reading the corpus).
 template <typename T>
@@ -446,6 +450,13 @@ MLX_RS_INLINE void scan_one_query(
     const T* c1 = c0 + d;
     const T* c2 = c1 + d;
     const T* c3 = c2 + d;
+    if (r + kPrefetchRows + 4 <= end) {
+      const char* ahead =
+          reinterpret_cast<const char*>(corpus + (r + kPrefetchRows) * d);
+      for (int64_t at = 0; at < 4 * d * int64_t(sizeof(T)); at += 64) {
+        __builtin_prefetch(ahead + at);
+      }
+    }
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
     for (int64_t j = 0; j < d; ++j) {
