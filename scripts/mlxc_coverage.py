@@ -95,7 +95,7 @@ PUBLIC_MODULES = {
     "io.rs": "io::", "kernel.rs": "kernel::", "memory.rs": "memory::",
     "operators.rs": "", "transforms.rs": "transforms::",
     "ops/fast.rs": "ops::fast::", "ops/fft.rs": "ops::fft::", "ops/linalg.rs": "ops::linalg::",
-    "ops/random.rs": "ops::random::", "ops/mod.rs": "ops::",
+    "ops/random.rs": "ops::random::", "ops/mod.rs": "ops::", "ops/cpu.rs": "ops::cpu::",
 }
 
 GROUPS = [
@@ -113,6 +113,7 @@ GROUPS = [
     ("Random", r"mlx_random_"),
     ("Distributed", r"mlx_distributed_"),
     ("Errors and version", r"mlx_(set_error_handler|version)"),
+    ("This project's CPU primitives (mlx-sys/shim, built into the mlx-c library)", r"mlx_rs_"),
     ("Ops", r"mlx_"),
 ]
 

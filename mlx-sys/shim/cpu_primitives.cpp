@@ -138,6 +138,13 @@ MLX_RS_INLINE float clamp_nan(float x, float c) {
   return x < -c ? -c : (x > c ? c : x);
 }
 
+// At the clamp the approximations are within an ulp or two of ±1, not ±1:
+// snap there, so that `v·(1 + t)` is exactly 0 for large negative v (GELU
+// and SiLU of -1e30 are 0, not -1e30 times a rounding error).
+MLX_RS_INLINE float saturate(float x, float c, float r) {
+  return x >= c ? 1.0f : (x <= -c ? -1.0f : r);
+}
+
 MLX_RS_INLINE float rational_tanh(float x) {
   x = clamp_nan(x, 7.905311f);
   float x2 = x * x;
@@ -152,7 +159,7 @@ MLX_RS_INLINE float rational_tanh(float x) {
   q = q * x2 + 1.1853471e-04f;
   q = q * x2 + 2.2684346e-03f;
   q = q * x2 + 4.893525e-03f;
-  return x * p / q;
+  return saturate(x, 7.905311f, x * p / q);
 }
 
 MLX_RS_INLINE float rational_erf(float x) {
@@ -170,7 +177,7 @@ MLX_RS_INLINE float rational_erf(float x) {
   q = q * x2 + -1.682827e-03f;
   q = q * x2 + -7.373329e-03f;
   q = q * x2 + -1.4264739e-02f;
-  return x * p / q;
+  return saturate(x, 4.0f, x * p / q);
 }
 
 template <int E>

@@ -7,7 +7,9 @@
 //! [`QueryEncoder`] seam, implemented by [`crate::minilm::Encoder`]
 //! (all-MiniLM-L6-v2, a BERT on `mlx-nn`).
 
-use mlx_ext_kernels::{l2_normalize, score_topk, score_topk_path, score_topk_reference, KernelPath};
+use mlx_ext_kernels::{
+    l2_normalize, score_topk, score_topk_path, score_topk_reference, KernelPath,
+};
 use mlx_rs_core::{ops, Array, Dtype, Result};
 
 use crate::invalid;

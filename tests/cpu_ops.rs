@@ -1,0 +1,337 @@
+//! The CPU primitives of `ops::cpu` against f64 references computed here, on
+//! the layouts their kernels treat differently (row-major, transposed and
+//! strided views, broadcast bias), plus their errors.
+
+mod common;
+
+use half::bf16;
+use mlx_rs::ops;
+use mlx_rs::ops::cpu::{self, Epilogue};
+use mlx_rs::{Array, Device, Dtype, Stream};
+
+fn stream() -> Stream {
+    Stream::new(&Device::cpu()).unwrap()
+}
+
+fn f64_of(a: &Array) -> Vec<f64> {
+    common::to_f64(&a.astype(Dtype::Float32).unwrap().to_vec::<f32>().unwrap())
+}
+
+fn activate(v: f64, e: Epilogue) -> f64 {
+    match e {
+        Epilogue::Relu => v.max(0.0),
+        Epilogue::GeluTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+        }
+        Epilogue::GeluErf => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
+        Epilogue::Silu => v / (1.0 + (-v).exp()),
+        _ => v,
+    }
+}
+
+/// erf to ~1e-15 by its Maclaurin series (|x| < 3) or continued fraction.
+fn erf(x: f64) -> f64 {
+    if x.abs() > 3.0 {
+        // erfc(x) = exp(-x²)/(x√π) · 1/(1 + 1/(2x²) / (1 + 2/(2x²) / (1 + ...)))
+        let ax = x.abs();
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = (k as f64 / 2.0) / (ax + f);
+        }
+        let erfc = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / (ax + f);
+        return x.signum() * (1.0 - erfc);
+    }
+    let (mut term, mut sum) = (x, x);
+    for n in 1..80 {
+        term *= -x * x / n as f64;
+        sum += term / (2 * n + 1) as f64;
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
+const EPILOGUES: [Epilogue; 5] = [
+    Epilogue::Identity,
+    Epilogue::Relu,
+    Epilogue::GeluTanh,
+    Epilogue::GeluErf,
+    Epilogue::Silu,
+];
+
+/// `epilogue(x @ wᵀ + b)` in f64 from the values the views hold.
+fn linear_f64(x: &Array, w: &Array, b: Option<&Array>, e: Epilogue) -> Vec<f64> {
+    let (m, k, n) = (
+        x.dim(0).unwrap() as usize,
+        x.dim(1).unwrap() as usize,
+        w.dim(0).unwrap() as usize,
+    );
+    let (xv, wv) = (f64_of(x), f64_of(w));
+    let bv = b.map(f64_of);
+    let mut out = Vec::with_capacity(m * n);
+    for r in 0..m {
+        for j in 0..n {
+            let dot: f64 = (0..k).map(|p| xv[r * k + p] * wv[j * k + p]).sum();
+            out.push(activate(dot + bv.as_ref().map_or(0.0, |b| b[j]), e));
+        }
+    }
+    out
+}
+
+fn random(rng: &mut rand::rngs::StdRng, shape: &[i32], lo: f32, hi: f32) -> Array {
+    let n = shape.iter().product::<i32>() as usize;
+    Array::from_slice(&common::uniform(rng, n, lo, hi), shape).unwrap()
+}
+
+#[test]
+fn linear_matches_f64_on_every_layout() {
+    let s = stream();
+    let mut rng = common::rng();
+    let (m, k, n) = (9, 37, 23);
+    let scale = 3.0 / (k as f32).sqrt();
+    // x: row-major, and every other row of a taller matrix (a strided view).
+    let x_dense = random(&mut rng, &[m, k], -1.0, 1.0);
+    let x_tall = random(&mut rng, &[2 * m, k], -1.0, 1.0);
+    let x_strided = ops::slice(&x_tall, &[0, 0], &[2 * m, k], &[2, 1]).unwrap();
+    // w: row-major [N, K]; the transpose of a row-major [K, N] (handed to
+    // BLAS as it lies); every other column of [N, 2K] (copied).
+    let w_dense = random(&mut rng, &[n, k], -scale, scale);
+    let w_t = ops::transpose(&random(&mut rng, &[k, n], -scale, scale)).unwrap();
+    let w_wide = random(&mut rng, &[n, 2 * k], -scale, scale);
+    let w_strided = ops::slice(&w_wide, &[0, 0], &[n, 2 * k], &[1, 2]).unwrap();
+    // b: dense, and every other element of [2N].
+    let b_dense = random(&mut rng, &[n], -1.0, 1.0);
+    let b_strided =
+        ops::slice(&random(&mut rng, &[2 * n], -1.0, 1.0), &[1], &[2 * n], &[2]).unwrap();
+    for (x, w, b) in [
+        (&x_dense, &w_dense, Some(&b_dense)),
+        (&x_strided, &w_dense, None),
+        (&x_dense, &w_t, Some(&b_strided)),
+        (&x_strided, &w_strided, Some(&b_dense)),
+    ] {
+        for e in EPILOGUES {
+            let y = cpu::linear_on(x, w, b, e, &s).unwrap();
+            assert_eq!(y.shape(), vec![m, n]);
+            assert_eq!(y.dtype(), Dtype::Float32);
+            let want = linear_f64(x, w, b, e);
+            common::assert_close_f32(&y.to_vec::<f32>().unwrap(), &want, 2e-6, 1.0);
+        }
+    }
+}
+
+#[test]
+fn linear_with_empty_k_is_the_epilogue_of_the_bias() {
+    let s = stream();
+    let x = ops::zeros(&[3, 0], Dtype::Float32).unwrap();
+    let w = ops::zeros(&[4, 0], Dtype::Float32).unwrap();
+    let b = Array::from_slice(&[-2.0f32, -0.5, 0.5, 2.0], &[4]).unwrap();
+    for e in EPILOGUES {
+        let y = cpu::linear_on(&x, &w, Some(&b), e, &s).unwrap();
+        let want: Vec<f64> = (0..3)
+            .flat_map(|_| [-2.0, -0.5, 0.5, 2.0].map(|v| activate(v, e)))
+            .collect();
+        common::assert_close_f32(&y.to_vec::<f32>().unwrap(), &want, 2e-6, 1.0);
+    }
+}
+
+#[test]
+fn linear_propagates_nan_and_saturates() {
+    let s = stream();
+    let x = Array::from_slice(&[f32::NAN, 1e30, -1e30, 50.0, -50.0], &[5, 1]).unwrap();
+    let w = Array::from_slice(&[1.0f32], &[1, 1]).unwrap();
+    for e in EPILOGUES {
+        let y = cpu::linear_on(&x, &w, None, e, &s)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(y[0].is_nan(), "{e:?}: NaN in, {} out", y[0]);
+        // The rational tanh / erf reach ±1 within f32's epsilon: the error
+        // scales with |v|.
+        assert!(
+            (y[3] as f64 - activate(50.0, e)).abs() < 50.0 * 1e-7,
+            "{e:?} at 50: {}",
+            y[3]
+        );
+        assert!(
+            (y[4] as f64 - activate(-50.0, e)).abs() < 50.0 * 1e-7,
+            "{e:?} at -50: {}",
+            y[4]
+        );
+        if e != Epilogue::Identity {
+            assert_eq!(y[2], 0.0, "{e:?} of -1e30");
+        }
+        if e != Epilogue::Identity && e != Epilogue::Relu {
+            assert!(
+                (y[1] / 1e30 - 1.0).abs() < 1e-6,
+                "{e:?} saturates to v: {}",
+                y[1]
+            );
+        }
+    }
+}
+
+/// Checks `(scores, indices)` against the f64 scores of the rows: each
+/// reported score is its row's, the order is total (score, then index), and
+/// no row left out beats the last one kept.
+fn check_topk(
+    q: &[f64],
+    c: &[f64],
+    (b, n, d, k): (usize, usize, usize, usize),
+    scores: &[f32],
+    indices: &[u32],
+) {
+    for qi in 0..b {
+        let all: Vec<f64> = (0..n)
+            .map(|r| (0..d).map(|j| q[qi * d + j] * c[r * d + j]).sum())
+            .collect();
+        let mut sorted = all.clone();
+        sorted.sort_by(|x, y| y.partial_cmp(x).unwrap());
+        let mut seen = std::collections::HashSet::new();
+        for j in 0..k {
+            let (s, i) = (scores[qi * k + j] as f64, indices[qi * k + j] as usize);
+            assert!(seen.insert(i), "query {qi}: row {i} twice");
+            let tol = 1e-5 * all[i].abs().max(1.0);
+            assert!(
+                (s - all[i]).abs() <= tol,
+                "query {qi}: row {i} scored {s}, f64 {}",
+                all[i]
+            );
+            assert!(
+                all[i] >= sorted[j] - 2.0 * tol,
+                "query {qi}, rank {j}: row {i} ({}) below the rank's best {}",
+                all[i],
+                sorted[j]
+            );
+            if j > 0 {
+                let (ps, pi) = (scores[qi * k + j - 1], indices[qi * k + j - 1]);
+                assert!(
+                    ps > scores[qi * k + j]
+                        || (ps == scores[qi * k + j] && pi < indices[qi * k + j])
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn score_topk_matches_f64_for_one_and_many_queries_and_any_layout() {
+    let s = stream();
+    let mut rng = common::rng();
+    for dtype in [Dtype::Float32, Dtype::Bfloat16] {
+        // One query (the matrix-vector pass, with rows not a multiple of 4),
+        // several (blocks through BLAS, a partial last block), k = N.
+        for (b, n, d, k) in [
+            (1usize, 1003usize, 384usize, 100usize),
+            (5, 700, 48, 10),
+            (3, 37, 9, 37),
+        ] {
+            let q = random(&mut rng, &[b as i32, d as i32], -1.0, 1.0)
+                .astype(dtype)
+                .unwrap();
+            let dense = random(&mut rng, &[n as i32, d as i32], -1.0, 1.0)
+                .astype(dtype)
+                .unwrap();
+            // The same rows as the transpose of a [D, N] matrix (copied first).
+            let transposed =
+                ops::transpose(&ops::contiguous(&ops::transpose(&dense).unwrap()).unwrap())
+                    .unwrap();
+            for c in [&dense, &transposed] {
+                let (scores, indices) = cpu::score_topk_on(&q, c, k as i32, &s).unwrap();
+                assert_eq!(scores.shape(), vec![b as i32, k as i32]);
+                assert_eq!(
+                    (scores.dtype(), indices.dtype()),
+                    (Dtype::Float32, Dtype::Uint32)
+                );
+                check_topk(
+                    &f64_of(&q),
+                    &f64_of(c),
+                    (b, n, d, k),
+                    &scores.to_vec::<f32>().unwrap(),
+                    &indices.to_vec::<u32>().unwrap(),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn score_topk_ranks_nan_last_and_breaks_ties_by_index() {
+    let s = stream();
+    // Rows 1, 3 and 4 tie; row 2 scores NaN; for both the single-query and
+    // the blocked path.
+    let c = Array::from_slice(
+        &[
+            0.5f32,
+            0.0,
+            1.0,
+            1.0,
+            f32::NAN,
+            0.0,
+            1.0,
+            1.0,
+            1.0,
+            1.0,
+            -3.0,
+            0.0,
+        ],
+        &[6, 2],
+    )
+    .unwrap();
+    for b in [1, 2] {
+        let q = ops::ones(&[b, 2], Dtype::Float32).unwrap();
+        let (scores, indices) = cpu::score_topk_on(&q, &c, 6, &s).unwrap();
+        let (scores, indices) = (
+            scores.to_vec::<f32>().unwrap(),
+            indices.to_vec::<u32>().unwrap(),
+        );
+        for qi in 0..b as usize {
+            assert_eq!(&indices[qi * 6..qi * 6 + 6], &[1, 3, 4, 0, 5, 2]);
+            assert_eq!(
+                &scores[qi * 6..qi * 6 + 6],
+                &[2.0, 2.0, 2.0, 0.5, -3.0, f32::NEG_INFINITY]
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let s = stream();
+    let err = |r: mlx_rs::Result<Array>| r.unwrap_err().to_string();
+    let x = ops::ones(&[2, 3], Dtype::Float32).unwrap();
+    let w = ops::ones(&[4, 3], Dtype::Float32).unwrap();
+    let w_bad = ops::ones(&[4, 5], Dtype::Float32).unwrap();
+    assert!(
+        err(cpu::linear_on(&x, &w_bad, None, Epilogue::Relu, &s)).contains("x [2, 3], w [4, 5]")
+    );
+    let b_bad = ops::ones(&[3], Dtype::Float32).unwrap();
+    assert!(err(cpu::linear_on(&x, &w, Some(&b_bad), Epilogue::Relu, &s)).contains("bias"));
+    let xi = ops::ones(&[2, 3], Dtype::Int32).unwrap();
+    assert!(err(cpu::linear_on(&xi, &w, None, Epilogue::Relu, &s)).contains("float32"));
+    let x3 = ops::ones(&[1, 2, 3], Dtype::Float32).unwrap();
+    assert!(err(cpu::linear_on(&x3, &w, None, Epilogue::Relu, &s)).contains("[M, K]"));
+
+    let pair = |r: mlx_rs::Result<(Array, Array)>| r.unwrap_err().to_string();
+    let q = ops::ones(&[1, 3], Dtype::Float32).unwrap();
+    assert!(pair(cpu::score_topk_on(&q, &w, 0, &s)).contains("k = 0"));
+    assert!(pair(cpu::score_topk_on(&q, &w, 5, &s)).contains("1..=4"));
+    let qb = Array::from_slice(&[bf16::from_f32(1.0); 3], &[1, 3]).unwrap();
+    assert!(pair(cpu::score_topk_on(&qb, &w, 1, &s)).contains("one dtype"));
+    let (qh, wh) = (
+        q.astype(Dtype::Float16).unwrap(),
+        w.astype(Dtype::Float16).unwrap(),
+    );
+    assert!(pair(cpu::score_topk_on(&qh, &wh, 1, &s)).contains("bfloat16"));
+    assert!(pair(cpu::score_topk_on(&q, &w_bad, 1, &s)).contains("[1, 3] and [4, 5]"));
+}
+
+/// On a GPU stream the primitives refuse before building anything.
+#[test]
+#[ignore = "needs a GPU: run with --include-ignored on a GPU host (scripts/gpu-suite.sh)"]
+fn gpu_streams_are_refused() {
+    let gpu = Stream::new(&common::gpu()).unwrap();
+    let x = ops::ones(&[2, 3], Dtype::Float32).unwrap();
+    let err = cpu::linear_on(&x, &x, None, Epilogue::Identity, &gpu).unwrap_err();
+    assert!(err.to_string().contains("CPU streams only"), "{err}");
+    let err = cpu::score_topk_on(&x, &x, 1, &gpu).unwrap_err();
+    assert!(err.to_string().contains("CPU streams only"), "{err}");
+}
