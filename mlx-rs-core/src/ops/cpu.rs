@@ -5,7 +5,7 @@
 //! lazy graph nodes like MLX's own ops, evaluated on the stream's worker
 //! thread. They run on CPU streams only (a GPU stream is an `Err`), and they
 //! define no gradient: callers that train wrap them in a
-//! [`crate::closure::CustomFunction`] with the reference's VJP.
+//! [`crate::transforms::CustomFunction`] with the reference's VJP.
 //!
 //! On x86-64 Linux their element-wise loops are built twice, for AVX2 + FMA
 //! and for the baseline, and the copy the CPU supports is picked at load
