@@ -20,34 +20,11 @@ fn f64_of(a: &Array) -> Vec<f64> {
 fn activate(v: f64, e: Epilogue) -> f64 {
     match e {
         Epilogue::Relu => v.max(0.0),
-        Epilogue::GeluTanh => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
-        }
-        Epilogue::GeluErf => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
-        Epilogue::Silu => v / (1.0 + (-v).exp()),
+        Epilogue::GeluTanh => common::gelu_tanh_f64(v),
+        Epilogue::GeluErf => common::gelu_erf_f64(v),
+        Epilogue::Silu => common::silu_f64(v),
         _ => v,
     }
-}
-
-/// erf to ~1e-15 by its Maclaurin series (|x| < 3) or continued fraction.
-fn erf(x: f64) -> f64 {
-    if x.abs() > 3.0 {
-        // erfc(x) = exp(-x²)/(x√π) · 1/(1 + 1/(2x²) / (1 + 2/(2x²) / (1 + ...)))
-        let ax = x.abs();
-        let mut f = 0.0;
-        for k in (1..60).rev() {
-            f = (k as f64 / 2.0) / (ax + f);
-        }
-        let erfc = (-ax * ax).exp() / std::f64::consts::PI.sqrt() / (ax + f);
-        return x.signum() * (1.0 - erfc);
-    }
-    let (mut term, mut sum) = (x, x);
-    for n in 1..80 {
-        term *= -x * x / n as f64;
-        sum += term / (2 * n + 1) as f64;
-    }
-    sum * 2.0 / std::f64::consts::PI.sqrt()
 }
 
 const EPILOGUES: [Epilogue; 5] = [
@@ -169,49 +146,6 @@ fn linear_propagates_nan_and_saturates() {
     }
 }
 
-/// Checks `(scores, indices)` against the f64 scores of the rows: each
-/// reported score is its row's, the order is total (score, then index), and
-/// no row left out beats the last one kept.
-fn check_topk(
-    q: &[f64],
-    c: &[f64],
-    (b, n, d, k): (usize, usize, usize, usize),
-    scores: &[f32],
-    indices: &[u32],
-) {
-    for qi in 0..b {
-        let all: Vec<f64> = (0..n)
-            .map(|r| (0..d).map(|j| q[qi * d + j] * c[r * d + j]).sum())
-            .collect();
-        let mut sorted = all.clone();
-        sorted.sort_by(|x, y| y.partial_cmp(x).unwrap());
-        let mut seen = std::collections::HashSet::new();
-        for j in 0..k {
-            let (s, i) = (scores[qi * k + j] as f64, indices[qi * k + j] as usize);
-            assert!(seen.insert(i), "query {qi}: row {i} twice");
-            let tol = 1e-5 * all[i].abs().max(1.0);
-            assert!(
-                (s - all[i]).abs() <= tol,
-                "query {qi}: row {i} scored {s}, f64 {}",
-                all[i]
-            );
-            assert!(
-                all[i] >= sorted[j] - 2.0 * tol,
-                "query {qi}, rank {j}: row {i} ({}) below the rank's best {}",
-                all[i],
-                sorted[j]
-            );
-            if j > 0 {
-                let (ps, pi) = (scores[qi * k + j - 1], indices[qi * k + j - 1]);
-                assert!(
-                    ps > scores[qi * k + j]
-                        || (ps == scores[qi * k + j] && pi < indices[qi * k + j])
-                );
-            }
-        }
-    }
-}
-
 #[test]
 fn score_topk_matches_f64_for_one_and_many_queries_and_any_layout() {
     let s = stream();
@@ -241,12 +175,13 @@ fn score_topk_matches_f64_for_one_and_many_queries_and_any_layout() {
                     (scores.dtype(), indices.dtype()),
                     (Dtype::Float32, Dtype::Uint32)
                 );
-                check_topk(
+                common::check_topk(
                     &f64_of(&q),
                     &f64_of(c),
                     (b, n, d, k),
                     &scores.to_vec::<f32>().unwrap(),
                     &indices.to_vec::<u32>().unwrap(),
+                    1e-5,
                 );
             }
         }

@@ -272,36 +272,13 @@ const ACTIVATIONS: [Activation; 5] = [
     Activation::Silu,
 ];
 
-/// erf in f64: its Maclaurin series below 3 (|error| ~1e-14 there), else
-/// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, where erf is within 3e-5 of ±1).
-fn erf_f64(v: f64) -> f64 {
-    let a = v.abs();
-    if a < 3.0 {
-        let (mut term, mut sum, mut n) = (v, v, 0.0);
-        while term.abs() > 1e-17 * sum.abs().max(1e-300) {
-            n += 1.0;
-            term *= -v * v / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        return sum * 2.0 / std::f64::consts::PI.sqrt();
-    }
-    let t = 1.0 / (1.0 + 0.3275911 * a);
-    let p = t
-        * (0.254829592
-            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    v.signum() * (1.0 - p * (-a * a).exp())
-}
-
 fn activate_f64(v: f64, act: Activation) -> f64 {
     match act {
         Activation::Identity => v,
         Activation::Relu => v.max(0.0),
-        Activation::GeluTanh => {
-            let c = (2.0 / std::f64::consts::PI).sqrt();
-            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
-        }
-        Activation::Gelu => 0.5 * v * (1.0 + erf_f64(v / std::f64::consts::SQRT_2)),
-        Activation::Silu => v / (1.0 + (-v).exp()),
+        Activation::GeluTanh => common::gelu_tanh_f64(v),
+        Activation::Gelu => common::gelu_erf_f64(v),
+        Activation::Silu => common::silu_f64(v),
     }
 }
 
@@ -683,87 +660,6 @@ fn fused_linear_takes_the_reference_for_other_dtypes() {
     });
 }
 
-/// Checks a `score_topk` result against f64 scores of the values the inputs
-/// hold: every returned score matches its row's f64 score, the scores come
-/// best first (equal scores: lower index first), the indices are distinct,
-/// and the j-th returned row's f64 score is the j-th best f64 score, all
-/// within `rtol` of the largest sum of |terms|.
-#[allow(clippy::too_many_arguments)]
-fn check_topk(
-    q: &[f64],
-    c: &[f64],
-    (b, n, d, k): (usize, usize, usize, usize),
-    scores: &[f32],
-    indices: &[u32],
-    rtol: f64,
-) {
-    assert_eq!(scores.len(), b * k);
-    assert_eq!(indices.len(), b * k);
-    for qi in 0..b {
-        let qr = &q[qi * d..(qi + 1) * d];
-        let exact: Vec<f64> = (0..n)
-            .map(|r| {
-                let s: f64 = qr
-                    .iter()
-                    .zip(&c[r * d..(r + 1) * d])
-                    .map(|(x, y)| x * y)
-                    .sum();
-                if s.is_nan() {
-                    f64::NEG_INFINITY
-                } else {
-                    s
-                }
-            })
-            .collect();
-        let scale = (0..n)
-            .map(|r| {
-                qr.iter()
-                    .zip(&c[r * d..(r + 1) * d])
-                    .map(|(x, y)| (x * y).abs())
-                    .filter(|v| v.is_finite())
-                    .sum::<f64>()
-            })
-            .fold(1e-30, f64::max);
-        let tol = rtol * scale;
-        let mut best = exact.clone();
-        best.sort_by(|x, y| y.total_cmp(x));
-        let got_s = &scores[qi * k..(qi + 1) * k];
-        let got_i = &indices[qi * k..(qi + 1) * k];
-        let mut seen = std::collections::HashSet::new();
-        for j in 0..k {
-            let (s, i) = (got_s[j] as f64, got_i[j] as usize);
-            assert!(i < n, "query {qi}, rank {j}: index {i} out of range");
-            assert!(seen.insert(i), "query {qi}: index {i} returned twice");
-            let want = exact[i];
-            if want.is_infinite() {
-                assert_eq!(s, want, "query {qi}, rank {j}, row {i}");
-            } else {
-                assert!(
-                    (s - want).abs() <= tol,
-                    "query {qi}, rank {j}, row {i}: score {s}, f64 {want}, tol {tol:e}"
-                );
-            }
-            if best[j].is_finite() {
-                assert!(
-                    (want - best[j]).abs() <= 2.0 * tol,
-                    "query {qi}, rank {j}: row {i} scores {want}, the rank's f64 best is {}",
-                    best[j]
-                );
-            }
-            if j > 0 {
-                let (ps, pi) = (got_s[j - 1], got_i[j - 1]);
-                assert!(
-                    ps > got_s[j] || (ps == got_s[j] && pi < got_i[j]),
-                    "query {qi}: ranks {} and {j} out of order: ({ps}, {pi}) then ({}, {})",
-                    j - 1,
-                    got_s[j],
-                    got_i[j]
-                );
-            }
-        }
-    }
-}
-
 device_test!(score_topk_matches_f64, |dev| {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
@@ -793,7 +689,7 @@ device_test!(score_topk_matches_f64, |dev| {
             assert_eq!(scores.shape(), vec![b as i32, k as i32]);
             assert_eq!(scores.dtype(), Dtype::Float32);
             assert_eq!(indices.dtype(), Dtype::Uint32);
-            check_topk(
+            common::check_topk(
                 &qv,
                 &cv,
                 (b, n, d, k),
@@ -899,7 +795,7 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
         }
         let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         let rtol = if kernel { 1e-5 } else { tolerance(dtype) };
-        check_topk(&qv, &cv, (b, n, d, n), &scores, &indices, rtol);
+        common::check_topk(&qv, &cv, (b, n, d, n), &scores, &indices, rtol);
         for qi in 0..b {
             assert_eq!(indices[qi * n + n - 1], 7, "the NaN row ranks last");
             assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
@@ -941,7 +837,7 @@ device_test!(score_topk_merges_many_slices, |dev| {
         let (q, qv) = uniform_matrix(&mut rng, b, d, -1.0, 1.0, dtype);
         let (c, cv) = uniform_matrix(&mut rng, n, d, -1.0, 1.0, dtype);
         let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
-        check_topk(
+        common::check_topk(
             &qv,
             &cv,
             (b, n, d, k),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close_f32, broadcast_binary, reduce_axes, to_f64, uniform};
+use common::{assert_close_f32, broadcast_binary, erf_f64, reduce_axes, to_f64, uniform};
 use mlx_rs::{bf16, f16, ops, Array, Complex32, Dtype, Error};
 
 fn arr(data: &[f32], shape: &[i32]) -> Array {
@@ -92,17 +92,6 @@ fn unary_math_matches_f64() {
         // reduction: relative tolerance, with the scale floored at 0.1.
         assert_close_f32(&got, &want, 1e-5, 0.1);
     }
-}
-
-/// erf by its Maclaurin series (converges fast for |x| <= 3 in f64).
-fn erf_f64(x: f64) -> f64 {
-    let mut term = x;
-    let mut sum = x;
-    for n in 1..200 {
-        term *= -x * x / n as f64;
-        sum += term / (2 * n + 1) as f64;
-    }
-    sum * 2.0 / std::f64::consts::PI.sqrt()
 }
 
 #[test]

@@ -62,24 +62,25 @@ bool has_avx2_fma() {
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
 }
-#define MLX_RS_DISPATCHED(name, params, args)                 \
+// `name params` runs `call`, built for AVX2 + FMA and for the baseline.
+#define MLX_RS_DISPATCHED(name, params, args, call)         \
   __attribute__((target("avx2,fma"))) void name##_avx2 params { \
-    name##_impl args;                                         \
-  }                                                           \
-  void name##_base params {                                   \
-    name##_impl args;                                         \
-  }                                                           \
-  void name params {                                          \
-    if (has_avx2_fma()) {                                     \
-      name##_avx2 args;                                       \
-    } else {                                                  \
-      name##_base args;                                       \
-    }                                                         \
+    call;                                                   \
+  }                                                         \
+  void name##_base params {                                 \
+    call;                                                   \
+  }                                                         \
+  void name params {                                        \
+    if (has_avx2_fma()) {                                   \
+      name##_avx2 args;                                     \
+    } else {                                                \
+      name##_base args;                                     \
+    }                                                       \
   }
 #else
-#define MLX_RS_DISPATCHED(name, params, args) \
-  void name params {                          \
-    name##_impl args;                         \
+#define MLX_RS_DISPATCHED(name, params, args, call) \
+  void name params {                                \
+    call;                                           \
   }
 #endif
 #define MLX_RS_INLINE inline __attribute__((always_inline))
@@ -252,7 +253,8 @@ epilogue_impl(float* y, const float* bias, int64_t rows, int64_t n, int e) {
 MLX_RS_DISPATCHED(
     epilogue,
     (float* y, const float* bias, int64_t rows, int64_t n, int e),
-    (y, bias, rows, n, e))
+    (y, bias, rows, n, e),
+    epilogue_impl(y, bias, rows, n, e))
 
 // ---------------------------------------------------------------------------
 // Linear + bias + activation
@@ -494,15 +496,6 @@ MLX_RS_INLINE void scan_one_query(
   }
 }
 
-MLX_RS_INLINE void scan_f32_impl(
-    const float* q,
-    const float* c,
-    int64_t d,
-    int64_t begin,
-    int64_t end,
-    TopK& top) {
-  scan_one_query(q, c, d, begin, end, top);
-}
 MLX_RS_DISPATCHED(
     scan_f32,
     (const float* q,
@@ -511,17 +504,8 @@ MLX_RS_DISPATCHED(
      int64_t begin,
      int64_t end,
      TopK& top),
-    (q, c, d, begin, end, top))
-
-MLX_RS_INLINE void scan_bf16_impl(
-    const float* q,
-    const uint16_t* c,
-    int64_t d,
-    int64_t begin,
-    int64_t end,
-    TopK& top) {
-  scan_one_query(q, c, d, begin, end, top);
-}
+    (q, c, d, begin, end, top),
+    scan_one_query(q, c, d, begin, end, top))
 MLX_RS_DISPATCHED(
     scan_bf16,
     (const float* q,
@@ -530,7 +514,8 @@ MLX_RS_DISPATCHED(
      int64_t begin,
      int64_t end,
      TopK& top),
-    (q, c, d, begin, end, top))
+    (q, c, d, begin, end, top),
+    scan_one_query(q, c, d, begin, end, top))
 
 MLX_RS_INLINE void
 widen_bf16_impl(const uint16_t* src, float* dst, int64_t count) {
@@ -542,7 +527,8 @@ widen_bf16_impl(const uint16_t* src, float* dst, int64_t count) {
 MLX_RS_DISPATCHED(
     widen_bf16,
     (const uint16_t* src, float* dst, int64_t count),
-    (src, dst, count))
+    (src, dst, count),
+    widen_bf16_impl(src, dst, count))
 
 // Rows per block of the many-query path: the block's f32 copy (at most
 // 256 x D floats) and its [B, 256] scores stay in cache between the GEMM

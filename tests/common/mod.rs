@@ -120,6 +120,43 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|x| *x as f64).collect()
 }
 
+/// erf in f64 to about 1e-15: its Maclaurin series for |x| ≤ 3, else erfc's
+/// continued fraction.
+pub fn erf_f64(x: f64) -> f64 {
+    let a = x.abs();
+    if a > 3.0 {
+        // erfc(a) = exp(-a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + ...))))
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = (k as f64 / 2.0) / (a + f);
+        }
+        let erfc = (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + f);
+        return x.signum() * (1.0 - erfc);
+    }
+    let (mut term, mut sum) = (x, x);
+    for n in 1..200 {
+        term *= -x * x / n as f64;
+        sum += term / (2 * n + 1) as f64;
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
+/// `0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³)))` in f64.
+pub fn gelu_tanh_f64(v: f64) -> f64 {
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+}
+
+/// `0.5·v·(1 + erf(v/√2))` in f64.
+pub fn gelu_erf_f64(v: f64) -> f64 {
+    0.5 * v * (1.0 + erf_f64(v / std::f64::consts::SQRT_2))
+}
+
+/// `v·sigmoid(v)` in f64.
+pub fn silu_f64(v: f64) -> f64 {
+    v / (1.0 + (-v).exp())
+}
+
 /// Row-major strides of `shape`.
 pub fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -353,4 +390,85 @@ pub fn control_work(n: usize, depth: usize) -> mlx_rs::Result<()> {
     }
     std::hint::black_box(&v);
     Ok(())
+}
+
+/// Checks a `score_topk` result against f64 scores of the values the inputs
+/// hold: every returned score matches its row's f64 score, the scores come
+/// best first (equal scores: lower index first), the indices are distinct,
+/// and the j-th returned row's f64 score is the j-th best f64 score, all
+/// within `rtol` of the largest sum of |terms|.
+#[allow(clippy::too_many_arguments)]
+pub fn check_topk(
+    q: &[f64],
+    c: &[f64],
+    (b, n, d, k): (usize, usize, usize, usize),
+    scores: &[f32],
+    indices: &[u32],
+    rtol: f64,
+) {
+    assert_eq!(scores.len(), b * k);
+    assert_eq!(indices.len(), b * k);
+    for qi in 0..b {
+        let qr = &q[qi * d..(qi + 1) * d];
+        let exact: Vec<f64> = (0..n)
+            .map(|r| {
+                let s: f64 = qr
+                    .iter()
+                    .zip(&c[r * d..(r + 1) * d])
+                    .map(|(x, y)| x * y)
+                    .sum();
+                if s.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    s
+                }
+            })
+            .collect();
+        let scale = (0..n)
+            .map(|r| {
+                qr.iter()
+                    .zip(&c[r * d..(r + 1) * d])
+                    .map(|(x, y)| (x * y).abs())
+                    .filter(|v| v.is_finite())
+                    .sum::<f64>()
+            })
+            .fold(1e-30, f64::max);
+        let tol = rtol * scale;
+        let mut best = exact.clone();
+        best.sort_by(|x, y| y.total_cmp(x));
+        let got_s = &scores[qi * k..(qi + 1) * k];
+        let got_i = &indices[qi * k..(qi + 1) * k];
+        let mut seen = std::collections::HashSet::new();
+        for j in 0..k {
+            let (s, i) = (got_s[j] as f64, got_i[j] as usize);
+            assert!(i < n, "query {qi}, rank {j}: index {i} out of range");
+            assert!(seen.insert(i), "query {qi}: index {i} returned twice");
+            let want = exact[i];
+            if want.is_infinite() {
+                assert_eq!(s, want, "query {qi}, rank {j}, row {i}");
+            } else {
+                assert!(
+                    (s - want).abs() <= tol,
+                    "query {qi}, rank {j}, row {i}: score {s}, f64 {want}, tol {tol:e}"
+                );
+            }
+            if best[j].is_finite() {
+                assert!(
+                    (want - best[j]).abs() <= 2.0 * tol,
+                    "query {qi}, rank {j}: row {i} scores {want}, the rank's f64 best is {}",
+                    best[j]
+                );
+            }
+            if j > 0 {
+                let (ps, pi) = (got_s[j - 1], got_i[j - 1]);
+                assert!(
+                    ps > got_s[j] || (ps == got_s[j] && pi < got_i[j]),
+                    "query {qi}: ranks {} and {j} out of order: ({ps}, {pi}) then ({}, {})",
+                    j - 1,
+                    got_s[j],
+                    got_i[j]
+                );
+            }
+        }
+    }
 }
