@@ -138,7 +138,8 @@ fn main() -> mlx_rs::Result<()> {
         linear_table(1, 3072, 12288, Dtype::Float32, dev_name, &stream)?;
     }
     if !gpu && wanted("linear-cpu") {
-        for m in [256, 16] {
+        // 1 row: the few-rows kernel of the CPU primitive (no BLAS packing).
+        for m in [256, 16, 1] {
             linear_table(m, 1024, 4096, Dtype::Float32, dev_name, &stream)?;
         }
     }

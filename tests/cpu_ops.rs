@@ -63,22 +63,29 @@ fn random(rng: &mut rand::rngs::StdRng, shape: &[i32], lo: f32, hi: f32) -> Arra
 fn linear_matches_f64_on_every_layout() {
     let s = stream();
     let mut rng = common::rng();
-    let (m, k, n) = (9, 37, 23);
+    // 3 rows take the few-rows kernel (pairs of rows and a last one; groups
+    // of four weight rows and three left over), 9 rows BLAS.
+    for m in [3, 9] {
+        linear_layouts_match_f64(&s, &mut rng, m);
+    }
+}
+
+fn linear_layouts_match_f64(s: &Stream, rng: &mut rand::rngs::StdRng, m: i32) {
+    let (k, n) = (37, 23);
     let scale = 3.0 / (k as f32).sqrt();
     // x: row-major, and every other row of a taller matrix (a strided view).
-    let x_dense = random(&mut rng, &[m, k], -1.0, 1.0);
-    let x_tall = random(&mut rng, &[2 * m, k], -1.0, 1.0);
+    let x_dense = random(rng, &[m, k], -1.0, 1.0);
+    let x_tall = random(rng, &[2 * m, k], -1.0, 1.0);
     let x_strided = ops::slice(&x_tall, &[0, 0], &[2 * m, k], &[2, 1]).unwrap();
     // w: row-major [N, K]; the transpose of a row-major [K, N] (handed to
     // BLAS as it lies); every other column of [N, 2K] (copied).
-    let w_dense = random(&mut rng, &[n, k], -scale, scale);
-    let w_t = ops::transpose(&random(&mut rng, &[k, n], -scale, scale)).unwrap();
-    let w_wide = random(&mut rng, &[n, 2 * k], -scale, scale);
+    let w_dense = random(rng, &[n, k], -scale, scale);
+    let w_t = ops::transpose(&random(rng, &[k, n], -scale, scale)).unwrap();
+    let w_wide = random(rng, &[n, 2 * k], -scale, scale);
     let w_strided = ops::slice(&w_wide, &[0, 0], &[n, 2 * k], &[1, 2]).unwrap();
     // b: dense, and every other element of [2N].
-    let b_dense = random(&mut rng, &[n], -1.0, 1.0);
-    let b_strided =
-        ops::slice(&random(&mut rng, &[2 * n], -1.0, 1.0), &[1], &[2 * n], &[2]).unwrap();
+    let b_dense = random(rng, &[n], -1.0, 1.0);
+    let b_strided = ops::slice(&random(rng, &[2 * n], -1.0, 1.0), &[1], &[2 * n], &[2]).unwrap();
     for (x, w, b) in [
         (&x_dense, &w_dense, Some(&b_dense)),
         (&x_strided, &w_dense, None),
@@ -86,7 +93,7 @@ fn linear_matches_f64_on_every_layout() {
         (&x_strided, &w_strided, Some(&b_dense)),
     ] {
         for e in EPILOGUES {
-            let y = cpu::linear_on(x, w, b, e, &s).unwrap();
+            let y = cpu::linear_on(x, w, b, e, s).unwrap();
             assert_eq!(y.shape(), vec![m, n]);
             assert_eq!(y.dtype(), Dtype::Float32);
             let want = linear_f64(x, w, b, e);
