@@ -63,9 +63,10 @@ fn random(rng: &mut rand::rngs::StdRng, shape: &[i32], lo: f32, hi: f32) -> Arra
 fn linear_matches_f64_on_every_layout() {
     let s = stream();
     let mut rng = common::rng();
-    // 3 rows take the few-rows kernel (pairs of rows and a last one; groups
-    // of four weight rows and three left over), 9 rows BLAS.
-    for m in [3, 9] {
+    // Up to 16 rows take the few-rows kernels (on x86-64 with AVX2: blocks of
+    // three rows, then two or one; four weight rows at a time and the three
+    // left over; elsewhere up to 4 rows, in pairs); 17 rows take BLAS.
+    for m in [1, 3, 5, 7, 9, 17] {
         linear_layouts_match_f64(&s, &mut rng, m);
     }
 }

@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "mlx/allocator.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/c/error.h"
@@ -261,11 +265,16 @@ MLX_RS_DISPATCHED(
 // `w` as it lies. A BLAS GEMM first packs `w` into panels, and with a few rows
 // that copy is a large part of the work.
 
-// Rows of x at or below which `few_rows_gemm` runs instead of BLAS. Measured
-// with OpenBLAS (one and two threads) on x86-64 with AVX2: 0.25-0.48x BLAS's
-// time for 1-4 rows (1 x 384 x 1536 up to 4 x 1024 x 4096), even at 8 rows
-// with one BLAS thread but 0.9-1.6x with two, and no gain at 13-16 rows.
+// When `few_rows_gemm` runs instead of BLAS (x86-64 with AVX2 + FMA, OpenBLAS,
+// one and two BLAS threads): up to 4 rows it takes 0.25-0.48x BLAS's time
+// (1 x 384 x 1536 up to 4 x 1024 x 4096). With the AVX2 kernel below, 5-16
+// rows take 0.5-0.86x the time of one BLAS thread on weights of up to 2^20
+// elements (13 x 384 x 1536, 7 x 384 x 1537), but 1.1-1.24x that of two
+// threads (the kernel runs on one): they take it only while BLAS runs on
+// one thread.
 constexpr int64_t kFewRows = 4;
+constexpr int64_t kFewRowsAvx2 = 16;
+constexpr int64_t kFewRowsAvx2Weights = int64_t(1) << 20;
 
 // R rows of x against C rows of w: R x C dot products over k, each summed
 // in its own vector accumulator.
@@ -327,38 +336,159 @@ MLX_RS_INLINE void few_rows_gemm_impl(
     float* y,
     int64_t m,
     int64_t n,
-    int64_t k) {
+    int64_t k,
+    int64_t ldy) {
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
     int64_t r = 0;
     for (; r + 2 <= m; r += 2) {
-      few_rows_block<2, 4>(x + r * k, w + j * k, y + r * n + j, n, k);
+      few_rows_block<2, 4>(x + r * k, w + j * k, y + r * ldy + j, ldy, k);
     }
     if (r < m) {
-      few_rows_block<1, 4>(x + r * k, w + j * k, y + r * n + j, n, k);
+      few_rows_block<1, 4>(x + r * k, w + j * k, y + r * ldy + j, ldy, k);
     }
   }
   for (; j < n; ++j) {
     int64_t r = 0;
     for (; r + 2 <= m; r += 2) {
-      few_rows_block<2, 1>(x + r * k, w + j * k, y + r * n + j, n, k);
+      few_rows_block<2, 1>(x + r * k, w + j * k, y + r * ldy + j, ldy, k);
     }
     if (r < m) {
-      few_rows_block<1, 1>(x + r * k, w + j * k, y + r * n + j, n, k);
+      few_rows_block<1, 1>(x + r * k, w + j * k, y + r * ldy + j, ldy, k);
     }
   }
 }
 
-MLX_RS_DISPATCHED(
-    few_rows_gemm,
-    (const float* x,
-     const float* w,
-     float* y,
-     int64_t m,
-     int64_t n,
-     int64_t k),
-    (x, w, y, m, n, k),
-    few_rows_gemm_impl(x, w, y, m, n, k))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// R rows of x against 4 rows of w with AVX2: the 4 rows of w and one row of
+// x in registers per step, R x 4 accumulators, and the four sums of a row
+// reduced together with horizontal adds (GCC's reductions of the portable
+// kernel go through the stack: a third of its time at K = 384).
+template <int R>
+__attribute__((target("avx2,fma"))) inline __attribute__((always_inline)) void
+few_rows_block_avx2(
+    const float* x,
+    const float* w,
+    float* y,
+    int64_t n,
+    int64_t k) {
+  __m256 acc[R][4];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      acc[r][c] = _mm256_setzero_ps();
+    }
+  }
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 w0 = _mm256_loadu_ps(w + p);
+    __m256 w1 = _mm256_loadu_ps(w + k + p);
+    __m256 w2 = _mm256_loadu_ps(w + 2 * k + p);
+    __m256 w3 = _mm256_loadu_ps(w + 3 * k + p);
+    for (int r = 0; r < R; ++r) {
+      __m256 a = _mm256_loadu_ps(x + r * k + p);
+      acc[r][0] = _mm256_fmadd_ps(a, w0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, w1, acc[r][1]);
+      acc[r][2] = _mm256_fmadd_ps(a, w2, acc[r][2]);
+      acc[r][3] = _mm256_fmadd_ps(a, w3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    __m256 t0 = _mm256_hadd_ps(acc[r][0], acc[r][1]);
+    __m256 t1 = _mm256_hadd_ps(acc[r][2], acc[r][3]);
+    __m256 t2 = _mm256_hadd_ps(t0, t1);
+    __m128 sums = _mm_add_ps(
+        _mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+    alignas(16) float out[4];
+    _mm_store_ps(out, sums);
+    for (int64_t q = p; q < k; ++q) {
+      float a = x[r * k + q];
+      out[0] += a * w[q];
+      out[1] += a * w[k + q];
+      out[2] += a * w[2 * k + q];
+      out[3] += a * w[3 * k + q];
+    }
+    for (int c = 0; c < 4; ++c) {
+      y[r * n + c] = out[c];
+    }
+  }
+}
+
+// Three rows of x at a time (12 accumulators, 4 + 1 loaded vectors: the
+// most that fit AVX2's 16 registers), the last one or two after.
+__attribute__((target("avx2,fma"))) void few_rows_gemm_avx2(
+    const float* x,
+    const float* w,
+    float* y,
+    int64_t m,
+    int64_t n,
+    int64_t k) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* wj = w + j * k;
+    int64_t r = 0;
+    for (; r + 3 <= m; r += 3) {
+      few_rows_block_avx2<3>(x + r * k, wj, y + r * n + j, n, k);
+    }
+    if (m - r == 2) {
+      few_rows_block_avx2<2>(x + r * k, wj, y + r * n + j, n, k);
+    } else if (m - r == 1) {
+      few_rows_block_avx2<1>(x + r * k, wj, y + r * n + j, n, k);
+    }
+  }
+  if (j < n) {
+    // The last 1-3 rows of w.
+    few_rows_gemm_impl(x, w + j * k, y + j, m, n - j, k, n);
+  }
+}
+
+// OpenBLAS's thread count, where the BLAS is OpenBLAS (Linux: a weak
+// reference, null with other BLAS libraries, which count as one thread).
+#if defined(__linux__)
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
+
+int blas_threads() {
+  return openblas_get_num_threads ? openblas_get_num_threads() : 1;
+}
+#else
+int blas_threads() {
+  return 1;
+}
+#endif
+
+bool few_rows(int64_t m, int64_t n, int64_t k) {
+  return m <= kFewRows ||
+      (has_avx2_fma() && m <= kFewRowsAvx2 && n * k <= kFewRowsAvx2Weights &&
+       blas_threads() == 1);
+}
+
+void few_rows_gemm(
+    const float* x,
+    const float* w,
+    float* y,
+    int64_t m,
+    int64_t n,
+    int64_t k) {
+  if (has_avx2_fma()) {
+    few_rows_gemm_avx2(x, w, y, m, n, k);
+  } else {
+    few_rows_gemm_impl(x, w, y, m, n, k, n);
+  }
+}
+#else
+bool few_rows(int64_t m, int64_t, int64_t) {
+  return m <= kFewRows;
+}
+
+void few_rows_gemm(
+    const float* x,
+    const float* w,
+    float* y,
+    int64_t m,
+    int64_t n,
+    int64_t k) {
+  few_rows_gemm_impl(x, w, y, m, n, k, n);
+}
+#endif
 
 // ---------------------------------------------------------------------------
 // Linear + bias + activation
@@ -426,7 +556,7 @@ void CpuLinear::eval_cpu(const std::vector<array>& inputs, array& out) {
     }
     if (k == 0) {
       std::fill(y, y + m * n, 0.0f);
-    } else if (m <= kFewRows && trans_b == kTrans) {
+    } else if (trans_b == kTrans && few_rows(m, n, k)) {
       few_rows_gemm(a, b, y, m, n, k);
     } else {
       cblas_sgemm(
