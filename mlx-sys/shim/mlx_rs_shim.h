@@ -25,7 +25,7 @@ typedef enum mlx_rs_epilogue_ {
 /**
  * `epilogue(x @ w^T + b)` for float32 `x: [M, K]`, `w: [N, K]` (row- or
  * column-major), `b: [N]` (an empty handle for none), as one CPU primitive:
- * one BLAS GEMM (up to 4 rows: a kernel that reads a row-major `w` as it
+ * one BLAS GEMM (for a few rows: a kernel that reads a row-major `w` as it
  * lies), then the bias and activation in a single pass over the output. `s`
  * must be a CPU stream.
  */

@@ -75,9 +75,11 @@ fn cpu_only(op: &str, s: &Stream) -> Result<()> {
 
 op! {
     /// `epilogue(x @ wᵀ + b)` as one CPU primitive: one BLAS GEMM, then the
-    /// bias and the activation in a single pass over the output. Up to 4 rows
-    /// of `x` skip BLAS (which would first copy all of `w` into its panel
-    /// layout) and are multiplied with a row-major `w` as it lies.
+    /// bias and the activation in a single pass over the output. A few rows of
+    /// `x` skip BLAS (which would first copy all of `w` into its panel layout)
+    /// and are multiplied with a row-major `w` as it lies: up to 4 rows, and on
+    /// x86-64 with AVX2 up to 16 rows of a weight of at most 2^20 elements
+    /// while OpenBLAS runs on one thread.
     ///
     /// `x: [M, K]` and `w: [N, K]` (any view: a transposed `w` is handed to
     /// BLAS as it lies, other views are copied) and `b: [N]`, all float32;
