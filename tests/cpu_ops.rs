@@ -159,10 +159,12 @@ fn score_topk_matches_f64_for_one_and_many_queries_and_any_layout() {
     let s = stream();
     let mut rng = common::rng();
     for dtype in [Dtype::Float32, Dtype::Bfloat16] {
-        // One query (the matrix-vector pass, with rows not a multiple of 4),
-        // several (blocks through BLAS, a partial last block), k = N.
+        // One query (the matrix-vector pass; rows not a multiple of 4; a
+        // row width with 32-wide, 8-wide and single steps), several (blocks
+        // through BLAS, a partial last block), k = N.
         for (b, n, d, k) in [
             (1usize, 1003usize, 384usize, 100usize),
+            (1, 501, 45, 20),
             (5, 700, 48, 10),
             (3, 37, 9, 37),
         ] {

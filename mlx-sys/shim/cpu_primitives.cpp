@@ -732,26 +732,106 @@ MLX_RS_INLINE void scan_one_query(
   }
 }
 
-MLX_RS_DISPATCHED(
-    scan_f32,
-    (const float* q,
-     const float* c,
-     int64_t d,
-     int64_t begin,
-     int64_t end,
-     TopK& top),
-    (q, c, d, begin, end, top),
-    scan_one_query(q, c, d, begin, end, top))
-MLX_RS_DISPATCHED(
-    scan_bf16,
-    (const float* q,
-     const uint16_t* c,
-     int64_t d,
-     int64_t begin,
-     int64_t end,
-     TopK& top),
-    (q, c, d, begin, end, top),
-    scan_one_query(q, c, d, begin, end, top))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Eight values of a row as f32 (bf16 widened in registers).
+__attribute__((target("avx2,fma"))) inline __attribute__((always_inline)) __m256
+load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+__attribute__((target("avx2,fma"))) inline __attribute__((always_inline)) __m256
+load8(const uint16_t* p) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// One query against rows [begin, end) with AVX2, one row at a time with four
+// accumulators along the row. Reading the rows in order as one stream is
+// what lets the hardware prefetchers keep up: 100k x 384, one query, 7.3 ms
+// in f32 and 4.5 ms in bf16 in an isolated test, against 9.0 and 9.5 ms for
+// four rows interleaved (the portable loop's order).
+template <typename T>
+__attribute__((target("avx2,fma"))) void scan_rows_avx2(
+    const float* q,
+    const T* corpus,
+    int64_t d,
+    int64_t begin,
+    int64_t end,
+    TopK& top) {
+  for (int64_t r = begin; r < end; ++r) {
+    const T* c = corpus + r * d;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t j = 0;
+    for (; j + 32 <= d; j += 32) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load8(c + j), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), load8(c + j + 8), a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 16), load8(c + j + 16), a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 24), load8(c + j + 24), a3);
+    }
+    for (; j + 8 <= d; j += 8) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load8(c + j), a0);
+    }
+    __m256 v = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_hadd_ps(h, h);
+    h = _mm_hadd_ps(h, h);
+    float score = _mm_cvtss_f32(h);
+    for (; j < d; ++j) {
+      score += q[j] * load(c, j);
+    }
+    if (score > top.threshold() || !top.full() || score != score) {
+      top.offer(score, static_cast<uint32_t>(r));
+    }
+  }
+}
+
+void scan_f32(
+    const float* q,
+    const float* c,
+    int64_t d,
+    int64_t begin,
+    int64_t end,
+    TopK& top) {
+  if (has_avx2_fma()) {
+    scan_rows_avx2(q, c, d, begin, end, top);
+  } else {
+    scan_one_query(q, c, d, begin, end, top);
+  }
+}
+
+void scan_bf16(
+    const float* q,
+    const uint16_t* c,
+    int64_t d,
+    int64_t begin,
+    int64_t end,
+    TopK& top) {
+  if (has_avx2_fma()) {
+    scan_rows_avx2(q, c, d, begin, end, top);
+  } else {
+    scan_one_query(q, c, d, begin, end, top);
+  }
+}
+#else
+void scan_f32(
+    const float* q,
+    const float* c,
+    int64_t d,
+    int64_t begin,
+    int64_t end,
+    TopK& top) {
+  scan_one_query(q, c, d, begin, end, top);
+}
+
+void scan_bf16(
+    const float* q,
+    const uint16_t* c,
+    int64_t d,
+    int64_t begin,
+    int64_t end,
+    TopK& top) {
+  scan_one_query(q, c, d, begin, end, top);
+}
+#endif
 
 MLX_RS_INLINE void
 widen_bf16_impl(const uint16_t* src, float* dst, int64_t count) {
