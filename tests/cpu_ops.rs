@@ -280,3 +280,55 @@ fn gpu_streams_are_refused() {
     let err = cpu::score_topk_on(&x, &x, 1, &gpu).unwrap_err();
     assert!(err.to_string().contains("CPU streams only"), "{err}");
 }
+
+/// Both primitives from two threads at once, each on its own CPU stream
+/// (MLX runs each stream on its own worker thread), give what one thread
+/// gives: the kernels keep no state between calls.
+#[test]
+fn two_threads_on_their_own_streams_agree_with_one() {
+    let mut rng = common::rng();
+    let (rows, d, m, n) = (3000usize, 64usize, 40usize, 96usize);
+    let corpus = common::uniform(&mut rng, rows * d, -1.0, 1.0);
+    let queries = common::uniform(&mut rng, 3 * d, -1.0, 1.0);
+    let x = common::uniform(&mut rng, m * d, -1.0, 1.0);
+    let w = common::uniform(&mut rng, n * d, -0.2, 0.2);
+    type Outputs = Vec<(Vec<u32>, Vec<f32>, Vec<f32>)>;
+    let run = move || -> Outputs {
+        let s = stream();
+        let c = Array::from_slice(&corpus, &[rows as i32, d as i32]).unwrap();
+        let w = Array::from_slice(&w, &[n as i32, d as i32]).unwrap();
+        let mut out = Vec::new();
+        // One query (the row scan), three (blocks through BLAS); 3 rows of
+        // x (the few-rows kernel), 40 (BLAS).
+        for (b, xm) in [(1usize, 3usize), (3, m)] {
+            let q = Array::from_slice(&queries[..b * d], &[b as i32, d as i32]).unwrap();
+            let xa = Array::from_slice(&x[..xm * d], &[xm as i32, d as i32]).unwrap();
+            for _ in 0..20 {
+                let (scores, indices) = cpu::score_topk_on(&q, &c, 50, &s).unwrap();
+                let y = cpu::linear_on(&xa, &w, None, Epilogue::GeluTanh, &s).unwrap();
+                out.push((
+                    indices.to_vec::<u32>().unwrap(),
+                    scores.to_vec::<f32>().unwrap(),
+                    y.to_vec::<f32>().unwrap(),
+                ));
+            }
+        }
+        out
+    };
+    let alone = run.clone()();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let run = run.clone();
+            std::thread::spawn(run)
+        })
+        .collect();
+    for t in threads {
+        let together = t.join().unwrap();
+        assert_eq!(together.len(), alone.len());
+        for ((ti, ts, ty), (ai, as_, ay)) in together.iter().zip(&alone) {
+            assert_eq!(ti, ai, "top-k rows differ between threads");
+            common::assert_close_f32(ts, &common::to_f64(as_), 1e-6, 1.0);
+            common::assert_close_f32(ty, &common::to_f64(ay), 1e-6, 1.0);
+        }
+    }
+}
