@@ -11,7 +11,7 @@
 #[path = "harness/mod.rs"]
 mod harness;
 
-use mlx_rs::kernels;
+use mlx_rs::kernels::{self, ScoreTopkCuda};
 use mlx_rs::{ops, Array, Device, DeviceType, Dtype, Stream};
 
 const DIM: i32 = 384;
@@ -62,27 +62,38 @@ fn main() -> mlx_rs::Result<()> {
     for dtype in dtypes {
         let corpus = unit_rows(n, dtype, &stream)?;
         // 8 queries: the most the CUDA-core pass 1 takes in one corpus read.
-        for (b, k) in [(1, 10), (8, 10), (64, 10), (1, 100), (64, 100)] {
-            if dtype == Dtype::Float32 && (k == 100 || b == 8) {
+        for (b, k) in [(1, 10), (8, 10), (64, 10), (1, 100), (64, 100), (256, 10)] {
+            if dtype == Dtype::Float32 && (k == 100 || b == 8 || b == 256) {
                 continue;
             }
             let q = unit_rows(b, dtype, &stream)?;
             let path = kernels::path_for(&stream, dtype)?;
-            let fused = harness::time(|| {
-                let (s, i) = kernels::score_topk_on(&q, &corpus, k, &stream)?;
-                mlx_rs::eval([&s, &i])
-            });
+            let ours = |design| {
+                kernels::set_score_topk_cuda(design);
+                let t = harness::time(|| {
+                    let (s, i) = kernels::score_topk_on(&q, &corpus, k, &stream)?;
+                    mlx_rs::eval([&s, &i])
+                });
+                kernels::set_score_topk_cuda(ScoreTopkCuda::Auto);
+                t
+            };
+            let fused = ours(ScoreTopkCuda::Fused);
+            // The select design exists on CUDA only.
+            let select = (path == kernels::KernelPath::Cuda).then(|| ours(ScoreTopkCuda::Select));
             let reference = harness::time(|| {
                 let (s, i) = kernels::score_topk_reference_on(&q, &corpus, k, &stream)?;
                 mlx_rs::eval([&s, &i])
             });
             let plain = harness::time(|| matmul_argpartition(&q, &corpus, k, &stream));
             let dims = [n as i64, DIM as i64, b as i64, k as i64, dtype_code(dtype)];
-            let mut rows = vec![
-                ("mlx-rs fused", fused.map_err(|e| e.to_string())),
+            let mut rows = vec![("mlx-rs fused", fused.map_err(|e| e.to_string()))];
+            if let Some(t) = select {
+                rows.push(("mlx-rs select", t.map_err(|e| e.to_string())));
+            }
+            rows.extend([
                 ("mlx-rs reference op", reference.map_err(|e| e.to_string())),
                 ("mlx-rs matmul+argpart", plain.map_err(|e| e.to_string())),
-            ];
+            ]);
             // The Python processes (PyTorch's import alone takes seconds) run
             // for the headline cases only: bf16, top-10.
             if dtype == Dtype::Bfloat16 && k == 10 {

@@ -169,3 +169,131 @@ __device__ void mlx_rs_topk_write_slice(
     }
   }
 }
+
+// True when candidate (s, i) is a real one (not padding) and ranks at or
+// before the threshold (ts, ti).
+__device__ __forceinline__ bool mlx_rs_topk_within(
+    float s, unsigned i, float ts, unsigned ti) {
+  return i != MLX_RS_TOPK_NONE && !mlx_rs_topk_before(ts, ti, s, i);
+}
+
+// The best K of `total` candidates, written best first to out_s / out_i
+// (padding -inf / MLX_RS_TOPK_NONE past the last real one). Candidate j is
+// score s[j] (NaN ranks as -inf) with index si[j] (HAS_IDX), or base + j
+// (then only the scores sit in registers); indices MLX_RS_TOPK_NONE are
+// padding and skipped. One block of 256
+// threads; thread t holds candidates t, t + 256, ... (total <= 256 * V), so
+// every load of the block is one contiguous 1 KiB.
+// How: each thread's best candidate is a distinct candidate, so the K-th
+// best of the 256 thread bests ranks at or after the K-th best of all, and
+// every one of the best K ranks at or before it. Usually few candidates do,
+// they all fit the buffer and one sort finishes. When more do (e.g. the
+// best rows all held by few threads), the candidates go in by rounds of one
+// per thread, and the buffer is cut back to its best K whenever the next
+// round could overflow it, as in pass 1.
+template <int V, int K, int CAP, bool HAS_IDX>
+__device__ void mlx_rs_topk_select_block(
+    const float* s, const uint32_t* si, int total, unsigned base, float* out_s,
+    unsigned* out_i) {
+  __shared__ float cs[CAP];
+  __shared__ unsigned ci[CAP];
+  __shared__ int count;
+  __shared__ int within;
+  __shared__ float ts;
+  __shared__ unsigned ti;
+  const int tid = int(threadIdx.x);
+  float v[V];
+  unsigned idv[HAS_IDX ? V : 1];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int e = j * 256 + tid;
+    v[j] = e < total ? mlx_rs_topk_score(s[e]) : mlx_rs_topk_neg_inf();
+    if constexpr (HAS_IDX) {
+      idv[j] = e < total ? unsigned(si[e]) : MLX_RS_TOPK_NONE;
+    }
+  }
+  // Candidate j's index.
+  auto id = [&](int j) -> unsigned {
+    if constexpr (HAS_IDX) {
+      return idv[j];
+    } else {
+      const int e = j * 256 + tid;
+      return e < total ? base + unsigned(e) : MLX_RS_TOPK_NONE;
+    }
+  };
+  float best_s = mlx_rs_topk_neg_inf();
+  unsigned best_i = MLX_RS_TOPK_NONE;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    if (id(j) != MLX_RS_TOPK_NONE && mlx_rs_topk_before(v[j], id(j), best_s, best_i)) {
+      best_s = v[j];
+      best_i = id(j);
+    }
+  }
+  cs[tid] = best_s;
+  ci[tid] = best_i;
+  if (tid == 0) {
+    count = 0;
+    within = 0;
+  }
+  __syncthreads();
+  mlx_rs_topk_sort<CAP>(cs, ci, 256, K);
+  // The threshold: the K-th thread best (padding when fewer than K
+  // candidates exist: then every real one is within).
+  float t_s = cs[K - 1];
+  unsigned t_i = ci[K - 1];
+  int mine = 0;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    mine += mlx_rs_topk_within(v[j], id(j), t_s, t_i) ? 1 : 0;
+  }
+  if (mine > 0) {
+    atomicAdd(&within, mine);
+  }
+  __syncthreads();
+  if (within <= CAP) {
+    // One slot range per thread, then one sort.
+    int slot = mine > 0 ? atomicAdd(&count, mine) : 0;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      if (mlx_rs_topk_within(v[j], id(j), t_s, t_i)) {
+        cs[slot] = v[j];
+        ci[slot] = id(j);
+        ++slot;
+      }
+    }
+  } else {
+    if (tid == 0) {
+      ts = t_s;
+      ti = t_i;
+    }
+    __syncthreads();
+#pragma unroll 1
+    for (int j = 0; j < V; ++j) {
+      // Registers are indexed by a runtime j here: a local-memory copy on
+      // this rare path is acceptable.
+      if (mlx_rs_topk_within(v[j], id(j), ts, ti)) {
+        const int slot = atomicAdd(&count, 1);
+        cs[slot] = v[j];
+        ci[slot] = id(j);
+      }
+      __syncthreads();
+      const int n = count;
+      if (n > CAP - 256) {
+        mlx_rs_topk_sort<CAP>(cs, ci, n, K);
+        if (tid == 0) {
+          count = K;
+          ts = cs[K - 1];
+          ti = ci[K - 1];
+        }
+      }
+      __syncthreads();
+    }
+  }
+  __syncthreads();
+  mlx_rs_topk_sort<CAP>(cs, ci, count, K);
+  for (int j = tid; j < K; j += 256) {
+    out_s[j] = cs[j];
+    out_i[j] = ci[j];
+  }
+}

@@ -660,7 +660,26 @@ fn fused_linear_takes_the_reference_for_other_dtypes() {
     });
 }
 
+/// Runs `body` once per CUDA design of `score_topk` on a CUDA device (the
+/// setting is global: GPU runs use one test thread), once elsewhere.
+fn each_score_topk_design(dev: &Device, body: impl Fn()) {
+    use mlx_rs::kernels::ScoreTopkCuda;
+    if dev.device_type() == mlx_rs::DeviceType::Gpu && mlx_rs::cuda_is_available() {
+        for design in [ScoreTopkCuda::Fused, ScoreTopkCuda::Select] {
+            kernels::set_score_topk_cuda(design);
+            body();
+        }
+        kernels::set_score_topk_cuda(ScoreTopkCuda::Auto);
+    } else {
+        body();
+    }
+}
+
 device_test!(score_topk_matches_f64, |dev| {
+    each_score_topk_design(dev, || score_topk_matches_f64_on(dev));
+});
+
+fn score_topk_matches_f64_on(dev: &Device) {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
@@ -699,9 +718,13 @@ device_test!(score_topk_matches_f64, |dev| {
             );
         }
     }
-});
+}
 
 device_test!(score_topk_orders_ties_by_index, |dev| {
+    each_score_topk_design(dev, || score_topk_orders_ties_by_index_on(dev));
+});
+
+fn score_topk_orders_ties_by_index_on(dev: &Device) {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
@@ -763,9 +786,13 @@ device_test!(score_topk_orders_ties_by_index, |dev| {
             }
         }
     }
-});
+}
 
 device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
+    each_score_topk_design(dev, || score_topk_ranks_nan_last_and_reads_views_on(dev));
+});
+
+fn score_topk_ranks_nan_last_and_reads_views_on(dev: &Device) {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
@@ -801,7 +828,7 @@ device_test!(score_topk_ranks_nan_last_and_reads_views, |dev| {
             assert_eq!(scores[qi * n + n - 1], f32::NEG_INFINITY);
         }
     }
-});
+}
 
 #[test]
 fn score_topk_rejects_bad_inputs() {
@@ -825,6 +852,10 @@ fn score_topk_rejects_bad_inputs() {
 }
 
 device_test!(score_topk_merges_many_slices, |dev| {
+    each_score_topk_design(dev, || score_topk_merges_many_slices_on(dev));
+});
+
+fn score_topk_merges_many_slices_on(dev: &Device) {
     kernels::set_poison_outputs(true);
     let stream = Stream::new(dev).unwrap();
     let mut rng = common::rng();
@@ -846,7 +877,74 @@ device_test!(score_topk_merges_many_slices, |dev| {
             rtol,
         );
     }
+}
+
+device_test!(score_topk_when_few_rows_hold_the_best, |dev| {
+    each_score_topk_design(dev, || score_topk_when_few_rows_hold_the_best_on(dev));
 });
+
+/// The best rows all at `r % 256 < 20` (on CUDA's select design, the rows
+/// that 20 threads of each 8,192-row chunk hold): far more than the buffer
+/// rank at or before the 256th thread best, so the selection takes its
+/// round-by-round path; scores repeat, so ties are everywhere. Every score
+/// is exact in every dtype.
+fn score_topk_when_few_rows_hold_the_best_on(dev: &Device) {
+    kernels::set_poison_outputs(true);
+    let stream = Stream::new(dev).unwrap();
+    let (n, d) = (20_000usize, 16usize);
+    for (b, dtype, k) in [
+        (1usize, Dtype::Float32, 256usize),
+        (2, Dtype::Bfloat16, 200),
+        (9, Dtype::Bfloat16, 256),
+    ] {
+        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
+        let mut cv = vec![0.0f32; n * d];
+        for r in 0..n {
+            cv[r * d] = if r % 256 < 20 {
+                1.0 + (r % 97) as f32 / 128.0
+            } else {
+                (r % 64) as f32 / 256.0
+            };
+            cv[r * d + 1 + r % (d - 1)] = 0.5;
+        }
+        let mut qv = vec![0.0f32; b * d];
+        for qi in 0..b {
+            qv[qi * d] = 1.0;
+            // Later queries also weigh the second column a little.
+            qv[qi * d + 1] = qi as f32 / 8.0;
+        }
+        let (q, qv) = array_of(&qv, &[b as i32, d as i32], dtype);
+        let (c, cv) = array_of(&cv, &[n as i32, d as i32], dtype);
+        let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
+        let (scores, indices) = (
+            scores.to_vec::<f32>().unwrap(),
+            indices.to_vec::<u32>().unwrap(),
+        );
+        for qi in 0..b {
+            let mut all: Vec<(f64, usize)> = (0..n)
+                .map(|r| {
+                    let s = (0..d).map(|j| qv[qi * d + j] * cv[r * d + j]).sum::<f64>();
+                    (s, r)
+                })
+                .collect();
+            all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
+            assert_eq!(
+                &scores[qi * k..(qi + 1) * k],
+                &want_s[..],
+                "query {qi} scores"
+            );
+            if kernel {
+                let want_i: Vec<u32> = all[..k].iter().map(|x| x.1 as u32).collect();
+                assert_eq!(
+                    &indices[qi * k..(qi + 1) * k],
+                    &want_i[..],
+                    "query {qi} indices"
+                );
+            }
+        }
+    }
+}
 
 // ---- quantized_matmul (affine 4- and 8-bit weights, a few rows) ----
 

@@ -54,7 +54,8 @@ pub use quantized::{
     QuantizedCuda, QUANTIZED_MATMUL_CUDA_ENV, QUANTIZED_MATMUL_MAX_ROWS,
 };
 pub use score_topk::{
-    score_topk, score_topk_on, score_topk_path, score_topk_reference, score_topk_reference_on,
+    score_topk, score_topk_cuda, score_topk_on, score_topk_path, score_topk_reference,
+    score_topk_reference_on, set_score_topk_cuda, ScoreTopkCuda, SCORE_TOPK_CUDA_ENV,
     SCORE_TOPK_MAX_K,
 };
 pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};

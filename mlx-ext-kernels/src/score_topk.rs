@@ -11,6 +11,16 @@
 //! queries of a 16-bit dtype and rows a multiple of 32 wide (up to 768), and
 //! on CUDA cores otherwise.
 //!
+//! CUDA has a second design, [`ScoreTopkCuda::Select`]: one kernel writes
+//! the f32 scores `[B, N]` (no candidate bookkeeping while the corpus
+//! streams), a selection kernel takes the best `k` of each 8,192-score chunk
+//! of each row, and a last kernel merges the chunks. It trades a write and a
+//! read of the scores (4 MB per query at 1M rows, mostly served by L2 for few
+//! queries) for a streaming loop without barriers and a selection whose
+//! threshold starts near the final one. [`set_score_topk_cuda`] picks the
+//! design; by default ([`ScoreTopkCuda::Auto`]) batches of more than 8
+//! queries take it.
+//!
 //! # Order and ties
 //! Results are ordered best first: higher score first and, on equal scores,
 //! lower corpus index first. A NaN score ranks as `-inf` and is reported as
@@ -18,6 +28,8 @@
 //! exactly the first `k` of the whole corpus in that order. On the reference
 //! path the `k` are ordered the same way, but which of several rows tied at
 //! the `k`-th score are kept is up to MLX's `argpartition`.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
 use mlx_rs_core::{ops, Array, DeviceType, Dtype, Error, Result, Stream, StreamOrDevice};
@@ -28,6 +40,10 @@ const CUDA_HEADER: &str = include_str!("../../cuda-src/score_topk.cuh");
 const CUDA_PARTIAL: &str = include_str!("../../cuda-src/score_topk_partial.cu");
 const CUDA_MMA: &str = include_str!("../../cuda-src/score_topk_mma.cu");
 const CUDA_MERGE: &str = include_str!("../../cuda-src/score_topk_merge.cu");
+const CUDA_SCORES: &str = include_str!("../../cuda-src/score_topk_scores.cu");
+const CUDA_SCORES_MMA: &str = include_str!("../../cuda-src/score_topk_scores_mma.cu");
+const CUDA_SELECT: &str = include_str!("../../cuda-src/score_topk_select.cu");
+const CUDA_SELECT_MERGE: &str = include_str!("../../cuda-src/score_topk_select_merge.cu");
 const METAL_HEADER: &str = include_str!("../../metal-src/score_topk.h");
 const METAL_PARTIAL: &str = include_str!("../../metal-src/score_topk_partial.metal");
 const METAL_MERGE: &str = include_str!("../../metal-src/score_topk_merge.metal");
@@ -129,6 +145,208 @@ static MERGE: Kernels = Kernels::new(|| {
     )
 });
 
+/// A CUDA-only kernel of the [`ScoreTopkCuda::Select`] design (the Metal
+/// spec is never built).
+macro_rules! cuda_only {
+    ($name:ident, $kernel:literal, $inputs:expr, $outputs:expr, $source:expr) => {
+        static $name: Kernels = Kernels::new(|| {
+            let spec = |source: &str| {
+                KernelSpec::new($kernel, $inputs, $outputs, source).with_header(CUDA_HEADER)
+            };
+            (spec($source), spec(METAL_PARTIAL))
+        });
+    };
+}
+cuda_only!(
+    SCORES,
+    "mlx_rs_score_topk_scores",
+    &["q", "c"],
+    &["s"],
+    CUDA_SCORES
+);
+cuda_only!(
+    SCORES_MMA,
+    "mlx_rs_score_topk_scores_mma",
+    &["q", "c"],
+    &["s"],
+    CUDA_SCORES_MMA
+);
+cuda_only!(
+    SELECT,
+    "mlx_rs_score_topk_select",
+    &["s"],
+    &["part_scores", "part_indices"],
+    CUDA_SELECT
+);
+cuda_only!(
+    SELECT_MERGE,
+    "mlx_rs_score_topk_select_merge",
+    &["ps", "pi"],
+    &["scores", "indices"],
+    CUDA_SELECT_MERGE
+);
+
+/// Scores per thread of the selection kernel (`V`); a chunk is 256 of them.
+const SELECT_PER_THREAD: i32 = 32;
+/// Rows per selection chunk.
+const SELECT_CHUNK: i32 = 256 * SELECT_PER_THREAD;
+/// The most candidates per thread the merge kernel holds in registers.
+const MERGE_MAX_PER_THREAD: i32 = 64;
+/// The largest score matrix the select design materializes (bytes).
+const SELECT_MAX_SCORE_BYTES: i64 = 1 << 30;
+/// Shared memory the tensor-core scores kernel gives the queries' fragments.
+const SCORES_MMA_FRAGMENT_BYTES: i32 = 40 * 1024;
+
+/// Which design [`score_topk`] runs on CUDA (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreTopkCuda {
+    /// [`ScoreTopkCuda::Select`] for batches of more than 8 queries,
+    /// [`ScoreTopkCuda::Fused`] otherwise.
+    Auto,
+    /// Running top-k while the corpus streams; the scores never leave the
+    /// SMs.
+    Fused,
+    /// Scores written to memory, then selected and merged (falls back to
+    /// [`ScoreTopkCuda::Fused`] where the score matrix would exceed 1 GiB or
+    /// the merge would hold more than 16,384 candidates per query).
+    Select,
+}
+
+/// Environment variable read before the first [`score_topk`] call on CUDA:
+/// `fused` or `select` start the process with that [`ScoreTopkCuda`]
+/// design (anything else: [`ScoreTopkCuda::Auto`]).
+pub const SCORE_TOPK_CUDA_ENV: &str = "MLX_RS_SCORE_TOPK_CUDA";
+
+/// 0: not read from the environment yet, else 1 + the design's index.
+static CUDA_DESIGN: AtomicU8 = AtomicU8::new(0);
+
+const DESIGNS: [ScoreTopkCuda; 3] = [
+    ScoreTopkCuda::Auto,
+    ScoreTopkCuda::Fused,
+    ScoreTopkCuda::Select,
+];
+
+/// Picks the design [`score_topk`] runs on CUDA (default
+/// [`ScoreTopkCuda::Auto`]); overrides [`SCORE_TOPK_CUDA_ENV`].
+///
+/// ```
+/// use mlx_ext_kernels::{score_topk_cuda, set_score_topk_cuda, ScoreTopkCuda};
+/// set_score_topk_cuda(ScoreTopkCuda::Select);
+/// assert_eq!(score_topk_cuda(), ScoreTopkCuda::Select);
+/// set_score_topk_cuda(ScoreTopkCuda::Auto);
+/// ```
+pub fn set_score_topk_cuda(design: ScoreTopkCuda) {
+    let i = DESIGNS.iter().position(|&d| d == design).unwrap_or(0);
+    CUDA_DESIGN.store(i as u8 + 1, Ordering::Relaxed);
+}
+
+/// The design [`set_score_topk_cuda`] (or its environment variable) set.
+pub fn score_topk_cuda() -> ScoreTopkCuda {
+    let mut v = CUDA_DESIGN.load(Ordering::Relaxed);
+    if v == 0 {
+        let from_env = match std::env::var(SCORE_TOPK_CUDA_ENV).as_deref() {
+            Ok("fused") => 2,
+            Ok("select") => 3,
+            _ => 1,
+        };
+        // A concurrent setter wins over the environment.
+        let _ = CUDA_DESIGN.compare_exchange(0, from_env, Ordering::Relaxed, Ordering::Relaxed);
+        v = CUDA_DESIGN.load(Ordering::Relaxed);
+    }
+    DESIGNS[usize::from(v - 1).min(DESIGNS.len() - 1)]
+}
+
+/// Whether a CUDA call of these sizes runs the select design.
+fn use_select(b: i32, n: i32, d: i32, k: i32) -> bool {
+    let wanted = match score_topk_cuda() {
+        ScoreTopkCuda::Fused => false,
+        ScoreTopkCuda::Select => true,
+        ScoreTopkCuda::Auto => b > 8,
+    };
+    let chunks = (i64::from(n) + i64::from(SELECT_CHUNK) - 1) / i64::from(SELECT_CHUNK);
+    wanted
+        && k <= SCORE_TOPK_MAX_K
+        && chunks * i64::from(k) <= 256 * i64::from(MERGE_MAX_PER_THREAD)
+        && i64::from(b) * i64::from(n) * 4 <= SELECT_MAX_SCORE_BYTES
+        && scores_queries_per_block(d, 1) == 1
+}
+
+/// Queries per block of the CUDA-core scores kernel: as many as fit its
+/// shared memory (the queries in f32), at most 8.
+fn scores_queries_per_block(d: i32, b: i32) -> i32 {
+    (CUDA.shared_bytes as i32 / (4 * d.max(1))).min(8).min(b)
+}
+
+/// The select design on a CUDA stream: scores, per-chunk best `k`, merge.
+#[track_caller]
+fn select_on(
+    queries: &Array,
+    corpus: &Array,
+    k: i32,
+    (b, n, d): (i32, i32, i32),
+    stream: &Stream,
+) -> Result<(Array, Array)> {
+    let dtype = queries.dtype();
+    let slice_rows = MIN_SLICE_ROWS.max((n + TARGET_SLICES - 1) / TARGET_SLICES);
+    let slices = (n + slice_rows - 1) / slice_rows;
+    let (kernel, qb, config) = if use_mma(b, d, dtype) {
+        let fragment_bytes = (d / 32) * 32 * 16;
+        let nt = ((b + 7) / 8)
+            .min(4)
+            .min(SCORES_MMA_FRAGMENT_BYTES / fragment_bytes)
+            .max(1);
+        let config = KernelConfig::linear(0, BLOCK)
+            .output(&[b, n], Dtype::Float32)
+            .template("T", TemplateArg::Dtype(dtype))
+            .template("DIM", TemplateArg::Int(d))
+            .template("NT", TemplateArg::Int(nt));
+        (&SCORES_MMA, 8 * nt, config)
+    } else {
+        let qb = scores_queries_per_block(d, b);
+        let config = KernelConfig::linear(0, BLOCK)
+            .output(&[b, n], Dtype::Float32)
+            .template("T", TemplateArg::Dtype(dtype))
+            .template("DIM", TemplateArg::Int(d))
+            .template("QB", TemplateArg::Int(qb));
+        (&SCORES, qb, config)
+    };
+    let mut config = poisoned(config);
+    config.grid = [(b + qb - 1) / qb * BLOCK, slices, 1];
+    let scores = kernel
+        .cuda()?
+        .apply_on(&[queries, corpus], &config, stream)?
+        .remove(0);
+
+    let chunks = (n + SELECT_CHUNK - 1) / SELECT_CHUNK;
+    let mut select = poisoned(
+        KernelConfig::linear(0, BLOCK)
+            .output(&[b, chunks, k], Dtype::Float32)
+            .output(&[b, chunks, k], Dtype::Uint32)
+            .template("V", TemplateArg::Int(SELECT_PER_THREAD))
+            .template("K", TemplateArg::Int(k)),
+    );
+    select.grid = [b * BLOCK, chunks, 1];
+    let parts = SELECT.cuda()?.apply_on(&[&scores], &select, stream)?;
+
+    // Candidates per thread of the merge, rounded up to a multiple of 8 so
+    // that corpus sizes share compiled kernels.
+    let m = chunks * k;
+    let per_thread = ((m + BLOCK - 1) / BLOCK + 7) / 8 * 8;
+    let mut merge = poisoned(
+        KernelConfig::linear(0, BLOCK)
+            .output(&[b, k], Dtype::Float32)
+            .output(&[b, k], Dtype::Uint32)
+            .template("V", TemplateArg::Int(per_thread))
+            .template("K", TemplateArg::Int(k)),
+    );
+    merge.grid = [b * BLOCK, 1, 1];
+    let ps = ops::reshape_on(&parts[0], &[b, m], stream)?;
+    let pi = ops::reshape_on(&parts[1], &[b, m], stream)?;
+    let mut out = SELECT_MERGE.cuda()?.apply_on(&[&ps, &pi], &merge, stream)?;
+    let indices = out.remove(1);
+    Ok((out.remove(0), indices))
+}
+
 /// Queries per pass-1 block: as many as fit the backend's shared memory (the
 /// queries in f32 plus a candidate buffer each), at most 8.
 fn queries_per_block(dim: usize, batch: usize, backend: &Backend) -> usize {
@@ -223,6 +441,9 @@ pub fn score_topk_on<'s>(
         KernelPath::Cpu => return ops::cpu::score_topk_on(queries, corpus, k, &stream),
         KernelPath::Reference => return score_topk_reference_on(queries, corpus, k, &stream),
     };
+    if path == KernelPath::Cuda && use_select(b, n, d, k) {
+        return select_on(queries, corpus, k, (b, n, d), &stream);
+    }
     let mma = path == KernelPath::Cuda && use_mma(b, d, queries.dtype());
     let qb = if mma {
         MMA_QUERIES
