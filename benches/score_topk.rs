@@ -6,7 +6,8 @@
 //!
 //! `MLX_RS_BENCH_PYTHON` names the Python with MLX (and PyTorch, if any).
 //! `MLX_RS_BENCH_DTYPES` (a comma-separated list of `bf16`, `f32`; default
-//! both) picks the corpus dtypes to run.
+//! both) picks the corpus dtypes to run, `MLX_RS_BENCH_CASES` (e.g.
+//! `1x10,64x10`: queries x k) the cases.
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -65,6 +66,11 @@ fn main() -> mlx_rs::Result<()> {
         for (b, k) in [(1, 10), (8, 10), (64, 10), (1, 100), (64, 100), (256, 10)] {
             if dtype == Dtype::Float32 && (k == 100 || b == 8 || b == 256) {
                 continue;
+            }
+            if let Ok(only) = std::env::var("MLX_RS_BENCH_CASES") {
+                if !only.split(',').any(|c| c.trim() == format!("{b}x{k}")) {
+                    continue;
+                }
             }
             let q = unit_rows(b, dtype, &stream)?;
             let path = kernels::path_for(&stream, dtype)?;

@@ -196,6 +196,44 @@ pub struct TokenBatch {
 }
 
 impl TokenBatch {
+    /// Pads every sequence further, to the next multiple of `multiple`
+    /// tokens (at most [`MAX_TOKENS`] unless already longer). Padding is
+    /// masked out, so embeddings do not change (beyond rounding), but the
+    /// batch takes one of few shapes: compiled kernels and traces are made
+    /// per shape, so a GPU serving short queries of every length would
+    /// otherwise keep compiling new ones.
+    ///
+    /// ```
+    /// use mlx_workloads::minilm::TokenBatch;
+    /// let mut b = TokenBatch { ids: vec![101, 7, 102], mask: vec![1, 1, 1], batch: 1, len: 3 };
+    /// b.pad_to_multiple(8);
+    /// assert_eq!(b.len, 8);
+    /// assert_eq!(b.ids, [101, 7, 102, 0, 0, 0, 0, 0]);
+    /// assert_eq!(b.mask, [1, 1, 1, 0, 0, 0, 0, 0]);
+    /// ```
+    pub fn pad_to_multiple(&mut self, multiple: usize) {
+        if multiple <= 1 || self.len % multiple == 0 {
+            return;
+        }
+        let want = (self.len + multiple - 1) / multiple * multiple;
+        let want = if self.len <= MAX_TOKENS { want.min(MAX_TOKENS) } else { self.len };
+        if want == self.len {
+            return;
+        }
+        let (old, extra) = (self.len, want - self.len);
+        let mut ids = Vec::with_capacity(self.batch * want);
+        let mut mask = Vec::with_capacity(self.batch * want);
+        for b in 0..self.batch {
+            ids.extend_from_slice(&self.ids[b * old..(b + 1) * old]);
+            ids.extend(std::iter::repeat(0).take(extra));
+            mask.extend_from_slice(&self.mask[b * old..(b + 1) * old]);
+            mask.extend(std::iter::repeat(0).take(extra));
+        }
+        self.ids = ids;
+        self.mask = mask;
+        self.len = want;
+    }
+
     /// `(ids, mask)` as int32 arrays `[batch, len]`.
     pub fn arrays(&self) -> mlx_rs_core::Result<(Array, Array)> {
         let shape = [self.batch as i32, self.len as i32];
@@ -307,6 +345,7 @@ impl Tokenizer {
 pub struct Encoder {
     tokenizer: Tokenizer,
     model: crate::bert::Bert,
+    query_pad_multiple: usize,
 }
 
 fn data_err(e: DataError) -> mlx_rs_core::Error {
@@ -321,7 +360,19 @@ impl Encoder {
         let tokenizer = Tokenizer::from_file(&files.tokenizer).map_err(data_err)?;
         let config = crate::bert::BertConfig::from_file(&files.config)?;
         let model = crate::bert::Bert::load(&config, &files.weights, dtype)?;
-        Ok(Encoder { tokenizer, model })
+        Ok(Encoder {
+            tokenizer,
+            model,
+            query_pad_multiple: 1,
+        })
+    }
+
+    /// Pads tokenized query batches to a multiple of `multiple` tokens
+    /// ([`TokenBatch::pad_to_multiple`]; default 1: to the longest query
+    /// only). Worth it on GPUs, where each new batch shape compiles kernels;
+    /// on a CPU the padding is extra work.
+    pub fn set_query_pad_multiple(&mut self, multiple: usize) {
+        self.query_pad_multiple = multiple.max(1);
     }
 
     /// Runs the encoder's layers compiled or op by op
@@ -343,7 +394,9 @@ impl Encoder {
     /// Tokenizes queries ([`Tokenizer::encode_queries`]: empty or over-long
     /// queries are an `Err`).
     pub fn tokenize_queries(&self, texts: &[&str]) -> mlx_rs_core::Result<TokenBatch> {
-        self.tokenizer.encode_queries(texts).map_err(data_err)
+        let mut batch = self.tokenizer.encode_queries(texts).map_err(data_err)?;
+        batch.pad_to_multiple(self.query_pad_multiple);
+        Ok(batch)
     }
 
     /// Tokenizes passages ([`Tokenizer::encode_passages`]: truncated to

@@ -36,7 +36,13 @@ environment:
                           not the passages)
   RAG_ROWS=N              corpus rows (random rows fill up to N; default by preset)
   RAG_SCORING=fused|reference  the scoring step (default fused; reference = MLX's
-                          matmul + argpartition)";
+                          matmul + argpartition)
+  RAG_QUERY_PAD=N         pad query batches to a multiple of N tokens (default 16 on a
+                          GPU, where each new shape compiles kernels; 1 on a CPU)
+  RAG_ENCODER_COMPILED=on|off  run the encoder's layers compiled (default off)
+
+Every batch shape the iterations meet is run once before the warm-up (untimed), so
+that kernel compilation for a new shape is start-up cost, not query latency.";
 /// Passages embedded by the small preset (the embedding is untimed setup).
 const SMALL_PASSAGES: usize = 256;
 /// Batch size for embedding passages and for the recall pass.
@@ -50,6 +56,8 @@ struct Env {
     index: Option<std::path::PathBuf>,
     matrix: Option<std::path::PathBuf>,
     rows: Option<i32>,
+    query_pad: Option<usize>,
+    compiled: bool,
 }
 
 fn env() -> Result<Env, String> {
@@ -70,6 +78,22 @@ fn env() -> Result<Env, String> {
             _ => return Err(format!("RAG_ROWS: expected a whole number >= 1, got {v:?}")),
         },
     };
+    let query_pad = match std::env::var("RAG_QUERY_PAD") {
+        Err(_) => None,
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=256).contains(&n) => Some(n),
+            _ => return Err(format!("RAG_QUERY_PAD: expected a whole number in 1..=256, got {v:?}")),
+        },
+    };
+    let compiled = match std::env::var("RAG_ENCODER_COMPILED").as_deref() {
+        Err(_) | Ok("off") => false,
+        Ok("on") => true,
+        Ok(other) => {
+            return Err(format!(
+                "RAG_ENCODER_COMPILED: unknown value {other:?} (expected on or off)"
+            ))
+        }
+    };
     let (index, matrix) = (path("RAG_INDEX"), path("RAG_CORPUS_MATRIX"));
     if index.is_some() && matrix.is_some() {
         return Err("RAG_INDEX and RAG_CORPUS_MATRIX: give one or the other".into());
@@ -81,6 +105,8 @@ fn env() -> Result<Env, String> {
         index,
         matrix,
         rows,
+        query_pad,
+        compiled,
     })
 }
 
@@ -129,6 +155,31 @@ struct Setup {
     real_rows: usize,
     source: String,
     setup_s: f64,
+    /// Query batches are padded to a multiple of this many tokens.
+    query_pad: usize,
+}
+
+/// The query texts of iteration `i` (warm-up and timed iterations both
+/// count from 0).
+fn batch_texts(s: &Setup, i: usize, batch: usize) -> Vec<&str> {
+    (i * batch..(i + 1) * batch)
+        .map(|j| s.queries[j % s.queries.len()].as_str())
+        .collect()
+}
+
+/// Runs the pipeline once for every batch shape the iterations will meet;
+/// returns how many there were.
+fn warm_shapes(s: &Setup, opts: &harness::Options, scoring: Scoring) -> mlx_rs_core::Result<usize> {
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..opts.warmup.max(opts.iters) {
+        let tokens = s.encoder.tokenize_queries(&batch_texts(s, i, opts.batch))?;
+        if seen.insert((tokens.batch, tokens.len)) {
+            let q = s.encoder.embed(&tokens)?;
+            let hits = s.index.search(&q, TOP_K, CANDIDATES, scoring)?;
+            mlx_rs_core::eval([&hits.indices, &hits.scores])?;
+        }
+    }
+    Ok(seen.len())
 }
 
 fn setup(
@@ -150,7 +201,8 @@ fn setup(
         ));
     }
     let files = minilm::fetch(&env.model_dir).map_err(|d| d.0)?;
-    let encoder = Encoder::load(&files, opts.dtype).map_err(e)?;
+    let mut encoder = Encoder::load(&files, opts.dtype).map_err(e)?;
+    encoder.set_compiled(env.compiled);
     let preset_rows = match opts.preset {
         Preset::Small => 10_000,
         Preset::Full => 1_000_000,
@@ -214,7 +266,11 @@ fn setup(
     if queries.is_empty() {
         return Err("no query answers a passage in the corpus matrix".into());
     }
+    let gpu = device.device_type() == mlx_rs_core::DeviceType::Gpu;
+    let query_pad = env.query_pad.unwrap_or(if gpu { 16 } else { 1 });
+    encoder.set_query_pad_multiple(query_pad);
     Ok(Setup {
+        query_pad,
         encoder,
         index,
         queries,
@@ -245,11 +301,9 @@ fn run(
     s: Setup,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let batch = opts.batch;
+    let shapes = warm_shapes(&s, &opts, scoring)?;
     let measurement = harness::run(&opts, true, |it| {
-        let first = it.index() * batch;
-        let texts: Vec<&str> = (first..first + batch)
-            .map(|i| s.queries[i % s.queries.len()].as_str())
-            .collect();
+        let texts = batch_texts(&s, it.index(), batch);
         let tokens = it.host_stage("tokenize", || s.encoder.tokenize_queries(&texts))?;
         let q = it.stage("embed", || s.encoder.embed(&tokens))?;
         let (_, cand) = it.stage("score+top-k", || {
@@ -287,7 +341,22 @@ fn run(
             ),
             (
                 "encoder".into(),
-                json!(format!("all-MiniLM-L6-v2, {}", s.encoder.model().dtype())),
+                json!(format!(
+                    "all-MiniLM-L6-v2, {}, layers {}",
+                    s.encoder.model().dtype(),
+                    if s.encoder.model().is_compiled() {
+                        "compiled"
+                    } else {
+                        "op by op"
+                    }
+                )),
+            ),
+            (
+                "query shapes".into(),
+                json!(format!(
+                    "{shapes} (padded to a multiple of {} tokens; each run once before timing)",
+                    s.query_pad
+                )),
             ),
             (
                 "scoring".into(),
