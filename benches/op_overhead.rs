@@ -150,5 +150,138 @@ fn main() -> mlx_rs::Result<()> {
     }
     kernels::set_fused_linear_cuda(false);
     kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
+    if gpu {
+        working_sizes()?;
+    }
+    Ok(())
+}
+
+/// One op per evaluation at the sizes of the GPU benchmarks: where the time
+/// goes beyond the kernel (compare `eval` with the kernel's own duration
+/// from Nsight Compute).
+fn working_sizes() -> mlx_rs::Result<()> {
+    use mlx_rs::kernels::ScoreTopkCuda;
+    let bf = Dtype::Bfloat16;
+    let normal = |shape: &[i32], std: f32| -> mlx_rs::Result<Array> {
+        let a = ops::random::normal(shape, Dtype::Float32, 0.0, std, None)?.astype(bf)?;
+        a.eval()?;
+        Ok(a)
+    };
+    let (x16, w, b) = (
+        normal(&[16, 3072], 1.0)?,
+        normal(&[12288, 3072], 0.02)?,
+        normal(&[12288], 0.02)?,
+    );
+    let wt = ops::transpose(&w)?;
+    let q = kernels::l2_normalize(&normal(&[1, 384], 1.0)?, 1e-12)?.astype(bf)?;
+    let corpus = kernels::l2_normalize(&normal(&[1_000_000, 384], 1.0)?, 1e-12)?.astype(bf)?;
+    let (xd, wd) = (normal(&[1, 4096], 1.0)?, normal(&[14336, 4096], 0.02)?);
+    let qd = ops::quantize(&wd, 64, 4, QuantizationMode::Affine)?;
+    let (wq, sq, bq) = (
+        qd.weight.clone(),
+        qd.scales.clone(),
+        qd.biases.clone().unwrap(),
+    );
+    let wdt = ops::transpose(&wd)?;
+    mlx_rs::eval([&q, &corpus, &wq, &sq, &bq])?;
+    type Case<'a> = (
+        &'a str,
+        Box<dyn Fn() + 'a>,
+        Box<dyn Fn() -> mlx_rs::Result<Vec<Array>> + 'a>,
+    );
+    let none = || Box::new(|| {}) as Box<dyn Fn()>;
+    let cases: Vec<Case> = vec![
+        (
+            "x 16x3072 @ w^T 12288x3072 (built-in matmul)",
+            none(),
+            Box::new(|| Ok(vec![ops::matmul(&x16, &wt)?])),
+        ),
+        (
+            "fused_linear GELU-tanh, default path",
+            Box::new(|| kernels::set_fused_linear_cuda(false)),
+            Box::new(|| {
+                Ok(vec![kernels::fused_linear(
+                    &x16,
+                    &w,
+                    Some(&b),
+                    Activation::GeluTanh,
+                )?])
+            }),
+        ),
+        (
+            "fused_linear GELU-tanh, CUDA kernel",
+            Box::new(|| kernels::set_fused_linear_cuda(true)),
+            Box::new(|| {
+                Ok(vec![kernels::fused_linear(
+                    &x16,
+                    &w,
+                    Some(&b),
+                    Activation::GeluTanh,
+                )?])
+            }),
+        ),
+        (
+            "score_topk 1 x 1M x 384, k=10, select",
+            Box::new(|| kernels::set_score_topk_cuda(ScoreTopkCuda::Select)),
+            Box::new(|| {
+                let (s, i) = kernels::score_topk(&q, &corpus, 10)?;
+                Ok(vec![s, i])
+            }),
+        ),
+        (
+            "score_topk 1 x 1M x 384, k=10, fused",
+            Box::new(|| kernels::set_score_topk_cuda(ScoreTopkCuda::Fused)),
+            Box::new(|| {
+                let (s, i) = kernels::score_topk(&q, &corpus, 10)?;
+                Ok(vec![s, i])
+            }),
+        ),
+        (
+            "x 1x4096 @ w^T 14336x4096 bf16 (built-in matmul)",
+            none(),
+            Box::new(|| Ok(vec![ops::matmul(&xd, &wdt)?])),
+        ),
+        (
+            "quantized_matmul 4-bit, MLX kernel",
+            Box::new(|| kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx)),
+            Box::new(|| Ok(vec![kernels::quantized_matmul(&xd, &wq, &sq, &bq, 64, 4)?])),
+        ),
+        (
+            "quantized_matmul 4-bit, ours",
+            Box::new(|| kernels::set_quantized_matmul_cuda(QuantizedCuda::Fused)),
+            Box::new(|| Ok(vec![kernels::quantized_matmul(&xd, &wq, &sq, &bq, 64, 4)?])),
+        ),
+    ];
+    println!("\nAt working sizes, one op per evaluation (bfloat16), µs: median (p95)");
+    println!("| op | build | eval | total |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, setup, op) in &cases {
+        setup();
+        let mut build = Vec::new();
+        let mut eval = Vec::new();
+        let mut total = Vec::new();
+        for i in 0..WARMUP + SAMPLES / 2 {
+            let t0 = Instant::now();
+            let out = op()?;
+            let t1 = Instant::now();
+            mlx_rs::eval(out.iter())?;
+            let t2 = Instant::now();
+            if i >= WARMUP {
+                build.push((t1 - t0).as_secs_f64() * 1e6);
+                eval.push((t2 - t1).as_secs_f64() * 1e6);
+                total.push((t2 - t0).as_secs_f64() * 1e6);
+            }
+        }
+        let f = |v: &mut Vec<f64>| format!("{:.1} ({:.1})", quantile(v, 0.5), quantile(v, 0.95));
+        println!(
+            "| {name} | {} | {} | {} |",
+            f(&mut build),
+            f(&mut eval),
+            f(&mut total)
+        );
+    }
+    kernels::set_fused_linear_cuda(false);
+    kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
+    kernels::set_score_topk_cuda(ScoreTopkCuda::Auto);
     Ok(())
 }

@@ -1,9 +1,11 @@
-"""Side-by-side CPU timing of the single-query RAG pipeline
+"""Side-by-side timing of the single-query RAG pipeline on the CPU or a CUDA GPU
 (tokenize -> embed with all-MiniLM-L6-v2 -> score against the corpus ->
 top-100 candidates -> exact f32 rerank -> top-10 read back to the host):
 
   st+numpy     sentence-transformers (PyTorch) for tokens and embedding,
-               NumPy for scoring, argpartition and the rerank (float32 only)
+               NumPy for scoring, argpartition and the rerank (float32 only);
+               with --device gpu: st+torch, the model and the corpus on the
+               GPU, torch.topk for the candidates
   python-mlx   the same pipeline in Python MLX (benches/py/minilm_mlx.py),
                with the BLAS its CPU wheel bundles, and again with the
                OpenBLAS our build links preloaded (the same GEMM as ours)
@@ -16,12 +18,13 @@ file order), after WARMUP untimed queries; every implementation runs in its
 own process, ROUNDS times in turn, so load on a shared machine falls on all
 of them alike. Prints a table (median, p95, ours / impl) per dtype, writes
 OUT/results.json and, where matplotlib is installed, one latency plot per
-dtype (OUT/rag_query_cpu_<dtype>.png).
+dtype (OUT/rag_query_<device>_<dtype>.png).
 
 usage: python rag_query.py --bin target/release/benchmark_rag_query --out DIR
-       [--corpus-dir D] [--model-dir D] [--rows N] [--iters N] [--warmup N]
-       [--rounds N] [--threads N] [--openblas LIB]
-Needs torch, sentence-transformers, mlx==0.32.2 (CPU), numpy; matplotlib for plots.
+       [--device cpu|gpu] [--corpus-dir D] [--model-dir D] [--rows N]
+       [--iters N] [--warmup N] [--rounds N] [--threads N] [--openblas LIB]
+Needs torch, sentence-transformers, mlx==0.32.2 (the CPU or CUDA build), numpy;
+matplotlib for plots. On a GPU the threads limit and OpenBLAS do not apply.
 """
 import argparse
 import glob
@@ -68,8 +71,22 @@ def worker_st(a):
     torch.set_num_threads(a.threads)
     word = models.Transformer(a.model_dir, max_seq_length=256)
     pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu")
+    gpu = a.device == "gpu"
+    model = SentenceTransformer(modules=[word, pool, models.Normalize()],
+                                device="cuda" if gpu else "cpu").to(torch.float32)
     corpus = np.load(a.matrix)
+    if gpu:
+        corpus_t = torch.from_numpy(corpus).cuda()
+
+        def once_gpu(q):
+            with torch.inference_mode():
+                e = model.encode([q], convert_to_tensor=True, show_progress_bar=False)[0]
+                cand = torch.topk(corpus_t @ e, CANDIDATES).indices
+                exact = corpus_t[cand] @ e
+                order = torch.argsort(-exact, stable=True)[:TOP_K]
+                return cand[order].tolist(), exact[order].tolist()
+
+        return timed(once_gpu, queries(a.corpus_dir), a.warmup, a.iters)
 
     def once(q):
         with torch.inference_mode():
@@ -116,7 +133,7 @@ def worker_mlx(a):
     import mlx.core as mx
     sys.path.insert(0, HERE)
     import minilm_mlx
-    mx.set_default_device(mx.cpu)
+    mx.set_default_device(mx.gpu if a.device == "gpu" else mx.cpu)
     dtype = {"float32": mx.float32, "bfloat16": mx.bfloat16}[a.dtype]
     model = minilm_mlx.load(a.model_dir, dtype)
     tok = minilm_mlx.tokenizer(a.model_dir)
@@ -141,6 +158,7 @@ def worker_mlx(a):
 
 def run_worker(a, impl, dtype, env_extra):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--dtype", dtype,
+           "--device", a.device,
            "--matrix", a.matrix, "--model-dir", a.model_dir, "--corpus-dir", a.corpus_dir,
            "--iters", str(a.iters), "--warmup", str(a.warmup), "--threads", str(a.threads)]
     out = subprocess.run(cmd, env={**os.environ, **env_extra}, capture_output=True, text=True)
@@ -153,7 +171,7 @@ def run_ours(a, dtype, env_extra):
     record = os.path.join(a.out, f"ours-{dtype}.json")
     env = {**os.environ, **env_extra, "RAG_CORPUS_MATRIX": a.matrix,
            "RAG_CORPUS_DIR": a.corpus_dir, "RAG_MODEL_DIR": a.model_dir}
-    cmd = [a.bin, "--device", "cpu", "--dtype", dtype, "--iters", str(a.iters),
+    cmd = [a.bin, "--device", a.device, "--dtype", dtype, "--iters", str(a.iters),
            "--warmup", str(a.warmup), "--json", record]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
@@ -162,7 +180,7 @@ def run_ours(a, dtype, env_extra):
         return json.load(f)["latency_ms"]["samples"]
 
 
-def plot(results, dtype, path):
+def plot(results, dtype, path, device):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -180,7 +198,7 @@ def plot(results, dtype, path):
         ax.plot([r["p95_ms"]], [i], "|", color="red", ms=14, mew=2)
     ax.set_xscale("log")
     ax.set_xlabel("latency per query, ms (log; box 25-75 %, whiskers 5-95 %, red: p95)")
-    ax.set_title(f"RAG single-query pipeline on CPU, {dtype}")
+    ax.set_title(f"RAG single-query pipeline on {device.upper()}, {dtype}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -197,15 +215,17 @@ def driver(a):
         np.save(a.matrix, x)
     threads = {"OMP_NUM_THREADS": str(a.threads), "OPENBLAS_NUM_THREADS": str(a.threads),
                "MKL_NUM_THREADS": str(a.threads)}
-    openblas = a.openblas or next(iter(sorted(glob.glob(
+    gpu = a.device == "gpu"
+    openblas = None if gpu else a.openblas or next(iter(sorted(glob.glob(
         os.path.join(CACHE, "mlx-cpu-*+openblas-*", "mlx_cpu.libs", "libopenblas.so.0")))), None)
     preload = {}
     if openblas:
         preload = {"LD_PRELOAD": openblas,
                    "LD_LIBRARY_PATH": os.path.dirname(openblas) + ":" + os.environ.get("LD_LIBRARY_PATH", "")}
-    runs = [("st+numpy float32", "float32*", lambda: run_worker(a, "st", "float32", threads))]
+    st_name = "st+torch float32" if gpu else "st+numpy float32"
+    runs = [(st_name, "float32*", lambda: run_worker(a, "st", "float32", threads))]
     for dtype in ("float32", "bfloat16"):
-        runs.append((f"python-mlx {dtype} (wheel BLAS)", dtype,
+        runs.append((f"python-mlx {dtype}" if gpu else f"python-mlx {dtype} (wheel BLAS)", dtype,
                      lambda d=dtype: run_worker(a, "mlx", d, threads)))
         if openblas:
             runs.append((f"python-mlx {dtype} (OpenBLAS)", dtype,
@@ -223,7 +243,7 @@ def driver(a):
         s = samples[name]
         results[name] = {"dtype": dtype, "samples_ms": s, "median_ms": percentile(s, 50),
                          "p95_ms": percentile(s, 95)}
-    meta = {"rows": a.rows, "iters_per_round": a.iters, "warmup": a.warmup, "rounds": a.rounds,
+    meta = {"device": a.device, "rows": a.rows, "iters_per_round": a.iters, "warmup": a.warmup, "rounds": a.rounds,
             "threads": a.threads, "openblas_preloaded": openblas,
             "loadavg_before": load_before, "loadavg_after": load_after,
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
@@ -240,8 +260,8 @@ def driver(a):
                 continue
             print(f"| {name} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | "
                   f"{ours['median_ms'] / r['median_ms']:.2f} | {ours['p95_ms'] / r['p95_ms']:.2f} |")
-        png = os.path.join(a.out, f"rag_query_cpu_{dtype}.png")
-        if plot(results, dtype, png):
+        png = os.path.join(a.out, f"rag_query_{a.device}_{dtype}.png")
+        if plot(results, dtype, png, a.device):
             print(f"\nwrote {png}")
 
 
@@ -251,6 +271,7 @@ def main():
                    help="internal: one side in this process (st-split: sentence-transformers' "
                         "encode and NumPy's score + rerank timed apart, run by hand)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--matrix")
     p.add_argument("--bin")
     p.add_argument("--out", default="target/rag-query-cpu")

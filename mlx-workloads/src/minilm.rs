@@ -216,7 +216,11 @@ impl TokenBatch {
             return;
         }
         let want = (self.len + multiple - 1) / multiple * multiple;
-        let want = if self.len <= MAX_TOKENS { want.min(MAX_TOKENS) } else { self.len };
+        let want = if self.len <= MAX_TOKENS {
+            want.min(MAX_TOKENS)
+        } else {
+            self.len
+        };
         if want == self.len {
             return;
         }

@@ -82,7 +82,11 @@ fn env() -> Result<Env, String> {
         Err(_) => None,
         Ok(v) => match v.parse::<usize>() {
             Ok(n) if (1..=256).contains(&n) => Some(n),
-            _ => return Err(format!("RAG_QUERY_PAD: expected a whole number in 1..=256, got {v:?}")),
+            _ => {
+                return Err(format!(
+                    "RAG_QUERY_PAD: expected a whole number in 1..=256, got {v:?}"
+                ))
+            }
         },
     };
     let compiled = match std::env::var("RAG_ENCODER_COMPILED").as_deref() {
