@@ -194,6 +194,28 @@ pub fn recall(found: &[u32], k: usize, expected: &[u32]) -> f64 {
     hits as f64 / expected.len() as f64
 }
 
+/// Environment variable of MLX's CUDA backend: `0` launches each kernel
+/// directly instead of recording the evaluation into a CUDA graph.
+pub const CUDA_GRAPHS_ENV: &str = "MLX_USE_CUDA_GRAPHS";
+
+/// Turns MLX's CUDA graphs off for this process unless
+/// [`CUDA_GRAPHS_ENV`] is already set. Each evaluation of the query path is
+/// a new graph of some hundred small kernels, and building and updating it
+/// cost more than it saves: one query end to end on an H200 took 2.96 ms
+/// median with graphs and 2.00 ms without (`BENCHMARKS.md`). MLX reads the
+/// variable once, at its first GPU evaluation, so the RAG programs call this
+/// first thing in `main`, before any other thread exists.
+///
+/// ```
+/// mlx_workloads::rag::turn_off_cuda_graphs_unless_set();
+/// assert!(std::env::var_os(mlx_workloads::rag::CUDA_GRAPHS_ENV).is_some());
+/// ```
+pub fn turn_off_cuda_graphs_unless_set() {
+    if std::env::var_os(CUDA_GRAPHS_ENV).is_none() {
+        std::env::set_var(CUDA_GRAPHS_ENV, "0");
+    }
+}
+
 /// Random unit-norm embeddings `[n, dim]` (f32), from `seed`: a stand-in
 /// corpus for timing retrieval at scale.
 pub fn random_corpus(n: i32, dim: i32, seed: u64) -> Result<Array> {

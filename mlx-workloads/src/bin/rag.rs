@@ -264,6 +264,8 @@ fn query(mut o: Options) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
+    // Before anything starts a thread or touches MLX (see the function).
+    mlx_workloads::rag::turn_off_cuda_graphs_unless_set();
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         None | Some("--help" | "-h" | "help") => {
