@@ -56,6 +56,8 @@ fn measure(
 }
 
 type Op = Box<dyn Fn(&Array) -> mlx_rs::Result<Array>>;
+/// A case: its name, what to switch before it (a kernel choice), the op.
+type Case = (&'static str, Option<fn()>, Op);
 
 fn main() -> mlx_rs::Result<()> {
     let device = Device::default_device()?;
@@ -74,7 +76,7 @@ fn main() -> mlx_rs::Result<()> {
     mlx_rs::eval([&x, &w, &b, &wq, &sq, &bq])?;
     let wt = ops::transpose(&w)?;
 
-    let cases: Vec<(&str, Option<fn()>, Op)> = vec![
+    let cases: Vec<Case> = vec![
         ("x * 0.5 (built-in element-wise)", None, {
             let half = Array::scalar(0.5f32)?.astype(dtype)?;
             Box::new(move |y: &Array| ops::multiply(y, &half))
@@ -184,13 +186,13 @@ fn working_sizes() -> mlx_rs::Result<()> {
     );
     let wdt = ops::transpose(&wd)?;
     mlx_rs::eval([&q, &corpus, &wq, &sq, &bq])?;
-    type Case<'a> = (
+    type WorkingCase<'a> = (
         &'a str,
         Box<dyn Fn() + 'a>,
         Box<dyn Fn() -> mlx_rs::Result<Vec<Array>> + 'a>,
     );
     let none = || Box::new(|| {}) as Box<dyn Fn()>;
-    let cases: Vec<Case> = vec![
+    let cases: Vec<WorkingCase> = vec![
         (
             "x 16x3072 @ w^T 12288x3072 (built-in matmul)",
             none(),

@@ -67,6 +67,152 @@ __device__ __forceinline__ void mlx_rs_topk_prefetch_l2(const void* p, unsigned 
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
+// This block's rows of the corpus: slice blockIdx.y of gridDim.y equal slices
+// of N rows, [begin, end).
+__device__ __forceinline__ void mlx_rs_topk_slice_rows(int N, int& begin, int& end) {
+  const int rows = (N + int(gridDim.y) - 1) / int(gridDim.y);
+  begin = min(N, int(blockIdx.y) * rows);
+  end = min(N, begin + rows);
+}
+
+// How the CUDA-core kernels read a row of DIM values of T: G neighbouring
+// lanes read it together, lane j taking its 16-byte vectors j, j + G, ...
+template <typename T, int DIM>
+struct mlx_rs_topk_row_loads {
+  static constexpr int G = 8;                            // lanes per row
+  static constexpr int RPW = 32 / G;                     // rows per warp load
+  static constexpr int VEC = 16 / int(sizeof(T));        // values per vector
+  static constexpr int NV = DIM / VEC;                   // whole vectors per row
+  static constexpr int PER = NV > 0 ? (NV + G - 1) / G : 1;  // vectors per lane
+  static constexpr int UNR = PER <= 6 ? 2 : 1;           // rows per lane in flight
+};
+
+// acc[qq] += vector v of a corpus row (16 bytes of T, loaded as w) times the
+// same dimensions of query qq (f32 rows of DIM in shared memory).
+template <typename T, int QB, int DIM>
+__device__ __forceinline__ void mlx_rs_topk_dot_vector(
+    const uint4& w, int v, const float (*qs)[DIM], float* acc) {
+  constexpr int VEC = 16 / int(sizeof(T));
+  const T* t = reinterpret_cast<const T*>(&w);
+#pragma unroll
+  for (int g = 0; g < VEC / 4; ++g) {
+    const float x0 = static_cast<float>(t[4 * g]);
+    const float x1 = static_cast<float>(t[4 * g + 1]);
+    const float x2 = static_cast<float>(t[4 * g + 2]);
+    const float x3 = static_cast<float>(t[4 * g + 3]);
+#pragma unroll
+    for (int qq = 0; qq < QB; ++qq) {
+      const float4 y = *reinterpret_cast<const float4*>(&qs[qq][v * VEC + 4 * g]);
+      acc[qq] += x0 * y.x + x1 * y.y + x2 * y.z + x3 * y.w;
+    }
+  }
+}
+
+// 8 values of T at p as one uint4: a 16-byte load when `aligned`, else 8
+// element loads (16-bit T).
+template <typename T>
+__device__ __forceinline__ uint4 mlx_rs_topk_load8(const T* p, bool aligned) {
+  if (aligned) {
+    return mlx_rs_topk_load16(p);
+  }
+  unsigned short h[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    h[e] = reinterpret_cast<const unsigned short*>(p)[e];
+  }
+  return make_uint4(
+      unsigned(h[0]) | (unsigned(h[1]) << 16), unsigned(h[2]) | (unsigned(h[3]) << 16),
+      unsigned(h[4]) | (unsigned(h[5]) << 16), unsigned(h[6]) | (unsigned(h[7]) << 16));
+}
+
+// The tensor-core kernels' B fragments: for NT tiles of 8 queries from q0, per
+// k pair s and lane l = (g, t), dims [32 s + 8 t, 32 s + 8 t + 8) of query
+// q0 + 8 nt + g (zeros past the last query). Every thread of the block calls
+// it; the caller synchronizes before use.
+template <typename T, int DIM, int NT>
+__device__ void mlx_rs_topk_query_fragments(
+    const T* q, int B, int q0, bool aligned, uint4 (*qf)[DIM / 32][32]) {
+  constexpr int PAIRS = DIM / 32;
+  for (int e = int(threadIdx.x); e < NT * PAIRS * 32; e += int(blockDim.x)) {
+    const int nt = e / (PAIRS * 32);
+    const int sp = (e / 32) % PAIRS;
+    const int l = e % 32;
+    const int qq = q0 + nt * 8 + (l >> 2);
+    qf[nt][sp][l] = qq < B ? mlx_rs_topk_load8(q + size_t(qq) * DIM + 32 * sp + 8 * (l & 3), aligned)
+                           : make_uint4(0u, 0u, 0u, 0u);
+  }
+}
+
+// Queries q0 .. q0 + QB - 1 of q [B, DIM] as f32 rows in shared memory (zeros
+// past the last query). Every thread of the block calls it; the caller
+// synchronizes before use.
+template <typename T, int QB, int DIM>
+__device__ void mlx_rs_topk_queries_to_shared(const T* q, int B, int q0, float (*qs)[DIM]) {
+  for (int e = int(threadIdx.x); e < QB * DIM; e += int(blockDim.x)) {
+    const int qq = e / DIM;
+    const int d = e % DIM;
+    qs[qq][d] = q0 + qq < B ? static_cast<float>(q[size_t(q0 + qq) * DIM + d]) : 0.0f;
+  }
+}
+
+// Sums the G lanes of each row group with shuffles: every lane of a group
+// ends with its rows' whole dot products. All lanes of the warp call it.
+template <int G, int UNR, int QB>
+__device__ __forceinline__ void mlx_rs_topk_group_sum(float (&acc)[UNR][QB]) {
+#pragma unroll
+  for (int off = G / 2; off > 0; off >>= 1) {
+#pragma unroll
+    for (int u = 0; u < UNR; ++u) {
+#pragma unroll
+      for (int qq = 0; qq < QB; ++qq) {
+        acc[u][qq] += __shfl_xor_sync(0xffffffffu, acc[u][qq], off);
+      }
+    }
+  }
+}
+
+// One 16-row corpus tile (this lane's rows g and g + 8 start at p_lo and
+// p_hi, already offset by 8 t) times NT tiles of 8 queries: d[nt] gets
+// (row g, query 8 nt + 2t), (row g, 2t + 1), (row g + 8, 2t),
+// (row g + 8, 2t + 1). Loads go in chunks of up to 12 k pairs, all of a
+// chunk before its first mma.
+template <typename T, int DIM, int NT>
+__device__ __forceinline__ void mlx_rs_topk_tile_dots(
+    const T* p_lo, const T* p_hi, bool aligned, const uint4 (*qf)[DIM / 32][32],
+    float (&d)[NT][4]) {
+  constexpr int PAIRS = DIM / 32;
+  constexpr int CHUNK = PAIRS < 12 ? PAIRS : 12;
+  const int lane = int(threadIdx.x) & 31;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    d[nt][0] = d[nt][1] = d[nt][2] = d[nt][3] = 0.0f;
+  }
+#pragma unroll
+  for (int s0 = 0; s0 < PAIRS; s0 += CHUNK) {
+    uint4 lo[CHUNK], hi[CHUNK];
+#pragma unroll
+    for (int s = 0; s < CHUNK; ++s) {
+      if (s0 + s < PAIRS) {
+        lo[s] = mlx_rs_topk_load8(p_lo + 32 * (s0 + s), aligned);
+        hi[s] = mlx_rs_topk_load8(p_hi + 32 * (s0 + s), aligned);
+      }
+    }
+    // Keeps the chunk's loads ahead of its first mma (as the compiled code
+    // for sm_90a shows; without it they were interleaved).
+    __syncwarp();
+#pragma unroll
+    for (int s = 0; s < CHUNK; ++s) {
+      if (s0 + s < PAIRS) {
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          mlx_rs_topk_mma<T>(lo[s], hi[s], qf[nt][s0 + s][lane], d[nt][0], d[nt][1], d[nt][2],
+                             d[nt][3]);
+        }
+      }
+    }
+  }
+}
+
 // True when x is a NaN; a bit test, so that no compiler flag can fold it.
 __device__ __forceinline__ bool mlx_rs_topk_isnan(float x) {
   return (__float_as_uint(x) & 0x7fffffffu) > 0x7f800000u;

@@ -23,14 +23,12 @@ constexpr int QB = 8;
 constexpr int CAP = 512;  // >= K + ROUND
 constexpr int ROUND = 256;
 constexpr int PAIRS = DIM / 32;  // 16-byte loads per row and lane
-constexpr int CHUNK = PAIRS < 12 ? PAIRS : 12;
 const int B = q_shape[0];
 const int N = c_shape[0];
 const int slices = int(gridDim.y);
 const int slice = int(blockIdx.y);
-const int rows = (N + slices - 1) / slices;
-const int row_begin = min(N, slice * rows);
-const int row_end = min(N, row_begin + rows);
+int row_begin, row_end;
+mlx_rs_topk_slice_rows(N, row_begin, row_end);
 const int tid = int(threadIdx.x);
 const int lane = tid & 31;
 const int g = lane >> 2;
@@ -39,7 +37,7 @@ const int warp_row = (tid >> 5) * 32;
 const int q0 = int(blockIdx.x) * QB;
 
 // The queries' fragments, per k pair and lane (zeros past the last query).
-__shared__ uint4 qf[PAIRS][32];
+__shared__ uint4 qf[1][PAIRS][32];
 __shared__ float cs[QB][CAP];
 __shared__ unsigned ci[QB][CAP];
 __shared__ int count[QB];
@@ -48,29 +46,8 @@ __shared__ unsigned ti[QB];
 
 const bool aligned = (reinterpret_cast<size_t>(c) % 16) == 0 &&
     (reinterpret_cast<size_t>(q) % 16) == 0;
-// 8 values of p as one uint4: a 16-byte load, or 8 element loads when the
-// array does not start 16-byte aligned.
-auto load8 = [aligned](const T* p) -> uint4 {
-  if (aligned) {
-    return mlx_rs_topk_load16(p);
-  }
-  unsigned short h[8];
-#pragma unroll
-  for (int e = 0; e < 8; ++e) {
-    h[e] = reinterpret_cast<const unsigned short*>(p)[e];
-  }
-  return make_uint4(
-      unsigned(h[0]) | (unsigned(h[1]) << 16), unsigned(h[2]) | (unsigned(h[3]) << 16),
-      unsigned(h[4]) | (unsigned(h[5]) << 16), unsigned(h[6]) | (unsigned(h[7]) << 16));
-};
 
-for (int e = tid; e < PAIRS * 32; e += int(blockDim.x)) {
-  const int s = e / 32;
-  const int l = e % 32;
-  const int qq = q0 + (l >> 2);
-  qf[s][l] = qq < B ? load8(q + size_t(qq) * DIM + 32 * s + 8 * (l & 3))
-                    : make_uint4(0u, 0u, 0u, 0u);
-}
+mlx_rs_topk_query_fragments<T, DIM, 1>(q, B, q0, aligned, qf);
 if (tid < QB) {
   count[tid] = 0;
   ts[tid] = mlx_rs_topk_neg_inf();
@@ -85,29 +62,9 @@ for (int base = row_begin; base < row_end; base += ROUND) {
     const int r_hi = r_lo + 8;
     const T* p_lo = c + size_t(r_lo < row_end ? r_lo : row_begin) * DIM + 8 * t;
     const T* p_hi = c + size_t(r_hi < row_end ? r_hi : row_begin) * DIM + 8 * t;
-    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
-    // Chunks of up to 12 k pairs: all of a chunk's loads first, then its mma.
-#pragma unroll
-    for (int s0 = 0; s0 < PAIRS; s0 += CHUNK) {
-      uint4 lo[CHUNK], hi[CHUNK];
-#pragma unroll
-      for (int s = 0; s < CHUNK; ++s) {
-        if (s0 + s < PAIRS) {
-          lo[s] = load8(p_lo + 32 * (s0 + s));
-          hi[s] = load8(p_hi + 32 * (s0 + s));
-        }
-      }
-      // Keeps the chunk's loads ahead of its first mma (as the compiled
-      // code for sm_90a shows; without it they were interleaved).
-      __syncwarp();
-#pragma unroll
-      for (int s = 0; s < CHUNK; ++s) {
-        if (s0 + s < PAIRS) {
-          const uint4 b = qf[s0 + s][lane];
-          mlx_rs_topk_mma<T>(lo[s], hi[s], b, d0, d1, d2, d3);
-        }
-      }
-    }
+    float d[1][4];
+    mlx_rs_topk_tile_dots<T, DIM, 1>(p_lo, p_hi, aligned, qf, d);
+    const float d0 = d[0][0], d1 = d[0][1], d2 = d[0][2], d3 = d[0][3];
     // d0, d1: row g, queries 2t, 2t + 1; d2, d3: row g + 8, same queries.
     const int qa = 2 * t;
     if (r_lo < row_end) {

@@ -10,20 +10,13 @@
 // together, so one warp load reads 4 whole 128-byte pieces of 4 rows. Unlike
 // it, nothing synchronizes the block while it streams, and each warp issues
 // the loads of its next rows before it multiplies the current ones.
-constexpr int G = 8;          // lanes per row
-constexpr int RPW = 32 / G;   // rows per warp and load instruction
-constexpr int VEC = 16 / sizeof(T);
-constexpr int NV = DIM / VEC;                        // whole vectors per row
-constexpr int PER = NV > 0 ? (NV + G - 1) / G : 1;   // vectors per lane and row
-constexpr int UNR = PER <= 6 ? 2 : 1;                // rows per lane and step
-constexpr int WROWS = RPW * UNR;                     // rows per warp and step
+using L = mlx_rs_topk_row_loads<T, DIM>;
+constexpr int G = L::G, RPW = L::RPW, VEC = L::VEC, NV = L::NV, PER = L::PER, UNR = L::UNR;
+constexpr int WROWS = RPW * UNR;  // rows per warp and step
 const int B = q_shape[0];
 const int N = c_shape[0];
-const int slices = int(gridDim.y);
-const int slice = int(blockIdx.y);
-const int rows = (N + slices - 1) / slices;
-const int row_begin = min(N, slice * rows);
-const int row_end = min(N, row_begin + rows);
+int row_begin, row_end;
+mlx_rs_topk_slice_rows(N, row_begin, row_end);
 const int tid = int(threadIdx.x);
 const int lane = tid & 31;
 const int sub = lane % G;
@@ -32,26 +25,13 @@ const int warps = int(blockDim.x) >> 5;
 const int q0 = int(blockIdx.x) * QB;
 
 __shared__ __align__(16) float qs[QB][DIM];
-for (int e = tid; e < QB * DIM; e += int(blockDim.x)) {
-  const int qq = e / DIM;
-  const int d = e % DIM;
-  qs[qq][d] = q0 + qq < B ? static_cast<float>(q[size_t(q0 + qq) * DIM + d]) : 0.0f;
-}
+mlx_rs_topk_queries_to_shared<T, QB, DIM>(q, B, q0, qs);
 __syncthreads();
 
 // Writes the group's sums of the rows starting at r (lane qq of the group
 // writes query qq's; every lane calls it).
 auto store = [&](float (&acc)[UNR][QB], int r) {
-#pragma unroll
-  for (int off = G / 2; off > 0; off >>= 1) {
-#pragma unroll
-    for (int u = 0; u < UNR; ++u) {
-#pragma unroll
-      for (int qq = 0; qq < QB; ++qq) {
-        acc[u][qq] += __shfl_xor_sync(0xffffffffu, acc[u][qq], off);
-      }
-    }
-  }
+  mlx_rs_topk_group_sum<G, UNR, QB>(acc);
 #pragma unroll
   for (int u = 0; u < UNR; ++u) {
     const int row = r + u * RPW;
@@ -110,19 +90,7 @@ if (vectors) {
       for (int i = 0; i < PER; ++i) {
         const int v = sub + G * i;
         if (v < NV) {
-          const T* t = reinterpret_cast<const T*>(&w[u][i]);
-#pragma unroll
-          for (int g = 0; g < VEC / 4; ++g) {
-            const float x0 = static_cast<float>(t[4 * g]);
-            const float x1 = static_cast<float>(t[4 * g + 1]);
-            const float x2 = static_cast<float>(t[4 * g + 2]);
-            const float x3 = static_cast<float>(t[4 * g + 3]);
-#pragma unroll
-            for (int qq = 0; qq < QB; ++qq) {
-              const float4 y = *reinterpret_cast<const float4*>(&qs[qq][v * VEC + 4 * g]);
-              acc[u][qq] += x0 * y.x + x1 * y.y + x2 * y.z + x3 * y.w;
-            }
-          }
+          mlx_rs_topk_dot_vector<T, QB, DIM>(w[u][i], v, qs, acc[u]);
         }
       }
     }

@@ -660,6 +660,19 @@ fn fused_linear_takes_the_reference_for_other_dtypes() {
     });
 }
 
+/// Every corpus row's f64 score for query `qi`, as `(score, row)` in the
+/// kernels' total order: higher score first, then lower row.
+fn exact_order(qv: &[f64], cv: &[f64], qi: usize, n: usize, d: usize) -> Vec<(f64, usize)> {
+    let mut all: Vec<(f64, usize)> = (0..n)
+        .map(|r| {
+            let s = (0..d).map(|j| qv[qi * d + j] * cv[r * d + j]).sum::<f64>();
+            (s, r)
+        })
+        .collect();
+    all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    all
+}
+
 /// Runs `body` once per CUDA design of `score_topk` on a CUDA device (the
 /// setting is global: GPU runs use one test thread), once elsewhere.
 fn each_score_topk_design(dev: &Device, body: impl Fn()) {
@@ -751,13 +764,7 @@ fn score_topk_orders_ties_by_index_on(dev: &Device) {
             indices.to_vec::<u32>().unwrap(),
         );
         for qi in 0..b {
-            let mut all: Vec<(f64, usize)> = (0..n)
-                .map(|r| {
-                    let s = (0..d).map(|j| qv[qi * d + j] * cv[r * d + j]).sum::<f64>();
-                    (s, r)
-                })
-                .collect();
-            all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            let all = exact_order(&qv, &cv, qi, n, d);
             let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
             assert_eq!(
                 &scores[qi * k..(qi + 1) * k],
@@ -921,13 +928,7 @@ fn score_topk_when_few_rows_hold_the_best_on(dev: &Device) {
             indices.to_vec::<u32>().unwrap(),
         );
         for qi in 0..b {
-            let mut all: Vec<(f64, usize)> = (0..n)
-                .map(|r| {
-                    let s = (0..d).map(|j| qv[qi * d + j] * cv[r * d + j]).sum::<f64>();
-                    (s, r)
-                })
-                .collect();
-            all.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            let all = exact_order(&qv, &cv, qi, n, d);
             let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
             assert_eq!(
                 &scores[qi * k..(qi + 1) * k],

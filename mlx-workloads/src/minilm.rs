@@ -215,7 +215,7 @@ impl TokenBatch {
         if multiple <= 1 || self.len % multiple == 0 {
             return;
         }
-        let want = (self.len + multiple - 1) / multiple * multiple;
+        let want = self.len.div_ceil(multiple) * multiple;
         let want = if self.len <= MAX_TOKENS {
             want.min(MAX_TOKENS)
         } else {

@@ -21,6 +21,8 @@ fn program() -> Command {
         "RAG_CORPUS_MATRIX",
         "RAG_ROWS",
         "RAG_MODEL_DIR",
+        "RAG_QUERY_PAD",
+        "RAG_ENCODER_COMPILED",
     ] {
         c.env_remove(k);
     }
@@ -94,6 +96,13 @@ fn bad_input_exits_with_code_2_and_a_message() {
         (&[], Some(("MLX_DTYPE", "int8")), "MLX_DTYPE"),
         (&[], Some(("RAG_SCORING", "fast")), "RAG_SCORING"),
         (&[], Some(("RAG_ROWS", "0")), "RAG_ROWS"),
+        (&[], Some(("RAG_QUERY_PAD", "0")), "RAG_QUERY_PAD"),
+        (&[], Some(("RAG_QUERY_PAD", "sixteen")), "RAG_QUERY_PAD"),
+        (
+            &[],
+            Some(("RAG_ENCODER_COMPILED", "yes")),
+            "RAG_ENCODER_COMPILED",
+        ),
         (
             &[],
             Some(("RAG_CORPUS_DIR", "/no/such/dir")),

@@ -117,6 +117,35 @@ fn bfloat16_embeddings_match_sentence_transformers() {
 }
 
 #[test]
+fn queries_padded_to_a_multiple_of_16_tokens_match_sentence_transformers() {
+    Device::cpu().set_default().unwrap();
+    let f = fixture();
+    let mut enc = encoder(Dtype::Float32);
+    enc.set_query_pad_multiple(16);
+    // The fixture's sentences of up to 64 tokens, each alone (padded from its own length) and
+    // all in one batch.
+    let short: Vec<usize> = (0..f.sentences.len())
+        .filter(|&i| enc.tokenizer().ids(&f.sentences[i]).unwrap().len() <= 64)
+        .collect();
+    assert!(short.len() >= 40, "{} short sentences", short.len());
+    let want = |i: usize| &f.embeddings[i * 384..(i + 1) * 384];
+    for &i in short.iter().take(12) {
+        let batch = enc.tokenize_queries(&[f.sentences[i].as_str()]).unwrap();
+        assert_eq!(batch.len % 16, 0);
+        let got = enc.embed(&batch).unwrap().to_vec::<f32>().unwrap();
+        assert!(cosine(&got, want(i)) >= 0.9999, "sentence {i} alone");
+    }
+    let texts: Vec<&str> = short.iter().map(|&i| f.sentences[i].as_str()).collect();
+    let batch = enc.tokenize_queries(&texts).unwrap();
+    assert_eq!(batch.len % 16, 0);
+    let got = enc.embed(&batch).unwrap().to_vec::<f32>().unwrap();
+    for (row, &i) in short.iter().enumerate() {
+        let c = cosine(&got[row * 384..(row + 1) * 384], want(i));
+        assert!(c >= 0.9999, "sentence {i} in the batch: cosine {c}");
+    }
+}
+
+#[test]
 fn one_query_alone_equals_it_in_a_padded_batch() {
     Device::cpu().set_default().unwrap();
     let enc = encoder(Dtype::Float32);
