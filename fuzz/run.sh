@@ -2,8 +2,8 @@
 # Bounded fuzzing of the file loaders: `fuzz/run.sh SECONDS` splits SECONDS
 # over the targets (safetensors, gguf, npy), each starting from its committed
 # seed corpus under fuzz/corpus/<target>/. Needs a nightly toolchain and
-# cargo-fuzz (installed here if missing). Crashes land in
-# fuzz/artifacts/<target>/ and fail the run.
+# cargo-fuzz (installed here if missing). Crashes, and inputs that take over
+# 30 s (a hang), land in fuzz/artifacts/<target>/ and fail the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 total=${1:-60}
@@ -24,7 +24,8 @@ for t in "${targets[@]}"; do
   # libFuzzer reports every new input; keep that in a log, print its end.
   log=$(mktemp)
   if ! cargo +nightly fuzz run --sanitizer none --release "$t" "$work" -- \
-    -max_total_time="$per" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
+    -max_total_time="$per" -max_len=65536 -rss_limit_mb=4096 -timeout=30 \
+    -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz: $t crashed; the input is in fuzz/artifacts/$t/"
     exit 1

@@ -108,3 +108,81 @@ fn bool_bytes_from_files_read_as_valid_bools() {
     assert_eq!(a.dtype(), mlx_rs::Dtype::Bool);
     assert_eq!(a.to_vec::<bool>().unwrap(), [false, true, true, true]);
 }
+
+/// A `.npy` file whose header holds the real dict, then more text.
+fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = header.to_string();
+    // Pad so that magic + version + length + header is a multiple of 64.
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((h.len() as u16).to_le_bytes());
+    out.extend(h.as_bytes());
+    out.extend(data);
+    out
+}
+
+/// MLX's npy reader takes the dtype from fixed columns of the header and the
+/// shape from its last parenthesis; a header whose dict says one thing and
+/// whose text says another must be an `Err`, never an array of the other
+/// shape (a negative one would size buffers from a negative count).
+#[test]
+fn npy_headers_read_differently_by_mlx_are_errors() {
+    let data = [0u8; 24];
+    let cases = [
+        // A trailing parenthesis with a negative dimension.
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } (-100000, )",
+        // A trailing parenthesis with a larger shape.
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } (4, 5)",
+        // The dtype moved off the columns MLX reads.
+        "{'fortran_order': False, 'descr': '<f4', 'shape': (2, 3), }",
+    ];
+    for (i, header) in cases.iter().enumerate() {
+        let path = write_temp(
+            &format!("mismatch-{i}.npy"),
+            &npy_with_header(header, &data),
+        );
+        let loaded = mlx_rs::io::load_npy(&path);
+        let _ = std::fs::remove_file(&path);
+        let err = loaded.expect_err(header).to_string();
+        assert!(err.contains("npy"), "case {i}: {err}");
+    }
+    // The same dict laid out as NumPy writes it loads.
+    let ok = npy_with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+        &data,
+    );
+    let path = write_temp("mismatch-ok.npy", &ok);
+    let a = mlx_rs::io::load_npy(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(a.shape(), [2, 3]);
+    assert_eq!(a.to_vec::<f32>().unwrap(), [0.0; 6]);
+}
+
+/// A fuzzer find: the input being loaded when a long npy fuzzing run hung in
+/// MLX's `eval` (alone it does not hang). Its shape `(0,03,0)` (no spaces)
+/// reads as `[0, 3]` in MLX's reader, so it is refused before evaluation.
+#[test]
+fn npy_hang_shape_read_differently() {
+    let err = io::load_npy(data("npy_hang_shape_read_differently.npy")).unwrap_err();
+    assert!(err.to_string().contains("MLX would read"), "{err}");
+}
+
+/// Empty arrays load (and read back empty).
+#[test]
+fn npy_empty_arrays_load() {
+    for shape in ["(0, 3)", "(0,)", "(3, 0)"] {
+        let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+        let path = write_temp(
+            &format!("empty-{}.npy", shape.len()),
+            &npy_with_header(&header, &[]),
+        );
+        let a = io::load_npy(&path);
+        let _ = std::fs::remove_file(&path);
+        let a = a.unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_eq!(a.size(), 0, "{shape}");
+        assert!(a.to_vec::<f32>().unwrap().is_empty());
+    }
+}

@@ -564,7 +564,13 @@ fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Checks an npy file's header against its size (see the module docs).
-fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
+/// What a `.npy` header says, as [`validate_npy`] read it.
+struct NpyHeader {
+    dtype: Dtype,
+    shape: Vec<i32>,
+}
+
+fn validate_npy(path: &Path, bytes: &[u8]) -> Result<NpyHeader> {
     let bad = |why: String| malformed("npy", path, why);
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("missing the \\x93NUMPY magic".into()));
@@ -610,6 +616,7 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| bad(format!("shape {shape:?} is not a tuple")))?;
     let mut elements: u64 = 1;
+    let mut dims = Vec::new();
     for d in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let d: u64 = d
             .trim_end_matches('L')
@@ -620,6 +627,7 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
         elements = elements
             .checked_mul(d)
             .ok_or_else(|| bad("shape overflows".into()))?;
+        dims.push(d as i32);
     }
     let need = elements
         .checked_mul(dtype.size_of() as u64)
@@ -630,7 +638,7 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
             "shape needs {need} data bytes, file has {have}"
         )));
     }
-    Ok(())
+    Ok(NpyHeader { dtype, shape: dims })
 }
 
 /// Loads one array from a NumPy `.npy` file (eagerly; header checked first).
@@ -638,14 +646,37 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn load_npy(path: impl AsRef<Path>) -> Result<Array> {
     let path = path.as_ref();
     let bytes = read_file(path)?;
-    validate_npy(path, &bytes)?;
+    let header = validate_npy(path, &bytes)?;
     drop(bytes);
     let file = c_path(path)?;
     let s = cpu_stream()?;
     let mut slot = ResultSlot::new();
     let out = slot.as_mut_ptr();
-    mlx_call!(mlx_load(out, file.as_ptr(), s.as_raw()))?;
+    mlx_call!(mlx_load(out, file.as_ptr(), s.as_raw())).map_err(|e| {
+        malformed(
+            "npy",
+            path,
+            format!("a valid header, but laid out so that MLX's reader fails on it: {e}"),
+        )
+    })?;
     let a = slot.into_array()?;
+    // MLX reads the dtype from fixed columns of the header and the shape from
+    // its last parenthesis, so a header that is a valid dict can still read
+    // differently there (a negative dimension after the dict, say); nothing
+    // is read from the file until evaluation, so refuse such an array first.
+    if a.dtype() != header.dtype || a.shape() != header.shape {
+        return Err(malformed(
+            "npy",
+            path,
+            format!(
+                "the header says {} {:?}, but is laid out so that MLX would read {} {:?}",
+                header.dtype,
+                header.shape,
+                a.dtype(),
+                a.shape()
+            ),
+        ));
+    }
     a.eval()?;
     Ok(a)
 }
