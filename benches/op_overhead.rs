@@ -189,69 +189,65 @@ fn working_sizes() -> mlx_rs::Result<()> {
     type WorkingCase<'a> = (
         &'a str,
         Box<dyn Fn() + 'a>,
-        Box<dyn Fn() -> mlx_rs::Result<Vec<Array>> + 'a>,
+        &'a dyn Fn() -> mlx_rs::Result<Vec<Array>>,
     );
+    // Each op once; the cases differ in the kernel switched on before it.
+    let matmul16 = || Ok(vec![ops::matmul(&x16, &wt)?]);
+    let linear = || {
+        Ok(vec![kernels::fused_linear(
+            &x16,
+            &w,
+            Some(&b),
+            Activation::GeluTanh,
+        )?])
+    };
+    let topk = || {
+        let (s, i) = kernels::score_topk(&q, &corpus, 10)?;
+        Ok(vec![s, i])
+    };
+    let matmul_decode = || Ok(vec![ops::matmul(&xd, &wdt)?]);
+    let quantized = || Ok(vec![kernels::quantized_matmul(&xd, &wq, &sq, &bq, 64, 4)?]);
     let none = || Box::new(|| {}) as Box<dyn Fn()>;
     let cases: Vec<WorkingCase> = vec![
         (
             "x 16x3072 @ w^T 12288x3072 (built-in matmul)",
             none(),
-            Box::new(|| Ok(vec![ops::matmul(&x16, &wt)?])),
+            &matmul16,
         ),
         (
             "fused_linear GELU-tanh, default path",
             Box::new(|| kernels::set_fused_linear_cuda(false)),
-            Box::new(|| {
-                Ok(vec![kernels::fused_linear(
-                    &x16,
-                    &w,
-                    Some(&b),
-                    Activation::GeluTanh,
-                )?])
-            }),
+            &linear,
         ),
         (
             "fused_linear GELU-tanh, CUDA kernel",
             Box::new(|| kernels::set_fused_linear_cuda(true)),
-            Box::new(|| {
-                Ok(vec![kernels::fused_linear(
-                    &x16,
-                    &w,
-                    Some(&b),
-                    Activation::GeluTanh,
-                )?])
-            }),
+            &linear,
         ),
         (
             "score_topk 1 x 1M x 384, k=10, select",
             Box::new(|| kernels::set_score_topk_cuda(ScoreTopkCuda::Select)),
-            Box::new(|| {
-                let (s, i) = kernels::score_topk(&q, &corpus, 10)?;
-                Ok(vec![s, i])
-            }),
+            &topk,
         ),
         (
             "score_topk 1 x 1M x 384, k=10, fused",
             Box::new(|| kernels::set_score_topk_cuda(ScoreTopkCuda::Fused)),
-            Box::new(|| {
-                let (s, i) = kernels::score_topk(&q, &corpus, 10)?;
-                Ok(vec![s, i])
-            }),
+            &topk,
         ),
         (
             "x 1x4096 @ w^T 14336x4096 bf16 (built-in matmul)",
             none(),
-            Box::new(|| Ok(vec![ops::matmul(&xd, &wdt)?])),
+            &matmul_decode,
         ),
         (
             "quantized_matmul 4-bit, MLX kernel",
             Box::new(|| kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx)),
-            Box::new(|| Ok(vec![kernels::quantized_matmul(&xd, &wq, &sq, &bq, 64, 4)?])),
+            &quantized,
         ),
         (
             "quantized_matmul 4-bit, ours",
             Box::new(|| kernels::set_quantized_matmul_cuda(QuantizedCuda::Fused)),
-            Box::new(|| Ok(vec![kernels::quantized_matmul(&xd, &wq, &sq, &bq, 64, 4)?])),
+            &quantized,
         ),
     ];
     println!("\nAt working sizes, one op per evaluation (bfloat16), µs: median (p95)");

@@ -423,17 +423,7 @@ __device__ void mlx_rs_topk_select_block(
         cs[slot] = v[j];
         ci[slot] = id(j);
       }
-      __syncthreads();
-      const int n = count;
-      if (n > CAP - 256) {
-        mlx_rs_topk_sort<CAP>(cs, ci, n, K);
-        if (tid == 0) {
-          count = K;
-          ts = cs[K - 1];
-          ti = ci[K - 1];
-        }
-      }
-      __syncthreads();
+      mlx_rs_topk_end_round<1, CAP, K, 256>(&cs, &ci, &count, &ts, &ti);
     }
   }
   __syncthreads();

@@ -58,14 +58,7 @@ for (int base = row_begin; base < row_end; base += ROUND) {
   for (int step = 0; step < STEPS; ++step) {
     // Row of unrolled copy u: consecutive groups take consecutive rows.
     const int r0 = base + warp_row + step * RPW * UNR + grp;
-    float acc[UNR][QB];
-#pragma unroll
-    for (int u = 0; u < UNR; ++u) {
-#pragma unroll
-      for (int qq = 0; qq < QB; ++qq) {
-        acc[u][qq] = 0.0f;
-      }
-    }
+    float acc[UNR][QB] = {};
     if (vectors) {
       // The compiler keeps only about two of the loads below in flight per
       // thread (it places each load next to its use), so one lane per warp

@@ -76,14 +76,7 @@ if (vectors) {
     if (more) {
       load(next, wb + stride + grp);
     }
-    float acc[UNR][QB];
-#pragma unroll
-    for (int u = 0; u < UNR; ++u) {
-#pragma unroll
-      for (int qq = 0; qq < QB; ++qq) {
-        acc[u][qq] = 0.0f;
-      }
-    }
+    float acc[UNR][QB] = {};
 #pragma unroll
     for (int u = 0; u < UNR; ++u) {
 #pragma unroll
@@ -107,13 +100,9 @@ if (vectors) {
   }
 } else {
   for (int wb = first; wb < row_end; wb += stride) {
-    float acc[UNR][QB];
+    float acc[UNR][QB] = {};
 #pragma unroll
     for (int u = 0; u < UNR; ++u) {
-#pragma unroll
-      for (int qq = 0; qq < QB; ++qq) {
-        acc[u][qq] = 0.0f;
-      }
       const int row = wb + grp + u * RPW;
       if (row < row_end) {
         const T* p = c + size_t(row) * DIM;

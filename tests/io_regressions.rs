@@ -149,16 +149,18 @@ fn npy_headers_read_differently_by_mlx_are_errors() {
         let err = loaded.expect_err(header).to_string();
         assert!(err.contains("npy"), "case {i}: {err}");
     }
-    // The same dict laid out as NumPy writes it loads.
+    // The same dict laid out as NumPy writes it loads, values in place.
+    let values = [1.5f32, -2.0, 3.25, 4.0, -5.5, 6.0];
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let ok = npy_with_header(
         "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-        &data,
+        &bytes,
     );
     let path = write_temp("mismatch-ok.npy", &ok);
     let a = mlx_rs::io::load_npy(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(a.shape(), [2, 3]);
-    assert_eq!(a.to_vec::<f32>().unwrap(), [0.0; 6]);
+    assert_eq!(a.to_vec::<f32>().unwrap(), values);
 }
 
 /// A fuzzer find: the input being loaded when a long npy fuzzing run hung in

@@ -43,6 +43,50 @@ pub fn path_for(stream: &Stream, dtype: Dtype) -> Result<KernelPath> {
     })
 }
 
+/// A process-wide choice among a few values (which kernel an op runs), set by
+/// a setter or, until the first read, by an environment variable.
+pub(crate) struct EnvChoice<T: 'static, const N: usize> {
+    env: &'static str,
+    /// `values[0]` is the default; the variable's value `names[i]` picks
+    /// `values[i]` (any other value: the default).
+    values: [T; N],
+    names: [&'static str; N],
+    /// 0: not read from the environment yet, else 1 + the value's index.
+    state: AtomicU8,
+}
+
+impl<T: Copy + PartialEq, const N: usize> EnvChoice<T, N> {
+    pub(crate) const fn new(env: &'static str, values: [T; N], names: [&'static str; N]) -> Self {
+        EnvChoice {
+            env,
+            values,
+            names,
+            state: AtomicU8::new(0),
+        }
+    }
+
+    pub(crate) fn set(&self, value: T) {
+        let i = self.values.iter().position(|&v| v == value).unwrap_or(0);
+        self.state.store(i as u8 + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> T {
+        let mut v = self.state.load(Ordering::Relaxed);
+        if v == 0 {
+            let from_env = std::env::var(self.env)
+                .ok()
+                .and_then(|e| self.names.iter().skip(1).position(|&n| n == e))
+                .map_or(1, |i| i as u8 + 2);
+            // A concurrent setter wins over the environment.
+            let _ = self
+                .state
+                .compare_exchange(0, from_env, Ordering::Relaxed, Ordering::Relaxed);
+            v = self.state.load(Ordering::Relaxed);
+        }
+        self.values[usize::from(v - 1).min(N - 1)]
+    }
+}
+
 /// A fused op's kernels, each built on first use and kept for the process.
 pub(crate) struct Kernels {
     pub(crate) spec: fn() -> (KernelSpec, KernelSpec),
@@ -176,4 +220,36 @@ pub(crate) fn cached_fn<K: PartialEq, F>(
     let f = Rc::new(build()?);
     cache.with(|c| c.borrow_mut().push((key, stream.clone(), Rc::clone(&f))));
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EnvChoice;
+
+    #[test]
+    fn env_choice_reads_its_variable_once_and_a_setter_wins() {
+        const VAR: &str = "MLX_RS_TEST_ENV_CHOICE_A";
+        static CHOICE: EnvChoice<u8, 3> =
+            EnvChoice::new(VAR, [10, 11, 12], ["ten", "eleven", "twelve"]);
+        std::env::set_var(VAR, "twelve");
+        assert_eq!(CHOICE.get(), 12);
+        // Read once: a later change of the variable does not count.
+        std::env::set_var(VAR, "eleven");
+        assert_eq!(CHOICE.get(), 12);
+        CHOICE.set(11);
+        assert_eq!(CHOICE.get(), 11);
+        std::env::remove_var(VAR);
+    }
+
+    #[test]
+    fn env_choice_defaults_to_its_first_value() {
+        const VAR: &str = "MLX_RS_TEST_ENV_CHOICE_B";
+        static UNKNOWN: EnvChoice<u8, 2> = EnvChoice::new(VAR, [1, 2], ["one", "two"]);
+        std::env::set_var(VAR, "three");
+        assert_eq!(UNKNOWN.get(), 1);
+        std::env::remove_var(VAR);
+        const UNSET: &str = "MLX_RS_TEST_ENV_CHOICE_C";
+        static NONE: EnvChoice<u8, 2> = EnvChoice::new(UNSET, [1, 2], ["one", "two"]);
+        assert_eq!(NONE.get(), 1);
+    }
 }

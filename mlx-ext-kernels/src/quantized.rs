@@ -33,7 +33,6 @@
 //! wrapped in a custom function whose VJP is the reference's.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlx_rs_core::closure::Closure;
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
@@ -41,7 +40,7 @@ use mlx_rs_core::ops::{self, QuantizationMode};
 use mlx_rs_core::transforms::{self, CustomFunction};
 use mlx_rs_core::{with_stream, Array, Dtype, Error, Result, Stream, StreamOrDevice};
 
-use crate::dispatch::{cached_fn, path_for, poisoned, FnCache, KernelPath, Kernels};
+use crate::dispatch::{cached_fn, path_for, poisoned, EnvChoice, FnCache, KernelPath, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/quantized_matmul.cuh");
 /// The tensor-core kernel calls the fused linear kernels' `mma` wrapper.
@@ -114,14 +113,15 @@ pub enum QuantizedCuda {
 /// [`QuantizedCuda`] mode (anything else: [`QuantizedCuda::Mlx`]).
 pub const QUANTIZED_MATMUL_CUDA_ENV: &str = "MLX_RS_QUANTIZED_MATMUL_CUDA";
 
-/// 0: not read from the environment yet, else 1 + the mode's index.
-static CUDA_MODE: AtomicU8 = AtomicU8::new(0);
-
-const MODES: [QuantizedCuda; 3] = [
-    QuantizedCuda::Mlx,
-    QuantizedCuda::Fused,
-    QuantizedCuda::TensorCore,
-];
+static CUDA_MODE: EnvChoice<QuantizedCuda, 3> = EnvChoice::new(
+    QUANTIZED_MATMUL_CUDA_ENV,
+    [
+        QuantizedCuda::Mlx,
+        QuantizedCuda::Fused,
+        QuantizedCuda::TensorCore,
+    ],
+    ["mlx", "fused", "tensor-core"],
+);
 
 /// Picks what [`quantized_matmul`] runs on CUDA (default
 /// [`QuantizedCuda::Mlx`]). Also settable for a process with
@@ -135,24 +135,12 @@ const MODES: [QuantizedCuda; 3] = [
 /// set_quantized_matmul_cuda(QuantizedCuda::Mlx);
 /// ```
 pub fn set_quantized_matmul_cuda(mode: QuantizedCuda) {
-    let i = MODES.iter().position(|&m| m == mode).unwrap_or(0);
-    CUDA_MODE.store(i as u8 + 1, Ordering::Relaxed);
+    CUDA_MODE.set(mode);
 }
 
 /// The mode [`set_quantized_matmul_cuda`] (or its environment variable) set.
 pub fn quantized_matmul_cuda() -> QuantizedCuda {
-    let mut v = CUDA_MODE.load(Ordering::Relaxed);
-    if v == 0 {
-        let from_env = match std::env::var(QUANTIZED_MATMUL_CUDA_ENV).as_deref() {
-            Ok("fused") => 2,
-            Ok("tensor-core") => 3,
-            _ => 1,
-        };
-        // A concurrent setter wins over the environment.
-        let _ = CUDA_MODE.compare_exchange(0, from_env, Ordering::Relaxed, Ordering::Relaxed);
-        v = CUDA_MODE.load(Ordering::Relaxed);
-    }
-    MODES[usize::from(v - 1).min(MODES.len() - 1)]
+    CUDA_MODE.get()
 }
 
 /// `x @ dequantize(w, scales, biases)ᵀ` for an affine-quantized weight

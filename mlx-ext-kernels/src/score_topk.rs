@@ -31,12 +31,10 @@
 //! path the `k` are ordered the same way, but which of several rows tied at
 //! the `k`-th score are kept is up to MLX's `argpartition`.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
 use mlx_rs_core::{ops, Array, DeviceType, Dtype, Error, Result, Stream, StreamOrDevice};
 
-use crate::dispatch::{force_reference, path_for, poisoned, KernelPath, Kernels};
+use crate::dispatch::{force_reference, path_for, poisoned, EnvChoice, KernelPath, Kernels};
 
 const CUDA_HEADER: &str = include_str!("../../cuda-src/score_topk.cuh");
 const CUDA_PARTIAL: &str = include_str!("../../cuda-src/score_topk_partial.cu");
@@ -219,14 +217,15 @@ pub enum ScoreTopkCuda {
 /// design (anything else: [`ScoreTopkCuda::Auto`]).
 pub const SCORE_TOPK_CUDA_ENV: &str = "MLX_RS_SCORE_TOPK_CUDA";
 
-/// 0: not read from the environment yet, else 1 + the design's index.
-static CUDA_DESIGN: AtomicU8 = AtomicU8::new(0);
-
-const DESIGNS: [ScoreTopkCuda; 3] = [
-    ScoreTopkCuda::Auto,
-    ScoreTopkCuda::Fused,
-    ScoreTopkCuda::Select,
-];
+static CUDA_DESIGN: EnvChoice<ScoreTopkCuda, 3> = EnvChoice::new(
+    SCORE_TOPK_CUDA_ENV,
+    [
+        ScoreTopkCuda::Auto,
+        ScoreTopkCuda::Fused,
+        ScoreTopkCuda::Select,
+    ],
+    ["auto", "fused", "select"],
+);
 
 /// Picks the design [`score_topk`] runs on CUDA (default
 /// [`ScoreTopkCuda::Auto`]); overrides [`SCORE_TOPK_CUDA_ENV`].
@@ -238,24 +237,12 @@ const DESIGNS: [ScoreTopkCuda; 3] = [
 /// set_score_topk_cuda(ScoreTopkCuda::Auto);
 /// ```
 pub fn set_score_topk_cuda(design: ScoreTopkCuda) {
-    let i = DESIGNS.iter().position(|&d| d == design).unwrap_or(0);
-    CUDA_DESIGN.store(i as u8 + 1, Ordering::Relaxed);
+    CUDA_DESIGN.set(design);
 }
 
 /// The design [`set_score_topk_cuda`] (or its environment variable) set.
 pub fn score_topk_cuda() -> ScoreTopkCuda {
-    let mut v = CUDA_DESIGN.load(Ordering::Relaxed);
-    if v == 0 {
-        let from_env = match std::env::var(SCORE_TOPK_CUDA_ENV).as_deref() {
-            Ok("fused") => 2,
-            Ok("select") => 3,
-            _ => 1,
-        };
-        // A concurrent setter wins over the environment.
-        let _ = CUDA_DESIGN.compare_exchange(0, from_env, Ordering::Relaxed, Ordering::Relaxed);
-        v = CUDA_DESIGN.load(Ordering::Relaxed);
-    }
-    DESIGNS[usize::from(v - 1).min(DESIGNS.len() - 1)]
+    CUDA_DESIGN.get()
 }
 
 /// Whether a CUDA call of these sizes runs the select design.

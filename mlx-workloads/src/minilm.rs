@@ -329,6 +329,23 @@ impl Tokenizer {
     }
 }
 
+/// The query padding the RAG programs use on `device`: 16 tokens on a GPU,
+/// where each new batch shape compiles kernels (on an H200, one query end to
+/// end had a p95 of 72 ms without padding and 3.3-3.5 ms with it;
+/// `BENCHMARKS.md`), 1 (none) on a CPU, where padding is only extra work.
+///
+/// ```
+/// use mlx_rs_core::Device;
+/// assert_eq!(mlx_workloads::minilm::query_pad_multiple_for(&Device::cpu()), 1);
+/// ```
+pub fn query_pad_multiple_for(device: &mlx_rs_core::Device) -> usize {
+    if device.device_type() == mlx_rs_core::DeviceType::Gpu {
+        16
+    } else {
+        1
+    }
+}
+
 /// all-MiniLM-L6-v2 as a sentence encoder: the tokenizer and the BERT
 /// encoder ([`crate::bert::Bert`]), mean pooling, L2 normalization; the
 /// embedding stage of the RAG query path (it implements
@@ -374,7 +391,8 @@ impl Encoder {
     /// Pads tokenized query batches to a multiple of `multiple` tokens
     /// ([`TokenBatch::pad_to_multiple`]; default 1: to the longest query
     /// only). Worth it on GPUs, where each new batch shape compiles kernels;
-    /// on a CPU the padding is extra work.
+    /// on a CPU the padding is extra work ([`query_pad_multiple_for`] gives
+    /// the programs' choice per device).
     pub fn set_query_pad_multiple(&mut self, multiple: usize) {
         self.query_pad_multiple = multiple.max(1);
     }

@@ -199,10 +199,11 @@ pub fn recall(found: &[u32], k: usize, expected: &[u32]) -> f64 {
 pub const CUDA_GRAPHS_ENV: &str = "MLX_USE_CUDA_GRAPHS";
 
 /// Turns MLX's CUDA graphs off for this process unless
-/// [`CUDA_GRAPHS_ENV`] is already set. Each evaluation of the query path is
-/// a new graph of some hundred small kernels, and building and updating it
-/// cost more than it saves: one query end to end on an H200 took 2.96 ms
-/// median with graphs and 2.00 ms without (`BENCHMARKS.md`). MLX reads the
+/// [`CUDA_GRAPHS_ENV`] is already set. MLX records each evaluation of the
+/// query path (many small kernels) into a CUDA graph and updates a cached
+/// executable; for this path that cost more than it saved: one query end to
+/// end on an H200 took 2.96 ms median with graphs and 2.00 ms without
+/// (`BENCHMARKS.md`). MLX reads the
 /// variable once, at its first GPU evaluation, so the RAG programs call this
 /// first thing in `main`, before any other thread exists.
 ///

@@ -274,8 +274,9 @@ fn setup(
     if queries.is_empty() {
         return Err("no query answers a passage in the corpus matrix".into());
     }
-    let gpu = device.device_type() == mlx_rs_core::DeviceType::Gpu;
-    let query_pad = env.query_pad.unwrap_or(if gpu { 16 } else { 1 });
+    let query_pad = env
+        .query_pad
+        .unwrap_or_else(|| minilm::query_pad_multiple_for(device));
     encoder.set_query_pad_multiple(query_pad);
     Ok(Setup {
         query_pad,

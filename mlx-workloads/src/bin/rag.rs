@@ -231,12 +231,8 @@ fn query(mut o: Options) -> Result<(), Failure> {
     }
     let file = IndexFile::load(path).map_err(classify)?;
     let mut encoder = Encoder::load(&model_files(&o)?, o.dtype).map_err(classify)?;
-    // On a GPU each new batch shape compiles kernels (~70 ms on an H200):
-    // padding queries to a multiple of 16 tokens keeps the shapes few.
     let device = mlx_rs_core::Device::default_device().map_err(classify)?;
-    if device.device_type() == mlx_rs_core::DeviceType::Gpu {
-        encoder.set_query_pad_multiple(16);
-    }
+    encoder.set_query_pad_multiple(mlx_workloads::minilm::query_pad_multiple_for(&device));
     // Check every query before answering any.
     let texts: Vec<&str> = o.queries.iter().map(String::as_str).collect();
     let batches: Vec<_> = texts
