@@ -113,7 +113,7 @@ GROUPS = [
     ("Random", r"mlx_random_"),
     ("Distributed", r"mlx_distributed_"),
     ("Errors and version", r"mlx_(set_error_handler|version)"),
-    ("This project's CPU primitives (mlx-sys/shim, built into the mlx-c library)", r"mlx_rs_"),
+    ("This project's additions (mlx-sys/shim, built into the mlx-c library)", r"mlx_rs_"),
     ("Ops", r"mlx_"),
 ]
 

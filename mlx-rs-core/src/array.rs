@@ -6,7 +6,7 @@ use std::ffi::c_int;
 use crate::dtype::Element;
 use crate::ffi::{array_op, check_unlocked, evaluating, mlx_call, mlx_value};
 use crate::handles::{string_from, Owned};
-use crate::{Dtype, Error, Result, Stream};
+use crate::{gpu_wait, Dtype, Error, Result, Stream};
 
 pub(crate) use crate::handles::{ResultSlot, VectorArray};
 
@@ -166,13 +166,19 @@ impl Array {
     pub fn eval(&self) -> Result<()> {
         failed::check([self])?;
         let raw = self.raw();
-        let result = evaluating(!home::is_own(self.home.get()), || {
-            // The second call waits for the result and marks it available,
-            // after which evaluating or reading it mutates nothing.
-            // SAFETY: `raw` is a live handle.
-            check_unlocked(|| unsafe { mlx_sys::mlx_array_eval(raw) })
-                .and_then(|()| check_unlocked(|| unsafe { mlx_sys::mlx_array_eval(raw) }))
-        });
+        let exclusive = !home::is_own(self.home.get());
+        let result = if gpu_wait::polling_budget().is_some() {
+            let vec = VectorArray::from_arrays([self])?;
+            evaluating(exclusive, || run_and_wait(&vec))
+        } else {
+            evaluating(exclusive, || {
+                // The second call waits for the result and marks it available,
+                // after which evaluating or reading it mutates nothing.
+                // SAFETY: `raw` is a live handle.
+                check_unlocked(|| unsafe { mlx_sys::mlx_array_eval(raw) })
+                    .and_then(|()| check_unlocked(|| unsafe { mlx_sys::mlx_array_eval(raw) }))
+            })
+        };
         settle([self], result)
     }
 
@@ -333,15 +339,30 @@ pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
     failed::check(arrays.iter().copied())?;
     let vec = VectorArray::from_arrays(arrays.iter().copied())?;
     home::forget_inputs();
-    let raw = vec.as_raw();
     let exclusive = arrays.iter().any(|a| !home::is_own(a.home.get()));
-    let result = evaluating(exclusive, || {
-        // As in `Array::eval`: the second call waits and marks available.
-        // SAFETY: `raw` is a live vector.
-        check_unlocked(|| unsafe { mlx_sys::mlx_eval(raw) })
-            .and_then(|()| check_unlocked(|| unsafe { mlx_sys::mlx_eval(raw) }))
-    });
+    let result = evaluating(exclusive, || run_and_wait(&vec));
     settle(arrays, result)
+}
+
+/// Evaluates `vec`'s arrays and waits for them; they end available (a later
+/// evaluation or read mutates nothing). Where CUDA is usable the wait first
+/// polls (see [`crate::gpu_wait`]).
+#[track_caller]
+fn run_and_wait(vec: &VectorArray) -> Result<()> {
+    let raw = vec.as_raw();
+    if let Some(spin_us) = gpu_wait::polling_budget() {
+        // SAFETY: `raw` is a live vector.
+        check_unlocked(|| unsafe { mlx_sys::mlx_async_eval(raw) })?;
+        let mut ready = false;
+        // SAFETY: `raw` is a live vector and `ready` a local the call writes.
+        check_unlocked(|| unsafe { mlx_sys::mlx_rs_poll_gpu_ready(&mut ready, raw, spin_us) })?;
+    } else {
+        // SAFETY: `raw` is a live vector.
+        check_unlocked(|| unsafe { mlx_sys::mlx_eval(raw) })?;
+    }
+    // Waits for whatever is not available yet, and marks the arrays available.
+    // SAFETY: `raw` is a live vector.
+    check_unlocked(|| unsafe { mlx_sys::mlx_eval(raw) })
 }
 
 /// After an evaluation: remembers a failure (see [`failed`]), or marks the

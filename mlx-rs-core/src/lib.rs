@@ -93,6 +93,9 @@
 //! synchronization; another thread recording GPU work at that moment makes
 //! MLX abort the process. Keep GPU threads alive (a pool), or let them exit
 //! only while no other thread evaluates on the GPU.
+//! Waiting for a CUDA result polls for up to [`gpu_wait_spin`] (2 ms by
+//! default) before sleeping: MLX's own wait sleeps in the driver, and its
+//! wake-up comes tens of microseconds after the GPU finished.
 //!
 //! ```
 //! use mlx_rs_core::{ops, Array, Device, Stream};
@@ -126,6 +129,7 @@ mod dtype;
 mod error;
 pub mod export;
 mod ffi;
+mod gpu_wait;
 pub mod graph;
 mod handles;
 pub mod io;
@@ -145,6 +149,7 @@ pub use device::{
 pub use device_info::{DeviceInfo, DeviceInfoValue};
 pub use dtype::{Dtype, Element};
 pub use error::{Error, Result};
+pub use gpu_wait::{gpu_wait_spin, set_gpu_wait_spin, GPU_WAIT_SPIN_ENV};
 pub use half::{bf16, f16};
 pub use methods::IntoIndices;
 pub use num_complex::Complex32;

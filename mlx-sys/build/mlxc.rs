@@ -101,7 +101,8 @@ pub fn not_found_message(why: &str) -> String {
 }
 
 /// The project's own C++ additions (`shim/`): CPU primitives registered with
-/// MLX, compiled into the same library as mlx-c. Their loops are written to
+/// MLX and a polling wait for GPU results, compiled into the same library as
+/// mlx-c. Their loops are written to
 /// be vectorized, so they build at `-O3` with OpenMP's `simd` pragmas (no
 /// OpenMP runtime is used or linked) and without trapping math (which keeps
 /// the compiler from turning the clamps' float compares into vector selects;
@@ -122,6 +123,7 @@ fn shim_build(src: &Path, mlx_include: &Path, manifest_dir: &Path) -> cc::Build 
         .include(mlx_include)
         .include(manifest_dir.join("shim"))
         .file(manifest_dir.join("shim/cpu_primitives.cpp"))
+        .file(manifest_dir.join("shim/gpu_wait.cpp"))
         .cargo_metadata(false);
     build
 }
@@ -178,6 +180,7 @@ pub fn build_shared(src: &Path, mlx_include: &Path, lib_dir: &Path, target: &Tar
         include_bytes!("../compat/mlx_format_compat.h"),
         include_bytes!("../shim/mlx_rs_shim.h"),
         include_bytes!("../shim/cpu_primitives.cpp"),
+        include_bytes!("../shim/gpu_wait.cpp"),
     ] {
         key.update((part.len() as u64).to_le_bytes());
         key.update(part);

@@ -1,5 +1,6 @@
-/* Operations this project adds to MLX's CPU backend as registered
- * primitives (MLX's C++ extension mechanism), exposed in mlx-c's style:
+/* What this project adds to mlx-c: operations on MLX's CPU backend as
+ * registered primitives (MLX's C++ extension mechanism), and a polling wait
+ * for GPU results. Exposed in mlx-c's style:
  * status 0 on success, the result written to `res`, errors reported through
  * mlx-c's error handler. They are built into the mlx-c library beside
  * mlx-c's own functions. */
@@ -8,6 +9,9 @@
 
 #include "mlx/c/array.h"
 #include "mlx/c/stream.h"
+#include "mlx/c/vector.h"
+
+#include <stdbool.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,6 +56,18 @@ int mlx_rs_cpu_score_topk(
     const mlx_array corpus,
     int k,
     const mlx_stream s);
+
+/**
+ * Polls the arrays of `arrays` that an asynchronous evaluation scheduled on
+ * GPU streams until all are available or `spin_us` microseconds have passed,
+ * without sleeping; `ready` says which. Arrays of CPU streams, and arrays not
+ * scheduled asynchronously, are not waited for. Afterwards an evaluation of
+ * the same arrays finishes the wait (at once when `ready`).
+ */
+int mlx_rs_poll_gpu_ready(
+    bool* ready,
+    const mlx_vector_array arrays,
+    int spin_us);
 
 #ifdef __cplusplus
 }

@@ -6094,3 +6094,15 @@ unsafe extern "C" {
         s: mlx_stream,
     ) -> ::std::os::raw::c_int;
 }
+unsafe extern "C" {
+    /** Polls the arrays of `arrays` that an asynchronous evaluation scheduled on
+ GPU streams until all are available or `spin_us` microseconds have passed,
+ without sleeping; `ready` says which. Arrays of CPU streams, and arrays not
+ scheduled asynchronously, are not waited for. Afterwards an evaluation of
+ the same arrays finishes the wait (at once when `ready`).*/
+    pub fn mlx_rs_poll_gpu_ready(
+        ready: *mut bool,
+        arrays: mlx_vector_array,
+        spin_us: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
