@@ -63,8 +63,16 @@ fn main() -> mlx_rs::Result<()> {
     for dtype in dtypes {
         let corpus = unit_rows(n, dtype, &stream)?;
         // 8 queries: the most the CUDA-core pass 1 takes in one corpus read.
-        for (b, k) in [(1, 10), (8, 10), (64, 10), (1, 100), (64, 100), (256, 10)] {
-            if dtype == Dtype::Float32 && (k == 100 || b == 8 || b == 256) {
+        for (b, k) in [
+            (1, 10),
+            (2, 10),
+            (8, 10),
+            (64, 10),
+            (1, 100),
+            (64, 100),
+            (256, 10),
+        ] {
+            if dtype == Dtype::Float32 && (k == 100 || b == 2 || b == 8 || b == 256) {
                 continue;
             }
             if let Ok(only) = std::env::var("MLX_RS_BENCH_CASES") {
@@ -84,8 +92,11 @@ fn main() -> mlx_rs::Result<()> {
                 t
             };
             let fused = ours(ScoreTopkCuda::Fused);
-            // The select design exists on CUDA only.
-            let select = (path == kernels::KernelPath::Cuda).then(|| ours(ScoreTopkCuda::Select));
+            // The select and one-pass designs exist on CUDA only, one-pass
+            // for a few queries (2 at 1M rows).
+            let cuda = path == kernels::KernelPath::Cuda;
+            let select = cuda.then(|| ours(ScoreTopkCuda::Select));
+            let one_pass = (cuda && b <= 2).then(|| ours(ScoreTopkCuda::OnePass));
             let reference = harness::time(|| {
                 let (s, i) = kernels::score_topk_reference_on(&q, &corpus, k, &stream)?;
                 mlx_rs::eval([&s, &i])
@@ -95,6 +106,9 @@ fn main() -> mlx_rs::Result<()> {
             let mut rows = vec![("mlx-rs fused", fused.map_err(|e| e.to_string()))];
             if let Some(t) = select {
                 rows.push(("mlx-rs select", t.map_err(|e| e.to_string())));
+            }
+            if let Some(t) = one_pass {
+                rows.push(("mlx-rs one-pass", t.map_err(|e| e.to_string())));
             }
             rows.extend([
                 ("mlx-rs reference op", reference.map_err(|e| e.to_string())),

@@ -678,7 +678,11 @@ fn exact_order(qv: &[f64], cv: &[f64], qi: usize, n: usize, d: usize) -> Vec<(f6
 fn each_score_topk_design(dev: &Device, body: impl Fn()) {
     use mlx_rs::kernels::ScoreTopkCuda;
     if dev.device_type() == mlx_rs::DeviceType::Gpu && mlx_rs::cuda_is_available() {
-        for design in [ScoreTopkCuda::Fused, ScoreTopkCuda::Select] {
+        for design in [
+            ScoreTopkCuda::Fused,
+            ScoreTopkCuda::Select,
+            ScoreTopkCuda::OnePass,
+        ] {
             kernels::set_score_topk_cuda(design);
             body();
         }

@@ -56,6 +56,6 @@ pub use quantized::{
 pub use score_topk::{
     score_topk, score_topk_cuda, score_topk_on, score_topk_path, score_topk_reference,
     score_topk_reference_on, set_score_topk_cuda, ScoreTopkCuda, SCORE_TOPK_CUDA_ENV,
-    SCORE_TOPK_MAX_K,
+    SCORE_TOPK_MAX_K, SCORE_TOPK_SLICE_ROWS_ENV,
 };
 pub use swiglu::{swiglu, swiglu_on, swiglu_reference, swiglu_reference_on};

@@ -23,6 +23,13 @@
 //! ([`ScoreTopkCuda::Auto`]) wherever it applies; [`set_score_topk_cuda`]
 //! picks a design.
 //!
+//! For up to 4 queries a third design, [`ScoreTopkCuda::OnePass`], does it
+//! all in one kernel: each block keeps its slice's scores in shared memory
+//! and selects the slice's best `k` there, and the last block to finish
+//! merges the slices (a zeroed counter, one per query group, tells it that
+//! it is last). One launch and one op instead of three, and no score matrix
+//! in memory.
+//!
 //! # Order and ties
 //! Results are ordered best first: higher score first and, on equal scores,
 //! lower corpus index first. A NaN score ranks as `-inf` and is reported as
@@ -44,6 +51,7 @@ const CUDA_SCORES: &str = include_str!("../../cuda-src/score_topk_scores.cu");
 const CUDA_SCORES_MMA: &str = include_str!("../../cuda-src/score_topk_scores_mma.cu");
 const CUDA_SELECT: &str = include_str!("../../cuda-src/score_topk_select.cu");
 const CUDA_SELECT_MERGE: &str = include_str!("../../cuda-src/score_topk_select_merge.cu");
+const CUDA_ONE_PASS: &str = include_str!("../../cuda-src/score_topk_one_pass.cu");
 const METAL_HEADER: &str = include_str!("../../metal-src/score_topk.h");
 const METAL_PARTIAL: &str = include_str!("../../metal-src/score_topk_partial.metal");
 const METAL_MERGE: &str = include_str!("../../metal-src/score_topk_merge.metal");
@@ -186,6 +194,14 @@ cuda_only!(
     CUDA_SELECT_MERGE
 );
 
+cuda_only!(
+    ONE_PASS,
+    "mlx_rs_score_topk_one_pass",
+    &["q", "c", "tickets"],
+    &["part_scores", "part_indices", "scores", "indices"],
+    CUDA_ONE_PASS
+);
+
 /// Scores per thread of the selection kernel (`V`); a chunk is 256 of them.
 const SELECT_PER_THREAD: i32 = 32;
 /// Rows per selection chunk.
@@ -200,6 +216,7 @@ const SCORES_MMA_FRAGMENT_BYTES: i32 = 40 * 1024;
 /// Which design [`score_topk`] runs on CUDA (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScoreTopkCuda {
+    /// [`ScoreTopkCuda::OnePass`] where it applies (up to 4 queries), else
     /// [`ScoreTopkCuda::Select`] where it applies, else
     /// [`ScoreTopkCuda::Fused`].
     Auto,
@@ -210,21 +227,29 @@ pub enum ScoreTopkCuda {
     /// [`ScoreTopkCuda::Fused`] where the score matrix would exceed 1 GiB or
     /// the merge would hold more than 16,384 candidates per query).
     Select,
+    /// One kernel for up to 4 queries: each block streams a slice of the
+    /// corpus, keeps its scores in shared memory and selects the slice's best
+    /// `k`; the last block to finish merges the slices. Falls back to
+    /// [`ScoreTopkCuda::Select`] (then [`ScoreTopkCuda::Fused`]) for more
+    /// queries, or where the merge would hold more than 8,192 candidates
+    /// per query.
+    OnePass,
 }
 
 /// Environment variable read before the first [`score_topk`] call on CUDA:
-/// `fused` or `select` start the process with that [`ScoreTopkCuda`]
-/// design (anything else: [`ScoreTopkCuda::Auto`]).
+/// `fused`, `select` or `one-pass` start the process with that
+/// [`ScoreTopkCuda`] design (anything else: [`ScoreTopkCuda::Auto`]).
 pub const SCORE_TOPK_CUDA_ENV: &str = "MLX_RS_SCORE_TOPK_CUDA";
 
-static CUDA_DESIGN: EnvChoice<ScoreTopkCuda, 3> = EnvChoice::new(
+static CUDA_DESIGN: EnvChoice<ScoreTopkCuda, 4> = EnvChoice::new(
     SCORE_TOPK_CUDA_ENV,
     [
         ScoreTopkCuda::Auto,
         ScoreTopkCuda::Fused,
         ScoreTopkCuda::Select,
+        ScoreTopkCuda::OnePass,
     ],
-    ["auto", "fused", "select"],
+    ["auto", "fused", "select", "one-pass"],
 );
 
 /// Picks the design [`score_topk`] runs on CUDA (default
@@ -247,10 +272,7 @@ pub fn score_topk_cuda() -> ScoreTopkCuda {
 
 /// Whether a CUDA call of these sizes runs the select design.
 fn use_select(b: i32, n: i32, d: i32, k: i32) -> bool {
-    let wanted = match score_topk_cuda() {
-        ScoreTopkCuda::Fused => false,
-        ScoreTopkCuda::Select | ScoreTopkCuda::Auto => true,
-    };
+    let wanted = score_topk_cuda() != ScoreTopkCuda::Fused;
     let chunks = (i64::from(n) + i64::from(SELECT_CHUNK) - 1) / i64::from(SELECT_CHUNK);
     wanted
         && k <= SCORE_TOPK_MAX_K
@@ -333,6 +355,111 @@ fn select_on(
     let mut out = SELECT_MERGE.cuda()?.apply_on(&[&ps, &pi], &merge, stream)?;
     let indices = out.remove(1);
     Ok((out.remove(0), indices))
+}
+
+/// The most queries the one-pass design takes (one block holds them all).
+const ONE_PASS_MAX_QUERIES: i32 = 4;
+/// Rows per slice of the one-pass design unless [`SCORE_TOPK_SLICE_ROWS_ENV`] says
+/// otherwise: 489 blocks at 1M rows, about two per SM of an H200 twice over.
+const ONE_PASS_ROWS: i32 = 2048;
+/// The most merge candidates per thread of the one-pass kernel: its
+/// registers are the most of both phases, and ptxas gives the kernel 127
+/// registers with 24 per thread (two blocks per SM) but 168 with 64.
+const ONE_PASS_MAX_MERGE_PER_THREAD: i32 = 32;
+
+/// Environment variable read at each one-pass [`score_topk`] call on CUDA:
+/// the rows per corpus slice (a power of two from 256 to 8192; default
+/// 2048), for tuning runs. Fewer rows mean more blocks, a shorter selection
+/// per block and more candidates to merge.
+pub const SCORE_TOPK_SLICE_ROWS_ENV: &str = "MLX_RS_SCORE_TOPK_SLICE_ROWS";
+
+/// How the one-pass kernel covers a call: queries per block, rows per slice
+/// (template `ROWS`), slices, merge candidates per thread (`MV`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OnePassPlan {
+    qb: i32,
+    rows: i32,
+    slices: i32,
+    merge_per_thread: i32,
+}
+
+/// The one-pass plan for these sizes, or `None` where the design does not
+/// apply (the design is not wanted, too many queries, a merge too large, or
+/// rows too wide for shared memory).
+fn one_pass_plan(b: i32, n: i32, d: i32, k: i32) -> Option<OnePassPlan> {
+    if !matches!(
+        score_topk_cuda(),
+        ScoreTopkCuda::Auto | ScoreTopkCuda::OnePass
+    ) || b > ONE_PASS_MAX_QUERIES
+        || k > SCORE_TOPK_MAX_K
+    {
+        return None;
+    }
+    let rows = std::env::var(SCORE_TOPK_SLICE_ROWS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|r| (256..=8192).contains(r) && r.count_ones() == 1)
+        .unwrap_or(ONE_PASS_ROWS);
+    one_pass_plan_with(b, n, d, k, rows)
+}
+
+/// [`one_pass_plan`] with slices of at most `rows` rows, halved (down to
+/// 256) until the block's shared memory fits: the queries and the slice's
+/// scores in f32, and the candidate buffers of the two selections (512
+/// entries of 8 bytes each).
+fn one_pass_plan_with(b: i32, n: i32, d: i32, k: i32, rows: i32) -> Option<OnePassPlan> {
+    let shared =
+        |rows: i32| 4 * i64::from(b) * (i64::from(d) + i64::from(rows)) + 2 * (512 * 8 + 16) + 16;
+    let mut rows = rows;
+    while shared(rows) > CUDA.shared_bytes as i64 {
+        if rows <= 256 {
+            return None;
+        }
+        rows /= 2;
+    }
+    let slices = (n + rows - 1) / rows;
+    let candidates = i64::from(slices) * i64::from(k);
+    let per_thread = ((candidates + 255) / 256 + 7) / 8 * 8;
+    (per_thread <= i64::from(ONE_PASS_MAX_MERGE_PER_THREAD)).then_some(OnePassPlan {
+        qb: b,
+        rows,
+        slices,
+        merge_per_thread: per_thread as i32,
+    })
+}
+
+/// The one-pass design on a CUDA stream: one kernel (see [`ScoreTopkCuda::OnePass`]).
+#[track_caller]
+fn one_pass_on(
+    queries: &Array,
+    corpus: &Array,
+    k: i32,
+    plan: OnePassPlan,
+    stream: &Stream,
+) -> Result<(Array, Array)> {
+    let b = queries.dim(0)?;
+    let groups = (b + plan.qb - 1) / plan.qb;
+    // Each group's count of finished blocks; the kernel leaves it at zero.
+    let tickets = ops::zeros_on(&[groups], Dtype::Uint32, stream)?;
+    let mut config = poisoned(
+        KernelConfig::linear(0, BLOCK)
+            .output(&[b, plan.slices, k], Dtype::Float32)
+            .output(&[b, plan.slices, k], Dtype::Uint32)
+            .output(&[b, k], Dtype::Float32)
+            .output(&[b, k], Dtype::Uint32)
+            .template("T", TemplateArg::Dtype(queries.dtype()))
+            .template("DIM", TemplateArg::Int(queries.dim(1)?))
+            .template("QB", TemplateArg::Int(plan.qb))
+            .template("ROWS", TemplateArg::Int(plan.rows))
+            .template("MV", TemplateArg::Int(plan.merge_per_thread))
+            .template("K", TemplateArg::Int(k)),
+    );
+    config.grid = [groups * BLOCK, plan.slices, 1];
+    let mut out = ONE_PASS
+        .cuda()?
+        .apply_on(&[queries, corpus, &tickets], &config, stream)?;
+    let indices = out.remove(3);
+    Ok((out.remove(2), indices))
 }
 
 /// Queries per pass-1 block: as many as fit the backend's shared memory (the
@@ -429,6 +556,11 @@ pub fn score_topk_on<'s>(
         KernelPath::Cpu => return ops::cpu::score_topk_on(queries, corpus, k, &stream),
         KernelPath::Reference => return score_topk_reference_on(queries, corpus, k, &stream),
     };
+    if path == KernelPath::Cuda {
+        if let Some(plan) = one_pass_plan(b, n, d, k) {
+            return one_pass_on(queries, corpus, k, plan, &stream);
+        }
+    }
     if path == KernelPath::Cuda && use_select(b, n, d, k) {
         return select_on(queries, corpus, k, (b, n, d), &stream);
     }
@@ -584,4 +716,40 @@ pub fn score_topk_reference_on<'s>(
     let indices = ops::take_along_axis_on(&by_index, &order, -1, &s)?;
     let best = ops::take_along_axis_on(&cand_scores, &order, -1, &s)?;
     Ok((best, indices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_pass_plans() {
+        // One query over 1M rows of 384: 489 slices, 4,890 candidates.
+        let plan = one_pass_plan_with(1, 1_000_000, 384, 10, 2048).unwrap();
+        assert_eq!(
+            plan,
+            OnePassPlan {
+                qb: 1,
+                rows: 2048,
+                slices: 489,
+                merge_per_thread: 24
+            }
+        );
+        // Four queries: the scores of 2,048 rows no longer fit, 1,024 do, and
+        // then 977 slices of k = 10 are too many to merge.
+        assert_eq!(one_pass_plan_with(4, 1_000_000, 384, 10, 2048), None);
+        assert_eq!(
+            one_pass_plan_with(4, 100_000, 384, 10, 2048).map(|p| (p.rows, p.slices)),
+            Some((1024, 98))
+        );
+        // k = 100 at 1M rows: 48,900 candidates.
+        assert_eq!(one_pass_plan_with(1, 1_000_000, 384, 100, 2048), None);
+        // Rows too wide for shared memory at any slice size.
+        assert_eq!(one_pass_plan_with(1, 1000, 12_000, 10, 2048), None);
+        // A corpus smaller than one slice.
+        assert_eq!(
+            one_pass_plan_with(2, 300, 64, 256, 2048).map(|p| (p.slices, p.merge_per_thread)),
+            Some((1, 8))
+        );
+    }
 }
