@@ -8,9 +8,10 @@
 //   (const T* q, Shape q_shape, const T* c, Shape c_shape,
 //    const uint32_t* tickets, float* part_scores, uint32_t* part_indices,
 //    float* scores, uint32_t* indices)
-// with q [B, DIM], c [N, DIM] row-contiguous, tickets [groups] zeros: each
-// block counts itself done there, and the last one resets it to 0 (a graph
-// that hands the same buffer to a later launch still works).
+// with q [B, DIM], c [N, DIM] row-contiguous, tickets [groups * 32] zeros:
+// each block counts itself done in word 32 * group (one 128-byte line per
+// group), and the last one resets it to 0 (a graph that hands the same
+// buffer to a later launch still works).
 // Template: T, DIM, QB (queries per block), ROWS (the most rows a slice has, a
 // multiple of 256), MV (merge candidates per thread, 256 * MV >= slices * K),
 // K (1..256).
@@ -44,7 +45,7 @@ for (int qq = 0; qq < QB && q0 + qq < B; ++qq) {
 __threadfence();
 __syncthreads();
 if (threadIdx.x == 0) {
-  unsigned* ticket = const_cast<unsigned*>(tickets) + blockIdx.x;
+  unsigned* ticket = const_cast<unsigned*>(tickets) + 32 * blockIdx.x;
   last = atomicAdd(ticket, 1u) == unsigned(slices - 1);
   if (last) {
     *ticket = 0u;
