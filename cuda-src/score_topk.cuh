@@ -108,6 +108,49 @@ __device__ __forceinline__ void mlx_rs_topk_dot_vector(
   }
 }
 
+// acc[u] += this lane's vectors w[u] of UNR rows times the QB queries (lane
+// `sub` of a row group holds vectors sub, sub + G, ...).
+template <typename T, int QB, int DIM>
+__device__ __forceinline__ void mlx_rs_topk_dot_rows(
+    const uint4 (&w)[mlx_rs_topk_row_loads<T, DIM>::UNR][mlx_rs_topk_row_loads<T, DIM>::PER],
+    int sub, const float (*qs)[DIM], float (&acc)[mlx_rs_topk_row_loads<T, DIM>::UNR][QB]) {
+  using L = mlx_rs_topk_row_loads<T, DIM>;
+#pragma unroll
+  for (int u = 0; u < L::UNR; ++u) {
+#pragma unroll
+    for (int i = 0; i < L::PER; ++i) {
+      const int v = sub + L::G * i;
+      if (v < L::NV) {
+        mlx_rs_topk_dot_vector<T, QB, DIM>(w[u][i], v, qs, acc[u]);
+      }
+    }
+  }
+}
+
+// acc[u] += row r0 + u * RPW (if before row_end) times the QB queries, one
+// value at a time: the path for rows that are not 16-byte aligned or whole
+// vectors wide.
+template <typename T, int QB, int DIM>
+__device__ __forceinline__ void mlx_rs_topk_dot_rows_scalar(
+    const T* c, int r0, int row_end, int sub, const float (*qs)[DIM],
+    float (&acc)[mlx_rs_topk_row_loads<T, DIM>::UNR][QB]) {
+  using L = mlx_rs_topk_row_loads<T, DIM>;
+#pragma unroll
+  for (int u = 0; u < L::UNR; ++u) {
+    const int r = r0 + u * L::RPW;
+    if (r < row_end) {
+      const T* row = c + size_t(r) * DIM;
+      for (int d = sub; d < DIM; d += L::G) {
+        const float x = static_cast<float>(row[d]);
+#pragma unroll
+        for (int qq = 0; qq < QB; ++qq) {
+          acc[u][qq] += x * qs[qq][d];
+        }
+      }
+    }
+  }
+}
+
 // 8 values of T at p as one uint4: a 16-byte load when `aligned`, else 8
 // element loads (16-bit T).
 template <typename T>
@@ -238,16 +281,7 @@ __device__ __forceinline__ void mlx_rs_topk_stream_dots(
         load(next, wb + stride + grp);
       }
       float acc[UNR][QB] = {};
-#pragma unroll
-      for (int u = 0; u < UNR; ++u) {
-#pragma unroll
-        for (int i = 0; i < PER; ++i) {
-          const int v = sub + G * i;
-          if (v < NV) {
-            mlx_rs_topk_dot_vector<T, QB, DIM>(w[u][i], v, qs, acc[u]);
-          }
-        }
-      }
+      mlx_rs_topk_dot_rows<T, QB, DIM>(w, sub, qs, acc);
       store(acc, wb + grp);
       if (more) {
 #pragma unroll
@@ -262,20 +296,7 @@ __device__ __forceinline__ void mlx_rs_topk_stream_dots(
   } else {
     for (int wb = first; wb < row_end; wb += stride) {
       float acc[UNR][QB] = {};
-#pragma unroll
-      for (int u = 0; u < UNR; ++u) {
-        const int row = wb + grp + u * RPW;
-        if (row < row_end) {
-          const T* p = c + size_t(row) * DIM;
-          for (int d = sub; d < DIM; d += G) {
-            const float x = static_cast<float>(p[d]);
-#pragma unroll
-            for (int qq = 0; qq < QB; ++qq) {
-              acc[u][qq] += x * qs[qq][d];
-            }
-          }
-        }
-      }
+      mlx_rs_topk_dot_rows_scalar<T, QB, DIM>(c, wb + grp, row_end, sub, qs, acc);
       store(acc, wb + grp);
     }
   }

@@ -85,31 +85,9 @@ for (int base = row_begin; base < row_end; base += ROUND) {
           w[u][i] = mlx_rs_topk_load16(rv + (v < NV ? v : 0));
         }
       }
-#pragma unroll
-      for (int u = 0; u < UNR; ++u) {
-#pragma unroll
-        for (int i = 0; i < PER; ++i) {
-          const int v = sub + G * i;
-          if (v < NV) {
-            mlx_rs_topk_dot_vector<T, QB, DIM>(w[u][i], v, qs, acc[u]);
-          }
-        }
-      }
+      mlx_rs_topk_dot_rows<T, QB, DIM>(w, sub, qs, acc);
     } else {
-#pragma unroll
-      for (int u = 0; u < UNR; ++u) {
-        const int r = r0 + u * RPW;
-        if (r < row_end) {
-          const T* row = c + size_t(r) * DIM;
-          for (int d = sub; d < DIM; d += G) {
-            const float x = static_cast<float>(row[d]);
-#pragma unroll
-            for (int qq = 0; qq < QB; ++qq) {
-              acc[u][qq] += x * qs[qq][d];
-            }
-          }
-        }
-      }
+      mlx_rs_topk_dot_rows_scalar<T, QB, DIM>(c, r0, row_end, sub, qs, acc);
     }
     mlx_rs_topk_group_sum<G, UNR, QB>(acc);
     // Lane qq of the group offers the row to query qq (QB <= G).
