@@ -515,6 +515,31 @@ fn matmul_addmm_outer_tensordot() {
     let scale: Vec<f64> = want.iter().map(|_| 4.0).collect();
     assert_product_close(&f32s(&got), &want, &scale);
 
+    // Empty operands (on CUDA, MLX's own addmm divides by zero here): no rows
+    // give no rows; an empty inner dimension gives beta * c.
+    let bias = arr(&c[..6], &[6]);
+    let got = ops::addmm(
+        &bias,
+        &ops::zeros(&[0, 4], Dtype::Float32).unwrap(),
+        &arr(&b[..24], &[4, 6]),
+        1.0,
+        1.0,
+    )
+    .unwrap();
+    assert_eq!(got.shape(), [0, 6]);
+    assert!(f32s(&got).is_empty());
+    let got = ops::addmm(
+        &arr(&c, &[3, 6]),
+        &ops::zeros(&[3, 0], Dtype::Float32).unwrap(),
+        &ops::zeros(&[0, 6], Dtype::Float32).unwrap(),
+        0.5,
+        -2.0,
+    )
+    .unwrap();
+    assert_eq!(got.dtype(), Dtype::Float32);
+    let want: Vec<f32> = c.iter().map(|v| -2.0 * v).collect();
+    assert_eq!(f32s(&got), want);
+
     // outer and tensordot.
     let u = uniform(&mut rng, 3, -2.0, 2.0);
     let v = uniform(&mut rng, 4, -2.0, 2.0);

@@ -98,7 +98,20 @@ op! {
 
 op! {
     /// `alpha * (a @ b) + beta * c`; half precision on CPU as in [`matmul`].
+    /// Empty operands (no rows, columns or inner dimension) give what the
+    /// formula gives.
     fn addmm(c: &Array, a: &Array, b: &Array, alpha: f32, beta: f32) -> Array |s| {
+        if a.size() == 0 || b.size() == 0 {
+            // MLX 0.32.2's CUDA AddMM divides by the output's rows times
+            // columns before checking for an empty product, and a zero
+            // divisor killed the process (SIGFPE, seen on an H200 with zero
+            // rows). Its matmul handles empty operands.
+            let prod = super::matmul_on(a, b, &s)?;
+            let scale = |x: &Array, by: f32| -> crate::Result<Array> {
+                super::multiply_on(x, &super::astype_on(&Array::scalar(by)?, x.dtype(), &s)?, &s)
+            };
+            return super::add_on(&scale(&prod, alpha)?, &scale(c, beta)?, &s);
+        }
         super::half_via_f32(&[c, a, b], &s, |x| {
             crate::ffi::array_op!(mlx_addmm(x[0].as_raw(), x[1].as_raw(), x[2].as_raw(), alpha, beta, s.as_raw()))
         })
