@@ -759,40 +759,58 @@ fn score_topk_orders_ties_by_index_on(dev: &Device) {
         ((3, 2600, 16, 40), Dtype::Bfloat16),
         ((9, 2600, 32, 40), Dtype::Bfloat16),
     ] {
-        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         let (q, qv) = array_of(&grid(&mut rng, b * d, 0.5), &[b as i32, d as i32], dtype);
         let (c, cv) = array_of(&grid(&mut rng, n * d, 0.25), &[n as i32, d as i32], dtype);
-        let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
-        let (scores, indices) = (
-            scores.to_vec::<f32>().unwrap(),
-            indices.to_vec::<u32>().unwrap(),
+        check_exact_topk(&stream, (&q, &qv), (&c, &cv), k);
+    }
+}
+
+/// `score_topk` of `q` over `c` (with their f64 values) against the exact
+/// order: the scores exactly; on the kernel and CPU paths the first k rows of
+/// the total order, on the reference path the same except which rows tied at
+/// the k-th score are kept (up to argpartition), ties ordered by index.
+fn check_exact_topk(
+    stream: &Stream,
+    (q, qv): (&Array, &[f64]),
+    (c, cv): (&Array, &[f64]),
+    k: usize,
+) {
+    let (b, n, d) = (
+        q.dim(0).unwrap() as usize,
+        c.dim(0).unwrap() as usize,
+        c.dim(1).unwrap() as usize,
+    );
+    let kernel = kernels::score_topk_path(q.dtype(), stream).unwrap() != KernelPath::Reference;
+    let (scores, indices) = kernels::score_topk_on(q, c, k as i32, stream).unwrap();
+    let (scores, indices) = (
+        scores.to_vec::<f32>().unwrap(),
+        indices.to_vec::<u32>().unwrap(),
+    );
+    for qi in 0..b {
+        let all = exact_order(qv, cv, qi, n, d);
+        let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
+        assert_eq!(
+            &scores[qi * k..(qi + 1) * k],
+            &want_s[..],
+            "query {qi} scores"
         );
-        for qi in 0..b {
-            let all = exact_order(&qv, &cv, qi, n, d);
-            let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
-            assert_eq!(
-                &scores[qi * k..(qi + 1) * k],
-                &want_s[..],
-                "query {qi} scores"
-            );
-            let got_i = &indices[qi * k..(qi + 1) * k];
-            if kernel {
-                // Kernels: exactly the first k of the total order.
-                let want_i: Vec<u32> = all[..k].iter().map(|x| x.1 as u32).collect();
-                assert_eq!(got_i, &want_i[..], "query {qi} indices");
-            } else {
-                // Reference: which rows tied at the k-th score are kept is
-                // up to argpartition; the rest is exact, ties by index.
-                let last = want_s[k - 1];
-                for j in 0..k {
-                    let r = got_i[j] as usize;
-                    assert_eq!(all.iter().find(|x| x.1 == r).unwrap().0 as f32, want_s[j]);
-                    if want_s[j] > last {
-                        assert_eq!(r, all[j].1, "query {qi}, rank {j}");
-                    }
-                    if j > 0 && want_s[j] == want_s[j - 1] {
-                        assert!(got_i[j - 1] < got_i[j], "query {qi}, rank {j}: tie order");
-                    }
+        let got_i = &indices[qi * k..(qi + 1) * k];
+        if kernel {
+            // Kernels: exactly the first k of the total order.
+            let want_i: Vec<u32> = all[..k].iter().map(|x| x.1 as u32).collect();
+            assert_eq!(got_i, &want_i[..], "query {qi} indices");
+        } else {
+            // Reference: which rows tied at the k-th score are kept is up to
+            // argpartition; the rest is exact, ties by index.
+            let last = want_s[k - 1];
+            for j in 0..k {
+                let r = got_i[j] as usize;
+                assert_eq!(all.iter().find(|x| x.1 == r).unwrap().0 as f32, want_s[j]);
+                if want_s[j] > last {
+                    assert_eq!(r, all[j].1, "query {qi}, rank {j}");
+                }
+                if j > 0 && want_s[j] == want_s[j - 1] {
+                    assert!(got_i[j - 1] < got_i[j], "query {qi}, rank {j}: tie order");
                 }
             }
         }
@@ -908,7 +926,6 @@ fn score_topk_when_few_rows_hold_the_best_on(dev: &Device) {
         (2, Dtype::Bfloat16, 200),
         (9, Dtype::Bfloat16, 256),
     ] {
-        let kernel = kernels::score_topk_path(dtype, &stream).unwrap() != KernelPath::Reference;
         let mut cv = vec![0.0f32; n * d];
         for r in 0..n {
             cv[r * d] = if r % 256 < 20 {
@@ -926,28 +943,7 @@ fn score_topk_when_few_rows_hold_the_best_on(dev: &Device) {
         }
         let (q, qv) = array_of(&qv, &[b as i32, d as i32], dtype);
         let (c, cv) = array_of(&cv, &[n as i32, d as i32], dtype);
-        let (scores, indices) = kernels::score_topk_on(&q, &c, k as i32, &stream).unwrap();
-        let (scores, indices) = (
-            scores.to_vec::<f32>().unwrap(),
-            indices.to_vec::<u32>().unwrap(),
-        );
-        for qi in 0..b {
-            let all = exact_order(&qv, &cv, qi, n, d);
-            let want_s: Vec<f32> = all[..k].iter().map(|x| x.0 as f32).collect();
-            assert_eq!(
-                &scores[qi * k..(qi + 1) * k],
-                &want_s[..],
-                "query {qi} scores"
-            );
-            if kernel {
-                let want_i: Vec<u32> = all[..k].iter().map(|x| x.1 as u32).collect();
-                assert_eq!(
-                    &indices[qi * k..(qi + 1) * k],
-                    &want_i[..],
-                    "query {qi} indices"
-                );
-            }
-        }
+        check_exact_topk(&stream, (&q, &qv), (&c, &cv), k);
     }
 }
 

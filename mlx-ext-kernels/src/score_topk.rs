@@ -339,10 +339,8 @@ fn select_on(
     select.grid = [b * BLOCK, chunks, 1];
     let parts = SELECT.cuda()?.apply_on(&[&scores], &select, stream)?;
 
-    // Candidates per thread of the merge, rounded up to a multiple of 8 so
-    // that corpus sizes share compiled kernels.
     let m = chunks * k;
-    let per_thread = ((m + BLOCK - 1) / BLOCK + 7) / 8 * 8;
+    let per_thread = merge_per_thread(i64::from(m)) as i32;
     let mut merge = poisoned(
         KernelConfig::linear(0, BLOCK)
             .output(&[b, k], Dtype::Float32)
@@ -358,11 +356,18 @@ fn select_on(
     Ok((out.remove(0), indices))
 }
 
+/// Candidates per thread of a merge over `candidates` (one block of
+/// [`BLOCK`] threads), rounded up to a multiple of 8 so that corpus sizes
+/// share compiled kernels.
+fn merge_per_thread(candidates: i64) -> i64 {
+    ((candidates + i64::from(BLOCK) - 1) / i64::from(BLOCK) + 7) / 8 * 8
+}
+
 /// The most queries the one-pass design takes (one block holds them all).
 const ONE_PASS_MAX_QUERIES: i32 = 4;
 /// Rows per slice of the one-pass design unless [`SCORE_TOPK_SLICE_ROWS_ENV`]
-/// says otherwise: 245 blocks at 1M rows, one wave on an H200 (two blocks per
-/// SM fit). Measured there for one query of 1M x 384 bf16: 0.234 ms median
+/// says otherwise: 245 blocks at 1M rows, one wave on an H200 (by ptxas's
+/// register count two blocks fit per SM). Measured there for one query of 1M x 384 bf16: 0.234 ms median
 /// against 0.249 with 2,048 rows (489 blocks, two waves).
 const ONE_PASS_ROWS: i32 = 4096;
 /// The most merge candidates per thread of the one-pass kernel: its
@@ -370,20 +375,21 @@ const ONE_PASS_ROWS: i32 = 4096;
 /// registers with 24 per thread (two blocks per SM) but 168 with 64.
 const ONE_PASS_MAX_MERGE_PER_THREAD: i32 = 32;
 
-/// 32-bit words per query group in the one-pass kernel's counter buffer.
+/// 32-bit words of the one-pass kernel's counter buffer (one per query group;
+/// the design runs one group).
 const TICKET_WORDS: i32 = 32;
 
-/// Environment variable read at each one-pass [`score_topk`] call on CUDA:
+/// Environment variable read at the first one-pass [`score_topk`] call on CUDA:
 /// the rows per corpus slice (a power of two from 256 to 8192; default
 /// 4096), for tuning runs. Fewer rows mean more blocks, a shorter selection
 /// per block and more candidates to merge.
 pub const SCORE_TOPK_SLICE_ROWS_ENV: &str = "MLX_RS_SCORE_TOPK_SLICE_ROWS";
 
-/// How the one-pass kernel covers a call: queries per block, rows per slice
-/// (template `ROWS`), slices, merge candidates per thread (`MV`).
+/// How the one-pass kernel covers a call (every query in one block group):
+/// rows per slice (template `ROWS`), slices, merge candidates per thread
+/// (`MV`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct OnePassPlan {
-    qb: i32,
     rows: i32,
     slices: i32,
     merge_per_thread: i32,
@@ -404,11 +410,14 @@ fn one_pass_plan(b: i32, n: i32, d: i32, k: i32) -> Option<OnePassPlan> {
     if b > most || k > SCORE_TOPK_MAX_K {
         return None;
     }
-    let rows = std::env::var(SCORE_TOPK_SLICE_ROWS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<i32>().ok())
-        .filter(|r| (256..=8192).contains(r) && r.count_ones() == 1)
-        .unwrap_or(ONE_PASS_ROWS);
+    static ROWS: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    let rows = *ROWS.get_or_init(|| {
+        std::env::var(SCORE_TOPK_SLICE_ROWS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .filter(|r| (256..=8192).contains(r) && r.count_ones() == 1)
+            .unwrap_or(ONE_PASS_ROWS)
+    });
     one_pass_plan_with(b, n, d, k, rows)
 }
 
@@ -427,10 +436,8 @@ fn one_pass_plan_with(b: i32, n: i32, d: i32, k: i32, rows: i32) -> Option<OnePa
         rows /= 2;
     }
     let slices = (n + rows - 1) / rows;
-    let candidates = i64::from(slices) * i64::from(k);
-    let per_thread = ((candidates + 255) / 256 + 7) / 8 * 8;
+    let per_thread = merge_per_thread(i64::from(slices) * i64::from(k));
     (per_thread <= i64::from(ONE_PASS_MAX_MERGE_PER_THREAD)).then_some(OnePassPlan {
-        qb: b,
         rows,
         slices,
         merge_per_thread: per_thread as i32,
@@ -447,14 +454,13 @@ fn one_pass_on(
     stream: &Stream,
 ) -> Result<(Array, Array)> {
     let b = queries.dim(0)?;
-    let groups = (b + plan.qb - 1) / plan.qb;
-    // Each group's count of finished blocks, one 128-byte line per group;
-    // the kernel leaves them at zero. At least 16 bytes: MLX's CUDA allocator
+    // The count of finished blocks (the kernel's one query group), on a
+    // 128-byte line; the kernel leaves it at zero. At least 16 bytes: MLX's CUDA allocator
     // serves allocations of up to 8 bytes from managed memory it advises
     // toward the host. With a 4-byte counter the kernel took 0.66 ms for one
     // query instead of 0.25 on an H200, ~0.85 us more per block: what
     // atomics crossing to host memory one after another would cost.
-    let tickets = ops::zeros_on(&[groups * TICKET_WORDS], Dtype::Uint32, stream)?;
+    let tickets = ops::zeros_on(&[TICKET_WORDS], Dtype::Uint32, stream)?;
     let mut config = poisoned(
         KernelConfig::linear(0, BLOCK)
             .output(&[b, plan.slices, k], Dtype::Float32)
@@ -463,12 +469,12 @@ fn one_pass_on(
             .output(&[b, k], Dtype::Uint32)
             .template("T", TemplateArg::Dtype(queries.dtype()))
             .template("DIM", TemplateArg::Int(queries.dim(1)?))
-            .template("QB", TemplateArg::Int(plan.qb))
+            .template("QB", TemplateArg::Int(b))
             .template("ROWS", TemplateArg::Int(plan.rows))
             .template("MV", TemplateArg::Int(plan.merge_per_thread))
             .template("K", TemplateArg::Int(k)),
     );
-    config.grid = [groups * BLOCK, plan.slices, 1];
+    config.grid = [BLOCK, plan.slices, 1];
     let mut out = ONE_PASS
         .cuda()?
         .apply_on(&[queries, corpus, &tickets], &config, stream)?;
@@ -743,7 +749,6 @@ mod tests {
         assert_eq!(
             plan,
             OnePassPlan {
-                qb: 1,
                 rows: 2048,
                 slices: 489,
                 merge_per_thread: 24

@@ -77,6 +77,11 @@ pub(crate) fn polling_budget() -> Option<i32> {
     if !crate::ffi::serialized_backend() {
         return None;
     }
+    spin_budget()
+}
+
+/// The budget in microseconds, `None` when it is zero.
+fn spin_budget() -> Option<i32> {
     match spin_us() {
         0 => None,
         us => Some(us as i32),
@@ -94,8 +99,12 @@ mod tests {
             gpu_wait_spin(),
             Duration::from_micros(u64::from(MAX_SPIN_US))
         );
+        assert_eq!(spin_budget(), Some(MAX_SPIN_US as i32));
         set_gpu_wait_spin(Duration::ZERO);
+        assert_eq!(spin_budget(), None);
         assert_eq!(polling_budget(), None);
+        set_gpu_wait_spin(Duration::from_micros(250));
+        assert_eq!(spin_budget(), Some(250));
         set_gpu_wait_spin(Duration::from_micros(u64::from(DEFAULT_SPIN_US)));
     }
 
