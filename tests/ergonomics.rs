@@ -302,7 +302,9 @@ fn methods_follow_python_defaults() {
         .flat_map(|i| (0..r).map(move |j| (i, j)))
         .map(|(i, j)| (0..c).map(|k| at(i, j, k)).sum())
         .collect();
-    common::assert_close_f32(&f32s(&s), &want, 1e-6, 1e-6);
+    // Reductions lose precision relative to the terms' size (|x| <= 3), not
+    // to the result, which can cancel to nearly zero.
+    common::assert_close_f32(&f32s(&s), &want, 1e-6, 3.0 * c as f64);
 
     let m = x.mean_keepdims([0, 2]).unwrap();
     assert_eq!(m.shape(), [1, r as i32, 1]);
@@ -315,14 +317,14 @@ fn methods_follow_python_defaults() {
                 / (b * c) as f64
         })
         .collect();
-    common::assert_close_f32(&f32s(&m), &want, 1e-6, 1e-6);
+    common::assert_close_f32(&f32s(&m), &want, 1e-6, 3.0);
 
     let total = x.sum().unwrap().item::<f32>().unwrap() as f64;
     common::assert_close_f32(
         &[total as f32],
         &[v.iter().map(|x| *x as f64).sum()],
-        1e-5,
-        1e-5,
+        1e-6,
+        3.0 * v.len() as f64,
     );
 
     let am = x.argmax_axis(-1).unwrap().to_vec::<u32>().unwrap();
