@@ -690,3 +690,47 @@ fn closures_are_dropped_with_their_functions() -> Result<()> {
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "closure payload leaked");
     Ok(())
 }
+
+#[test]
+fn every_transform_runs_its_function_inside_an_mlx_function() -> Result<()> {
+    use mlx_rs::closure::in_mlx_function;
+    let x = Array::from_slice(&[0.25f32, 1.5, -2.0], &[3])?;
+    assert!(!in_mlx_function());
+    // Whatever each transform makes of the function's output (grad wants a
+    // scalar, vjp gets `x` as the cotangent), the function counts whether it
+    // ran marked.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    static UNMARKED: AtomicUsize = AtomicUsize::new(0);
+    let counted = |a: &[Array]| -> Result<Vec<Array>> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        if !in_mlx_function() {
+            UNMARKED.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(vec![ops::sum(&ops::sin(&a[0])?, false)?])
+    };
+    for (name, _) in through_every_transform(counted, &x)? {
+        assert!(!in_mlx_function(), "{name} left the mark set");
+    }
+    assert!(RUNS.load(Ordering::SeqCst) >= 8);
+    assert_eq!(UNMARKED.load(Ordering::SeqCst), 0);
+    // A custom function's derivative rule runs marked as well.
+    let rule_marked = Arc::new(AtomicUsize::new(0));
+    let seen = rule_marked.clone();
+    let f = Rc::new(transforms::custom_vjp(
+        |a: &[Array]| Ok(vec![ops::sin(&a[0])?]),
+        move |_p: &[Array], cot: &[Array], _o: &[Array]| {
+            if in_mlx_function() {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(vec![cot[0].clone()])
+        },
+    )?);
+    let g = transforms::grad(
+        move |a: &[Array]| Ok(vec![ops::sum(&f.call(a)?[0], false)?]),
+        &[0],
+    )?;
+    assert_eq!(g.call(&[x])?[0].to_vec::<f32>()?, [1.0f32; 3]);
+    assert_eq!(rule_marked.load(Ordering::SeqCst), 1);
+    assert!(!in_mlx_function());
+    Ok(())
+}

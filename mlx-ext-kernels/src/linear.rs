@@ -13,13 +13,17 @@
 //! ([`set_fused_linear_cuda`]); `docs/kernels.md` and `BENCHMARKS.md` give
 //! their measured times against cuBLAS. On Apple GPUs a Metal kernel
 //! computes the same.
-//! The fused kernels and the CPU primitive are wrapped in a custom function
-//! whose VJP is the reference's, so the op trains.
+//! Inside a function that MLX transforms
+//! ([`in_mlx_function`](mlx_rs_core::closure::in_mlx_function)) the fused
+//! kernels and the CPU primitive are wrapped in a custom function whose VJP
+//! is the reference's, so the op trains; outside, where nothing can
+//! differentiate the result, they run bare (the wrapper costs several µs per
+//! call on the host).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use mlx_rs_core::closure::Closure;
+use mlx_rs_core::closure::{in_mlx_function, Closure};
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
 use mlx_rs_core::ops::cpu::{self, Epilogue};
 use mlx_rs_core::transforms::{self, CompiledFn, CustomFunction};
@@ -222,12 +226,15 @@ pub fn fused_linear_on<'s>(
             })?;
             with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
         }
-        LinearPath::Cuda | LinearPath::Metal | LinearPath::Cpu => {
+        LinearPath::Cuda | LinearPath::Metal | LinearPath::Cpu if in_mlx_function() => {
+            // Something may differentiate this: wrap the kernel with its VJP.
             let f = cached_fn(&FUSED, (act, b.is_some()), &stream, || {
                 fused(act, b.is_some())
             })?;
             with_stream(&stream, || f.call(&args(x2, w, b)))?.remove(0)
         }
+        // Nothing can differentiate an array built out here: the bare kernel.
+        LinearPath::Cuda | LinearPath::Metal | LinearPath::Cpu => launch(&x2, w, b, act, &stream)?,
     };
     ops::reshape_on(&out, &dims.out_shape, &stream)
 }

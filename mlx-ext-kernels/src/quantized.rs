@@ -29,12 +29,16 @@
 //! Everything else — more than [`QUANTIZED_MATMUL_MAX_ROWS`] rows, bits other
 //! than 4 and 8, float64, scales of another dtype than `x`, CPU streams,
 //! [`crate::set_force_reference`] — runs the reference, core's
-//! [`quantized_matmul`](mlx_rs_core::ops::quantized_matmul). The kernels are
-//! wrapped in a custom function whose VJP is the reference's.
+//! [`quantized_matmul`](mlx_rs_core::ops::quantized_matmul). Inside a
+//! function that MLX transforms
+//! ([`in_mlx_function`](mlx_rs_core::closure::in_mlx_function)) the kernels
+//! are wrapped in a custom function whose VJP is the reference's; outside,
+//! where nothing can differentiate the result, they run bare (the wrapper
+//! costs several µs per call on the host).
 
 use std::cell::RefCell;
 
-use mlx_rs_core::closure::Closure;
+use mlx_rs_core::closure::{in_mlx_function, Closure};
 use mlx_rs_core::kernel::{KernelConfig, KernelSpec, TemplateArg};
 use mlx_rs_core::ops::{self, QuantizationMode};
 use mlx_rs_core::transforms::{self, CustomFunction};
@@ -211,13 +215,19 @@ pub fn quantized_matmul_on<'s>(
         return quantized_matmul_reference_on(x, w, scales, biases, group_size, bits, &stream);
     }
     let x2 = ops::reshape_on(x, &[dims.m, dims.k], &stream)?;
-    let f = cached_fn(&FUNCTIONS, (group_size, bits), &stream, || {
-        fused(group_size, bits)
-    })?;
-    let out = with_stream(&stream, || {
-        f.call(&[x2, w.clone(), scales.clone(), biases.clone()])
-    })?
-    .remove(0);
+    let out = if in_mlx_function() {
+        // Something may differentiate this: wrap the kernel with its VJP.
+        let f = cached_fn(&FUNCTIONS, (group_size, bits), &stream, || {
+            fused(group_size, bits)
+        })?;
+        with_stream(&stream, || {
+            f.call(&[x2, w.clone(), scales.clone(), biases.clone()])
+        })?
+        .remove(0)
+    } else {
+        // Nothing can differentiate an array built out here: the bare kernel.
+        launch(&x2, w, scales, biases, group_size, bits, &stream)?
+    };
     ops::reshape_on(&out, &dims.out_shape, &stream)
 }
 

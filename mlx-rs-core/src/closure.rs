@@ -37,7 +37,7 @@
 //!   are `Send`, so such a node may be differentiated, transformed or dropped
 //!   on any thread, and clones on two threads may call it concurrently.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 
 use crate::ffi::{catch_callback_panic, mlx_call, mlx_value, vector_op};
@@ -63,6 +63,58 @@ thread_local! {
     /// The error a Rust closure returned to MLX on this thread, waiting for the
     /// call that ran it to return.
     static CALLBACK_ERROR: RefCell<Option<Error>> = const { RefCell::new(None) };
+}
+
+thread_local! {
+    /// How many Rust functions MLX is running on this thread right now
+    /// (nested calls count once each): see [`in_mlx_function`].
+    static MLX_FUNCTION_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this thread is inside a Rust function that MLX is running: the
+/// body of a [`Closure`] or of a transformation's function (grad, vjp, jvp,
+/// vmap, compile, checkpoint), or a custom function's forward or derivative
+/// rules.
+///
+/// Every array that a transformation can later differentiate or vectorize is
+/// built inside such a function, from the transformation's own stand-ins for
+/// the inputs; an array built outside one is a constant to every later
+/// transformation. So code outside (`false`) may build ops that MLX cannot
+/// differentiate or vectorize, such as a custom kernel without a
+/// custom-function wrapper, which costs several µs less per call. It is also
+/// `true` when a [`Closure`] is called directly, which only makes that choice
+/// more cautious than it needs to be.
+///
+/// ```
+/// use mlx_rs_core::{closure::{in_mlx_function, Closure}, ops, Array};
+/// # fn main() -> mlx_rs_core::Result<()> {
+/// assert!(!in_mlx_function());
+/// let f = Closure::new(|a: &[Array]| {
+///     assert!(in_mlx_function());
+///     Ok(vec![ops::square(&a[0])?])
+/// })?;
+/// f.call(&[Array::from_slice(&[2.0f32], &[1])?])?;
+/// assert!(!in_mlx_function());
+/// # Ok(()) }
+/// ```
+pub fn in_mlx_function() -> bool {
+    MLX_FUNCTION_DEPTH.try_with(|d| d.get() > 0).unwrap_or(true)
+}
+
+/// Marks this thread as inside an MLX-run function while it lives.
+struct InMlxFunction;
+
+impl InMlxFunction {
+    fn enter() -> InMlxFunction {
+        let _ = MLX_FUNCTION_DEPTH.try_with(|d| d.set(d.get().saturating_add(1)));
+        InMlxFunction
+    }
+}
+
+impl Drop for InMlxFunction {
+    fn drop(&mut self) {
+        let _ = MLX_FUNCTION_DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 fn stash_error(e: Error) {
@@ -186,6 +238,7 @@ extern "C" fn call_func(
     payload: *mut c_void,
 ) -> c_int {
     catch_callback_panic(1, || {
+        let _inside = InMlxFunction::enter();
         // SAFETY: this trampoline is only registered with a `BoxedFn` payload
         // (see `Closure::new`), which MLX keeps alive while it can call us.
         let f = unsafe { payload_ref::<BoxedFn>(payload) };
@@ -204,6 +257,7 @@ extern "C" fn call_custom_vjp(
     payload: *mut c_void,
 ) -> c_int {
     catch_callback_panic(1, || {
+        let _inside = InMlxFunction::enter();
         // SAFETY: registered only with a `VjpFn` payload (`new_custom_vjp`).
         let f = unsafe { payload_ref::<VjpFn>(payload) };
         report((|| {
@@ -225,6 +279,7 @@ extern "C" fn call_custom_jvp(
     payload: *mut c_void,
 ) -> c_int {
     catch_callback_panic(1, || {
+        let _inside = InMlxFunction::enter();
         // SAFETY: registered only with a `JvpFn` payload (`new_custom_jvp`).
         let f = unsafe { payload_ref::<JvpFn>(payload) };
         report((|| {
@@ -245,6 +300,7 @@ extern "C" fn call_custom_vmap(
     payload: *mut c_void,
 ) -> c_int {
     catch_callback_panic(1, || {
+        let _inside = InMlxFunction::enter();
         // SAFETY: registered only with a `VmapRuleFn` payload (`new_custom_vmap`).
         let f = unsafe { payload_ref::<VmapRuleFn>(payload) };
         report((|| {

@@ -70,10 +70,84 @@ impl KernelSpec {
             name: c_string(&self.name)?,
             inputs: StringVector::new(&self.input_names)?,
             outputs: StringVector::new(&self.output_names)?,
-            source: c_string(&self.source)?,
-            header: c_string(&self.header)?,
+            source: c_string(&compact_source(&self.source))?,
+            header: c_string(&compact_source(&self.header))?,
         })
     }
+}
+
+/// `src` without comments, indentation and blank lines, for MLX.
+///
+/// MLX copies a kernel's whole source into every application and hashes it
+/// on every evaluation (to find the compiled module), and it passes a
+/// `<input>_shape` argument whenever that text appears, comments included;
+/// commented kernels therefore cost host time on every call. Line breaks are
+/// kept (preprocessor lines need them). Sources this cannot read safely (a
+/// raw string literal, an unterminated literal or comment) are passed
+/// unchanged.
+fn compact_source(src: &str) -> String {
+    compact(src).unwrap_or_else(|| src.to_string())
+}
+
+fn compact(src: &str) -> Option<String> {
+    if src.contains("R\"") {
+        return None;
+    }
+    let mut out = String::with_capacity(src.len());
+    let mut in_block = false;
+    // A `//` comment continued by a trailing backslash.
+    let mut in_line_comment = false;
+    for line in src.lines() {
+        let mut kept = String::new();
+        let mut chars = line.chars().peekable();
+        if in_line_comment {
+            in_line_comment = line.ends_with('\\');
+            continue;
+        }
+        while let Some(c) = chars.next() {
+            if in_block {
+                if c == '*' && chars.peek() == Some(&'/') {
+                    chars.next();
+                    in_block = false;
+                    kept.push(' ');
+                }
+                continue;
+            }
+            match c {
+                '/' if chars.peek() == Some(&'/') => {
+                    in_line_comment = line.ends_with('\\');
+                    break;
+                }
+                '/' if chars.peek() == Some(&'*') => {
+                    chars.next();
+                    in_block = true;
+                }
+                '"' | '\'' => {
+                    kept.push(c);
+                    let mut closed = false;
+                    while let Some(d) = chars.next() {
+                        kept.push(d);
+                        if d == '\\' {
+                            kept.push(chars.next()?);
+                        } else if d == c {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    if !closed {
+                        return None;
+                    }
+                }
+                _ => kept.push(c),
+            }
+        }
+        let kept = kept.trim();
+        if !kept.is_empty() {
+            out.push_str(kept);
+            out.push('\n');
+        }
+    }
+    (!in_block).then_some(out)
 }
 
 struct SpecStrings {
@@ -380,6 +454,22 @@ impl StringVector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_source_drops_comments_and_indentation_only() {
+        let src = "// head\n#define N 4  // four\n  int a = 1; /* one\n two */ int b = 2;\n\n    \
+                   const char* s = \"a // b /* c\";\n  char q = '\\'';  // x_shape\n";
+        assert_eq!(
+            compact_source(src),
+            "#define N 4\nint a = 1;\nint b = 2;\nconst char* s = \"a // b /* c\";\nchar q = '\\'';\n"
+        );
+        // A comment continued by a backslash swallows the next line, as in C.
+        assert_eq!(compact_source("a; // x \\\n b;\nc;"), "a;\nc;\n");
+        // What it cannot read safely goes through unchanged.
+        for odd in ["auto r = R\"(//)\";", "int a; /* open", "char c = 'x"] {
+            assert_eq!(compact_source(odd), odd);
+        }
+    }
 
     #[test]
     fn missing_cccl_headers_are_a_clear_error() {
