@@ -3,14 +3,20 @@
 //! (`eval` until the result is ready) separately, for one op per evaluation
 //! and for a chain of 32 ops in one evaluation. Built-in MLX ops next to this
 //! crate's custom-kernel ops (a plain custom kernel, and custom kernels inside
-//! a custom function with a VJP), on the default device.
+//! a custom function with a VJP), on the default device. The ops that wrap
+//! their kernel in a custom function only inside functions MLX transforms
+//! (`closure::in_mlx_function`) are timed twice: built as usual, and built
+//! inside one MLX function (the whole chain in one `Closure` call), which
+//! is where the wrapper is used.
 //!
 //! Medians and p95 in µs over 200 samples after 20 warm-ups. On CUDA, run it
 //! once more with `MLX_USE_CUDA_GRAPHS=0` to see what MLX's graph capture
 //! adds.
 
+use std::rc::Rc;
 use std::time::Instant;
 
+use mlx_rs::closure::Closure;
 use mlx_rs::kernels::{self, Activation, QuantizedCuda};
 use mlx_rs::ops::{self, QuantizationMode};
 use mlx_rs::{Array, Device, DeviceType, Dtype};
@@ -25,19 +31,32 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 }
 
 /// Times `op` applied `n` times in a chain, then one evaluation; µs per op.
-fn measure(
-    x: &Array,
-    n: usize,
-    op: &dyn Fn(&Array) -> mlx_rs::Result<Array>,
-) -> mlx_rs::Result<[f64; 4]> {
+/// With `inside`, the chain is built inside one MLX function call.
+fn measure(x: &Array, n: usize, op: &Op, inside: bool) -> mlx_rs::Result<[f64; 4]> {
     let mut build = Vec::with_capacity(SAMPLES);
     let mut eval = Vec::with_capacity(SAMPLES);
+    let chain = {
+        let op = op.clone();
+        move |x: &Array| -> mlx_rs::Result<Array> {
+            let mut y = x.clone();
+            for _ in 0..n {
+                y = op(&y)?;
+            }
+            Ok(y)
+        }
+    };
+    let chain = Rc::new(chain);
+    let in_function = {
+        let chain = chain.clone();
+        Closure::new(move |a: &[Array]| Ok(vec![chain(&a[0])?]))?
+    };
     for i in 0..WARMUP + SAMPLES {
         let t0 = Instant::now();
-        let mut y = x.clone();
-        for _ in 0..n {
-            y = op(&y)?;
-        }
+        let y = if inside {
+            in_function.call(std::slice::from_ref(x))?.remove(0)
+        } else {
+            chain(x)?
+        };
         let t1 = Instant::now();
         y.eval()?;
         let t2 = Instant::now();
@@ -55,9 +74,11 @@ fn measure(
     ])
 }
 
-type Op = Box<dyn Fn(&Array) -> mlx_rs::Result<Array>>;
-/// A case: its name, what to switch before it (a kernel choice), the op.
-type Case = (&'static str, Option<fn()>, Op);
+type Op = Rc<dyn Fn(&Array) -> mlx_rs::Result<Array>>;
+/// A case: its name, what to switch before it (a kernel choice), the op, and
+/// whether the op wraps its kernel in a custom function inside MLX functions
+/// (then it is timed there too).
+type Case = (&'static str, Option<fn()>, Op, bool);
 
 fn main() -> mlx_rs::Result<()> {
     let device = Device::default_device()?;
@@ -77,54 +98,70 @@ fn main() -> mlx_rs::Result<()> {
     let wt = ops::transpose(&w)?;
 
     let cases: Vec<Case> = vec![
-        ("x * 0.5 (built-in element-wise)", None, {
-            let half = Array::scalar(0.5f32)?.astype(dtype)?;
-            Box::new(move |y: &Array| ops::multiply(y, &half))
-        }),
-        ("x @ w^T (built-in matmul)", None, {
-            let wt = wt.clone();
-            Box::new(move |y: &Array| ops::matmul(y, &wt))
-        }),
+        (
+            "x * 0.5 (built-in element-wise)",
+            None,
+            {
+                let half = Array::scalar(0.5f32)?.astype(dtype)?;
+                Rc::new(move |y: &Array| ops::multiply(y, &half))
+            },
+            false,
+        ),
+        (
+            "x @ w^T (built-in matmul)",
+            None,
+            {
+                let wt = wt.clone();
+                Rc::new(move |y: &Array| ops::matmul(y, &wt))
+            },
+            false,
+        ),
         (
             "quantized_matmul (MLX kernel)",
             Some(|| kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx)),
             {
                 let (wq, sq, bq) = (wq.clone(), sq.clone(), bq.clone());
-                Box::new(move |y: &Array| kernels::quantized_matmul(y, &wq, &sq, &bq, 64, 4))
+                Rc::new(move |y: &Array| kernels::quantized_matmul(y, &wq, &sq, &bq, 64, 4))
             },
+            false,
         ),
         (
             "swiglu(x, x) (custom kernel)",
             None,
-            Box::new(|y: &Array| kernels::swiglu(y, y)),
+            Rc::new(|y: &Array| kernels::swiglu(y, y)),
+            false,
         ),
         (
             "fused_linear, default path",
             Some(|| kernels::set_fused_linear_cuda(false)),
             {
                 let (w, b) = (w.clone(), b.clone());
-                Box::new(move |y: &Array| {
+                Rc::new(move |y: &Array| {
                     kernels::fused_linear(y, &w, Some(&b), Activation::GeluTanh)
                 })
             },
+            // On the CPU the default path is the CPU primitive, which is wrapped.
+            !gpu,
         ),
         (
-            "fused_linear, CUDA kernel (custom fn)",
+            "fused_linear, CUDA kernel",
             Some(|| kernels::set_fused_linear_cuda(true)),
             {
                 let (w, b) = (w.clone(), b.clone());
-                Box::new(move |y: &Array| {
+                Rc::new(move |y: &Array| {
                     kernels::fused_linear(y, &w, Some(&b), Activation::GeluTanh)
                 })
             },
+            gpu,
         ),
         (
-            "quantized_matmul (ours, custom fn)",
+            "quantized_matmul (ours)",
             Some(|| kernels::set_quantized_matmul_cuda(QuantizedCuda::Fused)),
             {
                 let (wq, sq, bq) = (wq.clone(), sq.clone(), bq.clone());
-                Box::new(move |y: &Array| kernels::quantized_matmul(y, &wq, &sq, &bq, 64, 4))
+                Rc::new(move |y: &Array| kernels::quantized_matmul(y, &wq, &sq, &bq, 64, 4))
             },
+            gpu,
         ),
     ];
     println!(
@@ -136,18 +173,25 @@ fn main() -> mlx_rs::Result<()> {
         "| op | per eval: build | eval | total (p95) | chain of {CHAIN}, per op: build | eval | total (p95) |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (name, setup, op) in &cases {
+    for (name, setup, op, wrapped_inside) in &cases {
         if let Some(setup) = setup {
             setup();
         }
-        let one = measure(&x, 1, op.as_ref());
-        let chain = measure(&x, CHAIN, op.as_ref());
-        match (one, chain) {
-            (Ok(a), Ok(c)) => println!(
-                "| {name} | {:.1} | {:.1} | {:.1} ({:.1}) | {:.1} | {:.1} | {:.1} ({:.1}) |",
-                a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]
-            ),
-            (Err(e), _) | (_, Err(e)) => println!("| {name} | error: {e} |"),
+        let places: &[(bool, &str)] = if *wrapped_inside {
+            &[(false, ""), (true, ", inside a function (custom fn)")]
+        } else {
+            &[(false, "")]
+        };
+        for &(inside, place) in places {
+            let one = measure(&x, 1, op, inside);
+            let chain = measure(&x, CHAIN, op, inside);
+            match (one, chain) {
+                (Ok(a), Ok(c)) => println!(
+                    "| {name}{place} | {:.1} | {:.1} | {:.1} ({:.1}) | {:.1} | {:.1} | {:.1} ({:.1}) |",
+                    a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3]
+                ),
+                (Err(e), _) | (_, Err(e)) => println!("| {name}{place} | error: {e} |"),
+            }
         }
     }
     kernels::set_fused_linear_cuda(false);
