@@ -17,8 +17,11 @@
 //! [`quantized_matmul`]'s tensor-core kernel, which is compiled but not yet run.
 //!
 //! [`fused_linear`] (`act(x @ wᵀ + b)`) is the template for fused ops with
-//! training in mind: its kernels are wrapped in a custom function whose VJP
-//! is the reference's, and its reference lives in [`reference`](mod@reference). The
+//! training in mind: inside functions MLX transforms
+//! ([`in_mlx_function`](mlx_rs_core::closure::in_mlx_function)) its kernels
+//! are wrapped in a custom function whose VJP is the reference's (outside,
+//! where nothing can differentiate them, they run bare), and its reference
+//! lives in [`reference`](mod@reference). The
 //! element-wise ops (SwiGLU, L2-normalize) have no gradient of their own:
 //! differentiate their reference. [`set_force_reference`] (or the environment
 //! variable [`FORCE_REFERENCE_ENV`]) makes every op run its reference, for
