@@ -1213,3 +1213,62 @@ device_test!(quantized_matmul_gradients_match_the_reference, |dev| {
     }
     kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
 });
+
+// ---- bare kernels outside MLX functions, wrapped ones inside ----
+
+device_test!(
+    kernels_built_outside_mlx_functions_match_the_wrapped_ones,
+    |dev| {
+        use mlx_rs::closure::{in_mlx_function, Closure};
+        use std::rc::Rc;
+        kernels::set_poison_outputs(true);
+        let stream = Stream::new(dev).unwrap();
+        let mut rng = common::rng();
+        let gpu = dev.device_type() == mlx_rs::DeviceType::Gpu;
+        // The same op built bare (here) and wrapped (inside a Closure call) must
+        // give the same bits: one kernel, one launch configuration.
+        let both = |f: Rc<dyn Fn() -> mlx_rs::Result<Array>>| {
+            assert!(!in_mlx_function());
+            let bare = values_f32(&f().unwrap());
+            let g = f.clone();
+            let inside = Closure::new(move |_: &[Array]| {
+                assert!(in_mlx_function());
+                Ok(vec![g()?])
+            })
+            .unwrap();
+            let wrapped = values_f32(&inside.call(&[]).unwrap()[0]);
+            assert_eq!(bare.len(), wrapped.len());
+            for (i, (a, b)) in bare.iter().zip(&wrapped).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "element {i}: bare {a}, wrapped {b}"
+                );
+            }
+        };
+        // fused_linear: the CPU primitive on the CPU, the CUDA kernels when asked for.
+        kernels::set_fused_linear_cuda(gpu);
+        for (rows, dtype) in [(5usize, Dtype::Float32), (16, Dtype::Bfloat16)] {
+            let c = linear_case(&mut rng, &[rows as i32, 48], 40, 48, dtype);
+            let s = stream.clone();
+            both(Rc::new(move || {
+                kernels::fused_linear_on(&c.x, &c.w, Some(&c.b), Activation::GeluTanh, &s)
+            }));
+        }
+        kernels::set_fused_linear_cuda(false);
+        // quantized_matmul: each CUDA kernel (the reference elsewhere).
+        for mode in [QuantizedCuda::Fused, QuantizedCuda::TensorCore] {
+            kernels::set_quantized_matmul_cuda(mode);
+            let q = quant_case(&mut rng, 37, 128, 64, 4, Dtype::Bfloat16);
+            let (x, _) = array_of(
+                &common::uniform(&mut rng, 2 * 128, -1.0, 1.0),
+                &[2, 128],
+                Dtype::Bfloat16,
+            );
+            let s = stream.clone();
+            both(Rc::new(move || {
+                kernels::quantized_matmul_on(&x, &q.w, &q.scales, &q.biases, 64, 4, &s)
+            }));
+        }
+        kernels::set_quantized_matmul_cuda(QuantizedCuda::Mlx);
+    }
+);
