@@ -93,61 +93,64 @@ fn compact(src: &str) -> Option<String> {
     if src.contains("R\"") {
         return None;
     }
-    let mut out = String::with_capacity(src.len());
-    let mut in_block = false;
-    // A `//` comment continued by a trailing backslash.
-    let mut in_line_comment = false;
-    for line in src.lines() {
-        let mut kept = String::new();
-        let mut chars = line.chars().peekable();
-        if in_line_comment {
-            in_line_comment = line.ends_with('\\');
-            continue;
-        }
-        while let Some(c) = chars.next() {
-            if in_block {
-                if c == '*' && chars.peek() == Some(&'/') {
-                    chars.next();
-                    in_block = false;
-                    kept.push(' ');
-                }
-                continue;
-            }
-            match c {
-                '/' if chars.peek() == Some(&'/') => {
-                    in_line_comment = line.ends_with('\\');
-                    break;
-                }
-                '/' if chars.peek() == Some(&'*') => {
-                    chars.next();
-                    in_block = true;
-                }
-                '"' | '\'' => {
-                    kept.push(c);
-                    let mut closed = false;
-                    while let Some(d) = chars.next() {
-                        kept.push(d);
-                        if d == '\\' {
-                            kept.push(chars.next()?);
-                        } else if d == c {
-                            closed = true;
-                            break;
-                        }
-                    }
-                    if !closed {
-                        return None;
-                    }
-                }
-                _ => kept.push(c),
-            }
-        }
-        let kept = kept.trim();
+    // As C does first: a backslash at the end of a line joins it to the next.
+    let spliced = src.replace("\\\r\n", "").replace("\\\n", "");
+    let mut out = String::with_capacity(spliced.len());
+    let mut line = String::new();
+    let mut chars = spliced.chars().peekable();
+    // A line is written out when it ends outside a comment: a block comment
+    // over several lines is one space, so what follows it continues the line
+    // (a directive, say).
+    fn end_line(line: &mut String, out: &mut String) {
+        let kept = line.trim();
         if !kept.is_empty() {
             out.push_str(kept);
             out.push('\n');
         }
+        line.clear();
     }
-    (!in_block).then_some(out)
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => end_line(&mut line, &mut out),
+            '/' if chars.peek() == Some(&'/') => while chars.next_if(|&d| d != '\n').is_some() {},
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut closed = false;
+                while let Some(d) = chars.next() {
+                    if d == '*' && chars.next_if_eq(&'/').is_some() {
+                        closed = true;
+                        break;
+                    }
+                }
+                if !closed {
+                    return None;
+                }
+                line.push(' ');
+            }
+            '"' | '\'' => {
+                line.push(c);
+                loop {
+                    match chars.next() {
+                        // Literals end on their line.
+                        None | Some('\n') => return None,
+                        Some('\\') => {
+                            line.push('\\');
+                            line.push(chars.next()?);
+                        }
+                        Some(d) => {
+                            line.push(d);
+                            if d == c {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => line.push(c),
+        }
+    }
+    end_line(&mut line, &mut out);
+    Some(out)
 }
 
 struct SpecStrings {
@@ -461,12 +464,26 @@ mod tests {
                    const char* s = \"a // b /* c\";\n  char q = '\\'';  // x_shape\n";
         assert_eq!(
             compact_source(src),
-            "#define N 4\nint a = 1;\nint b = 2;\nconst char* s = \"a // b /* c\";\nchar q = '\\'';\n"
+            "#define N 4\nint a = 1;   int b = 2;\nconst char* s = \"a // b /* c\";\nchar q = '\\'';\n"
         );
-        // A comment continued by a backslash swallows the next line, as in C.
+        // Lines joined by a backslash are one line, comment or not, as in C.
         assert_eq!(compact_source("a; // x \\\n b;\nc;"), "a;\nc;\n");
+        assert_eq!(
+            compact_source("#define A(x) \\\n  (x) \\\n  // why\nint y;"),
+            "#define A(x)   (x)\nint y;\n"
+        );
+        // A comment over several lines is one space: the directive goes on.
+        assert_eq!(
+            compact_source("#define B 1 /* a\n b */ + 2\nint z;"),
+            "#define B 1   + 2\nint z;\n"
+        );
         // What it cannot read safely goes through unchanged.
-        for odd in ["auto r = R\"(//)\";", "int a; /* open", "char c = 'x"] {
+        for odd in [
+            "auto r = R\"(//)\";",
+            "int a; /* open",
+            "char c = 'x",
+            "s = \"a\nb\";",
+        ] {
             assert_eq!(compact_source(odd), odd);
         }
     }
