@@ -46,16 +46,17 @@ fn measure(x: &Array, n: usize, op: &Op, inside: bool) -> mlx_rs::Result<[f64; 4
         }
     };
     let chain = Rc::new(chain);
-    let in_function = {
+    let in_function = if inside {
         let chain = chain.clone();
-        Closure::new(move |a: &[Array]| Ok(vec![chain(&a[0])?]))?
+        Some(Closure::new(move |a: &[Array]| Ok(vec![chain(&a[0])?]))?)
+    } else {
+        None
     };
     for i in 0..WARMUP + SAMPLES {
         let t0 = Instant::now();
-        let y = if inside {
-            in_function.call(std::slice::from_ref(x))?.remove(0)
-        } else {
-            chain(x)?
+        let y = match &in_function {
+            Some(f) => f.call(std::slice::from_ref(x))?.remove(0),
+            None => chain(x)?,
         };
         let t1 = Instant::now();
         y.eval()?;

@@ -214,6 +214,29 @@ __device__ __forceinline__ void mlx_rs_topk_group_sum(float (&acc)[UNR][QB]) {
   }
 }
 
+// This lane's 16-byte vectors of the UNR rows r, r + RPW, ... of c [N, DIM]
+// (rows past row_end read row row_begin, vectors past the row's end its first
+// vector; neither is used). ASM: through mlx_rs_topk_load16, whose loads the
+// compiler keeps in program order; else __ldg.
+template <typename T, int DIM, bool ASM>
+__device__ __forceinline__ void mlx_rs_topk_load_rows(
+    uint4 (&w)[mlx_rs_topk_row_loads<T, DIM>::UNR][mlx_rs_topk_row_loads<T, DIM>::PER],
+    const T* c, int r, int row_begin, int row_end, int sub) {
+  using L = mlx_rs_topk_row_loads<T, DIM>;
+#pragma unroll
+  for (int u = 0; u < L::UNR; ++u) {
+    const int row = r + u * L::RPW;
+    const uint4* rv =
+        reinterpret_cast<const uint4*>(c + size_t(row < row_end ? row : row_begin) * DIM);
+#pragma unroll
+    for (int i = 0; i < L::PER; ++i) {
+      const int v = sub + L::G * i;
+      const uint4* p = rv + (v < L::NV ? v : 0);
+      w[u][i] = ASM ? mlx_rs_topk_load16(p) : __ldg(p);
+    }
+  }
+}
+
 // Streams rows [row_begin, row_end) of c [N, DIM] (row-contiguous), each row
 // read once by the block, and hands every row's f32 dot product with each
 // real query of qs (queries q0 .. q0 + QB - 1 of B) to put(qq, row, dot).
@@ -225,7 +248,7 @@ template <typename T, int DIM, int QB, typename Put>
 __device__ __forceinline__ void mlx_rs_topk_stream_dots(
     const T* c, int row_begin, int row_end, int q0, int B, const float (*qs)[DIM], Put put) {
   using L = mlx_rs_topk_row_loads<T, DIM>;
-  constexpr int G = L::G, RPW = L::RPW, VEC = L::VEC, NV = L::NV, PER = L::PER, UNR = L::UNR;
+  constexpr int G = L::G, RPW = L::RPW, VEC = L::VEC, PER = L::PER, UNR = L::UNR;
   constexpr int WROWS = RPW * UNR;  // rows per warp and step
   const int tid = int(threadIdx.x);
   const int lane = tid & 31;
@@ -252,21 +275,8 @@ __device__ __forceinline__ void mlx_rs_topk_stream_dots(
   const int first = row_begin + (tid >> 5) * WROWS;
   const int stride = warps * WROWS;
   if (vectors) {
-    // This lane's vectors of the rows starting at r (rows past the slice read
-    // its first row, vectors past the row's end its first vector; neither is
-    // used).
     auto load = [&](uint4 (&w)[UNR][PER], int r) {
-#pragma unroll
-      for (int u = 0; u < UNR; ++u) {
-        const int row = r + u * RPW;
-        const uint4* rv =
-            reinterpret_cast<const uint4*>(c + size_t(row < row_end ? row : row_begin) * DIM);
-#pragma unroll
-        for (int i = 0; i < PER; ++i) {
-          const int v = sub + G * i;
-          w[u][i] = __ldg(rv + (v < NV ? v : 0));
-        }
-      }
+      mlx_rs_topk_load_rows<T, DIM, false>(w, c, r, row_begin, row_end, sub);
     };
     uint4 w[UNR][PER];
     if (first < row_end) {

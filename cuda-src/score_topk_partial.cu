@@ -21,7 +21,7 @@
 constexpr int CAP = 512;  // >= K + ROUND: a round appends at most 256 per query
 constexpr int ROUND = 256;
 using L = mlx_rs_topk_row_loads<T, DIM>;
-constexpr int G = L::G, RPW = L::RPW, VEC = L::VEC, NV = L::NV, PER = L::PER, UNR = L::UNR;
+constexpr int G = L::G, RPW = L::RPW, VEC = L::VEC, PER = L::PER, UNR = L::UNR;
 constexpr int STEPS = 32 / (RPW * UNR);       // per warp and round
 const int B = q_shape[0];
 const int N = c_shape[0];
@@ -71,20 +71,9 @@ for (int base = row_begin; base < row_end; base += ROUND) {
           mlx_rs_topk_prefetch_l2(c + size_t(next) * DIM, unsigned(n_next * DIM * sizeof(T)));
         }
       }
-      // All loads first (rows past the slice read its first row and vectors
-      // past the row's end its first vector; neither is used).
+      // All loads first.
       uint4 w[UNR][PER];
-#pragma unroll
-      for (int u = 0; u < UNR; ++u) {
-        const int r = r0 + u * RPW;
-        const uint4* rv =
-            reinterpret_cast<const uint4*>(c + size_t(r < row_end ? r : row_begin) * DIM);
-#pragma unroll
-        for (int i = 0; i < PER; ++i) {
-          const int v = sub + G * i;
-          w[u][i] = mlx_rs_topk_load16(rv + (v < NV ? v : 0));
-        }
-      }
+      mlx_rs_topk_load_rows<T, DIM, true>(w, c, r0, row_begin, row_end, sub);
       mlx_rs_topk_dot_rows<T, QB, DIM>(w, sub, qs, acc);
     } else {
       mlx_rs_topk_dot_rows_scalar<T, QB, DIM>(c, r0, row_end, sub, qs, acc);

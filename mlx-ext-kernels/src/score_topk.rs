@@ -26,10 +26,10 @@
 //! A third design, [`ScoreTopkCuda::OnePass`] (up to 4 queries; the default
 //! for one), does it all in one kernel: each block keeps its slice's scores
 //! in shared memory and selects the slice's best `k` there, and the last
-//! block to finish merges the slices (a zeroed counter, one per query group,
-//! tells it that it is last). One launch and one op instead of three, and no
-//! score matrix in memory: one query of 1M x 384 bf16 took 0.234 ms against
-//! the select design's 0.253 on an H200.
+//! block to finish merges the slices (a zeroed counter tells it that it is
+//! last). One launch and one op instead of three, and no score matrix in
+//! memory: one query of 1M x 384 bf16 took 0.234 ms against the select
+//! design's 0.255 in the same run on an H200.
 //!
 //! # Order and ties
 //! Results are ordered best first: higher score first and, on equal scores,
@@ -375,8 +375,8 @@ const ONE_PASS_ROWS: i32 = 4096;
 /// registers with 24 per thread (two blocks per SM) but 168 with 64.
 const ONE_PASS_MAX_MERGE_PER_THREAD: i32 = 32;
 
-/// 32-bit words of the one-pass kernel's counter buffer (one per query group;
-/// the design runs one group).
+/// 32-bit words of the one-pass kernel's counter buffer: one counter on its
+/// own 128-byte line.
 const TICKET_WORDS: i32 = 32;
 
 /// Environment variable read at the first one-pass [`score_topk`] call on CUDA:
@@ -454,8 +454,8 @@ fn one_pass_on(
     stream: &Stream,
 ) -> Result<(Array, Array)> {
     let b = queries.dim(0)?;
-    // The count of finished blocks (the kernel's one query group), on a
-    // 128-byte line; the kernel leaves it at zero. At least 16 bytes: MLX's CUDA allocator
+    // The count of finished blocks, alone on a 128-byte line (the kernel
+    // leaves it at zero). It must be over 8 bytes: MLX's CUDA allocator
     // serves allocations of up to 8 bytes from managed memory it advises
     // toward the host. With a 4-byte counter the kernel took 0.66 ms for one
     // query instead of 0.25 on an H200, ~0.85 us more per block: what

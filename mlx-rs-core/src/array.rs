@@ -167,9 +167,9 @@ impl Array {
         failed::check([self])?;
         let raw = self.raw();
         let exclusive = !home::is_own(self.home.get());
-        let result = if gpu_wait::polling_budget().is_some() {
+        let result = if let Some(spin_us) = gpu_wait::polling_budget() {
             let vec = VectorArray::from_arrays([self])?;
-            evaluating(exclusive, || run_and_wait(&vec))
+            evaluating(exclusive, || run_and_wait(&vec, Some(spin_us)))
         } else {
             evaluating(exclusive, || {
                 // The second call waits for the result and marks it available,
@@ -340,17 +340,17 @@ pub fn eval<'a>(arrays: impl IntoIterator<Item = &'a Array>) -> Result<()> {
     let vec = VectorArray::from_arrays(arrays.iter().copied())?;
     home::forget_inputs();
     let exclusive = arrays.iter().any(|a| !home::is_own(a.home.get()));
-    let result = evaluating(exclusive, || run_and_wait(&vec));
+    let result = evaluating(exclusive, || run_and_wait(&vec, gpu_wait::polling_budget()));
     settle(arrays, result)
 }
 
 /// Evaluates `vec`'s arrays and waits for them; they end available (a later
-/// evaluation or read mutates nothing). Where CUDA is usable the wait first
-/// polls (see [`crate::gpu_wait`]).
+/// evaluation or read mutates nothing). With a polling budget
+/// ([`gpu_wait::polling_budget`]) the wait first polls for that many µs.
 #[track_caller]
-fn run_and_wait(vec: &VectorArray) -> Result<()> {
+fn run_and_wait(vec: &VectorArray, polling_budget: Option<i32>) -> Result<()> {
     let raw = vec.as_raw();
-    if let Some(spin_us) = gpu_wait::polling_budget() {
+    if let Some(spin_us) = polling_budget {
         // SAFETY: `raw` is a live vector.
         check_unlocked(|| unsafe { mlx_sys::mlx_async_eval(raw) })?;
         let mut ready = false;

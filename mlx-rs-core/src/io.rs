@@ -563,13 +563,13 @@ fn dict_value<'a>(dict: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-/// Checks an npy file's header against its size (see the module docs).
 /// What a `.npy` header says, as [`validate_npy`] read it.
 struct NpyHeader {
     dtype: Dtype,
     shape: Vec<i32>,
 }
 
+/// Checks an npy file's header against its size (see the module docs).
 fn validate_npy(path: &Path, bytes: &[u8]) -> Result<NpyHeader> {
     let bad = |why: String| malformed("npy", path, why);
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -627,7 +627,7 @@ fn validate_npy(path: &Path, bytes: &[u8]) -> Result<NpyHeader> {
         elements = elements
             .checked_mul(d)
             .ok_or_else(|| bad("shape overflows".into()))?;
-        dims.push(d as i32);
+        dims.push(d as i32); // at most i32::MAX, checked above
     }
     let need = elements
         .checked_mul(dtype.size_of() as u64)
