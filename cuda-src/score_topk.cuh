@@ -237,6 +237,28 @@ __device__ __forceinline__ void mlx_rs_topk_load_rows(
   }
 }
 
+// Sums the G lanes of each row group (mlx_rs_topk_group_sum) and hands the
+// dot products of the UNR rows r, r + RPW, ... on: lane qq of the group
+// calls put(qq, row, dot) for query qq, for rows before row_end and real
+// queries (q0 + qq < B). Every lane of the warp calls it.
+template <typename T, int DIM, int QB, typename Put>
+__device__ __forceinline__ void mlx_rs_topk_sum_and_put(
+    float (&acc)[mlx_rs_topk_row_loads<T, DIM>::UNR][QB], int r, int row_end, int sub, int q0,
+    int B, Put put) {
+  using L = mlx_rs_topk_row_loads<T, DIM>;
+  mlx_rs_topk_group_sum<L::G, L::UNR, QB>(acc);
+#pragma unroll
+  for (int u = 0; u < L::UNR; ++u) {
+    const int row = r + u * L::RPW;
+#pragma unroll
+    for (int qq = 0; qq < QB; ++qq) {
+      if (sub == qq && row < row_end && q0 + qq < B) {
+        put(qq, row, acc[u][qq]);
+      }
+    }
+  }
+}
+
 // Streams rows [row_begin, row_end) of c [N, DIM] (row-contiguous), each row
 // read once by the block, and hands every row's f32 dot product with each
 // real query of qs (queries q0 .. q0 + QB - 1 of B) to put(qq, row, dot).
@@ -255,20 +277,8 @@ __device__ __forceinline__ void mlx_rs_topk_stream_dots(
   const int sub = lane % G;
   const int grp = lane / G;
   const int warps = int(blockDim.x) >> 5;
-  // Hands on the group's sums of the rows starting at r (lane qq of the
-  // group those of query qq; every lane calls it).
   auto store = [&](float (&acc)[UNR][QB], int r) {
-    mlx_rs_topk_group_sum<G, UNR, QB>(acc);
-#pragma unroll
-    for (int u = 0; u < UNR; ++u) {
-      const int row = r + u * RPW;
-#pragma unroll
-      for (int qq = 0; qq < QB; ++qq) {
-        if (sub == qq && row < row_end && q0 + qq < B) {
-          put(qq, row, acc[u][qq]);
-        }
-      }
-    }
+    mlx_rs_topk_sum_and_put<T, DIM, QB>(acc, r, row_end, sub, q0, B, put);
   };
 
   const bool vectors = (reinterpret_cast<size_t>(c) % 16) == 0 && DIM % VEC == 0;

@@ -78,20 +78,12 @@ for (int base = row_begin; base < row_end; base += ROUND) {
     } else {
       mlx_rs_topk_dot_rows_scalar<T, QB, DIM>(c, r0, row_end, sub, qs, acc);
     }
-    mlx_rs_topk_group_sum<G, UNR, QB>(acc);
     // Lane qq of the group offers the row to query qq (QB <= G).
-#pragma unroll
-    for (int u = 0; u < UNR; ++u) {
-      const int r = r0 + u * RPW;
-#pragma unroll
-      for (int qq = 0; qq < QB; ++qq) {
-        if (sub == qq && r < row_end && q0 + qq < B) {
-          mlx_rs_topk_offer(
-              mlx_rs_topk_score(acc[u][qq]), unsigned(r), ts[qq], ti[qq],
-              &count[qq], cs[qq], ci[qq]);
-        }
-      }
-    }
+    auto offer = [&](int qq, int r, float dot) {
+      mlx_rs_topk_offer(
+          mlx_rs_topk_score(dot), unsigned(r), ts[qq], ti[qq], &count[qq], cs[qq], ci[qq]);
+    };
+    mlx_rs_topk_sum_and_put<T, DIM, QB>(acc, r0, row_end, sub, q0, B, offer);
   }
   mlx_rs_topk_end_round<QB, CAP, K, ROUND>(cs, ci, count, ts, ti);
 }
